@@ -1,0 +1,22 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+)
+
+func notYet(name string) func(context.Context, *Env, []string) error {
+	return func(context.Context, *Env, []string) error {
+		return fmt.Errorf("%w: %s is not available in this build", ErrUsage, name)
+	}
+}
+
+var (
+	runRun      = notYet("run")
+	runSchedule = notYet("schedule")
+	runStatus   = notYet("status")
+	runCheck    = notYet("check")
+	runListen   = notYet("listen")
+	runSimulate = notYet("simulate")
+	runEvidence = notYet("evidence")
+)

@@ -1,0 +1,272 @@
+// Package config holds keyroll's configuration: the schema of config.yaml, its defaults,
+// environment expansion and overrides, and validation that reports every problem at once.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// EnvConfig names the variable that points at the config file when --config is not given.
+const EnvConfig = "KEYROLL_CONFIG"
+
+// DefaultPath is the config file read when neither --config nor $KEYROLL_CONFIG is set.
+const DefaultPath = "config.yaml"
+
+// Config is the whole of config.yaml.
+type Config struct {
+	Vault       Vault       `yaml:"vault"`
+	CertCentral CertCentral `yaml:"certcentral"`
+	Rotation    Rotation    `yaml:"rotation"`
+	Targets     []Target    `yaml:"targets"`
+	Evidence    Evidence    `yaml:"evidence"`
+	Listener    Listener    `yaml:"listener"`
+}
+
+// Vault says where the key documents live and how keyroll logs in.
+type Vault struct {
+	Address string    `yaml:"address"`
+	KVMount string    `yaml:"kv_mount"`
+	Auth    VaultAuth `yaml:"auth"`
+}
+
+// Auth methods.
+const (
+	AuthToken      = "token"
+	AuthKubernetes = "kubernetes"
+	AuthAppRole    = "approle"
+)
+
+// VaultAuth selects a Vault login method. Token auth reads VAULT_TOKEN (or TokenFile);
+// kubernetes uses the pod's service account token; approle reads RoleID and the secret id
+// from SecretIDFile.
+type VaultAuth struct {
+	Method       string `yaml:"method"`
+	Role         string `yaml:"role"`
+	Mount        string `yaml:"mount"`
+	TokenFile    string `yaml:"token_file"`
+	RoleID       string `yaml:"role_id"`
+	SecretIDFile string `yaml:"secret_id_file"`
+	// ServiceAccountTokenFile overrides the kubernetes service account token path.
+	ServiceAccountTokenFile string `yaml:"service_account_token_file"`
+}
+
+// CertCentral says how to reach DigiCert's API. Targets may override any field.
+type CertCentral struct {
+	URL         string    `yaml:"url"`
+	APIKeyEnv   string    `yaml:"api_key_env"`
+	APIKeyVault *VaultRef `yaml:"api_key_vault"`
+	Timeout     Duration  `yaml:"timeout"`
+}
+
+// VaultRef points at one field of a KV v2 secret.
+type VaultRef struct {
+	Path  string `yaml:"path"`
+	Field string `yaml:"field"`
+}
+
+// Rotation holds the rotation policy shared by all targets.
+type Rotation struct {
+	Schedule         string   `yaml:"schedule"`
+	SecretLength     int      `yaml:"secret_length"`
+	Overlap          Duration `yaml:"overlap"`
+	PropagationDelay Duration `yaml:"propagation_delay"`
+	MinInterval      Duration `yaml:"min_interval"`
+	MaxAge           Duration `yaml:"max_age"`
+	VerifyListener   bool     `yaml:"verify_listener"`
+	// StuckAfter is how long a target may stay staged before `keyroll status` alarms.
+	StuckAfter Duration `yaml:"stuck_after"`
+}
+
+// Target is one webhook whose secret keyroll rotates.
+type Target struct {
+	Name        string       `yaml:"name"`
+	VaultPath   string       `yaml:"vault_path"`
+	WebhookID   int          `yaml:"webhook_id"`
+	CertCentral *CertCentral `yaml:"certcentral"`
+}
+
+// Evidence configures the optional hash-chained evidence file.
+type Evidence struct {
+	File string `yaml:"file"`
+}
+
+// Listener configures `keyroll listen` and the listener package.
+type Listener struct {
+	Refresh Duration `yaml:"refresh"`
+	// MaxStaleness is how long a listener keeps serving its last good key set while Vault
+	// cannot be read; past it the listener fails closed.
+	MaxStaleness Duration `yaml:"max_staleness"`
+}
+
+// Default returns the configuration every file is laid over.
+func Default() Config {
+	return Config{
+		Vault: Vault{
+			Address: "https://127.0.0.1:8200",
+			KVMount: "secret",
+			Auth:    VaultAuth{Method: AuthToken, Mount: ""},
+		},
+		CertCentral: CertCentral{
+			URL:       "https://www.digicert.com/services/v2",
+			APIKeyEnv: "DIGICERT_API_KEY",
+			Timeout:   Duration(30 * time.Second),
+		},
+		Rotation: Rotation{
+			Schedule:         "CRON_TZ=UTC 0 3 * * 1",
+			SecretLength:     48,
+			Overlap:          Duration(24 * time.Hour),
+			PropagationDelay: Duration(2 * time.Minute),
+			MinInterval:      Duration(time.Hour),
+			MaxAge:           Duration(90 * 24 * time.Hour),
+			VerifyListener:   true,
+			StuckAfter:       Duration(time.Hour),
+		},
+		Listener: Listener{
+			Refresh:      Duration(30 * time.Second),
+			MaxStaleness: Duration(10 * time.Minute),
+		},
+	}
+}
+
+// ErrNoFile is returned by Load when the config file does not exist.
+var ErrNoFile = errors.New("config: file not found")
+
+// Path returns the config file to read: flag, then $KEYROLL_CONFIG, then ./config.yaml.
+func Path(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	if p := os.Getenv(EnvConfig); p != "" {
+		return p
+	}
+	return DefaultPath
+}
+
+// Load reads, parses and validates the file at path. Parse and validation errors are
+// *Error values listing every problem.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNoFile, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config: read %s: %w", path, err)
+	}
+	c, err := Parse(bytes.NewReader(b), os.LookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("config: %s: %w", path, err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %s: %w", path, err)
+	}
+	return c, nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// Parse reads YAML from r over Default(), expanding ${NAME} and ${NAME:-default} in
+// values (not comments) from lookup, and applies the VAULT_ADDR override. Unknown keys are errors. It does not
+// validate.
+func Parse(r io.Reader, lookup func(string) (string, bool)) (*Config, error) {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	raw, missing := expandEnv(raw, lookup)
+	if len(missing) > 0 {
+		return nil, &Error{Problems: missing}
+	}
+	c := Default()
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, &Error{Problems: FieldErrors{{Path: "yaml", Msg: err.Error()}}}
+	}
+	if v, ok := lookup("VAULT_ADDR"); ok && v != "" {
+		c.Vault.Address = v
+	}
+	return &c, nil
+}
+
+// CertCentralFor returns the DigiCert settings of t: the global ones with the target's
+// non-empty overrides laid over them.
+func (c *Config) CertCentralFor(t Target) CertCentral {
+	cc := c.CertCentral
+	if o := t.CertCentral; o != nil {
+		if o.URL != "" {
+			cc.URL = o.URL
+		}
+		if o.APIKeyEnv != "" {
+			cc.APIKeyEnv = o.APIKeyEnv
+			cc.APIKeyVault = nil
+		}
+		if o.APIKeyVault != nil {
+			cc.APIKeyVault = o.APIKeyVault
+			if o.APIKeyEnv == "" {
+				cc.APIKeyEnv = ""
+			}
+		}
+		if o.Timeout != 0 {
+			cc.Timeout = o.Timeout
+		}
+	}
+	return cc
+}
+
+// Target returns the target named name.
+func (c *Config) Target(name string) (Target, bool) {
+	for _, t := range c.Targets {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return Target{}, false
+}
+
+// expandEnv replaces ${NAME} and ${NAME:-default} in the scalar values of the YAML
+// document raw, leaving comments alone, and returns the re-encoded document.
+func expandEnv(raw []byte, lookup func(string) (string, bool)) ([]byte, FieldErrors) {
+	if !envRef.Match(raw) {
+		return raw, nil
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		return raw, nil // the decoder reports the syntax error
+	}
+	var missing FieldErrors
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.ScalarNode && envRef.MatchString(n.Value) {
+			n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+				sub := envRef.FindStringSubmatch(m)
+				if v, ok := lookup(sub[1]); ok {
+					return v
+				}
+				if sub[2] != "" {
+					return sub[3]
+				}
+				missing = append(missing, FieldError{Path: "${" + sub[1] + "}", Msg: fmt.Sprintf("environment variable is not set (line %d)", n.Line)})
+				return ""
+			})
+			n.Style &^= yaml.TaggedStyle
+			n.Tag = ""
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(&root)
+	out, err := yaml.Marshal(&root)
+	if err != nil {
+		return raw, nil
+	}
+	return out, missing
+}

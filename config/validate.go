@@ -1,0 +1,177 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/robfig/cron/v3"
+)
+
+// FieldError is one problem with one key of the configuration.
+type FieldError struct {
+	Path string // key path, e.g. "targets[1].vault_path"
+	Msg  string
+}
+
+func (e FieldError) Error() string { return e.Path + ": " + e.Msg }
+
+// FieldErrors is a list of problems.
+type FieldErrors []FieldError
+
+// Error is returned by Parse and Validate; it lists every problem found.
+type Error struct {
+	Problems FieldErrors
+}
+
+func (e *Error) Error() string {
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		parts[i] = p.Error()
+	}
+	return "invalid configuration: " + strings.Join(parts, "; ")
+}
+
+// CronParser is the schedule parser of `keyroll schedule`: the standard five fields,
+// descriptors such as @daily, and a CRON_TZ= or TZ= prefix.
+var CronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+var (
+	targetName = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$`)
+	vaultPath  = regexp.MustCompile(`^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$`)
+	envName    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// Validate checks the whole configuration and returns an *Error listing every problem,
+// each with its key path, or nil.
+func (c *Config) Validate() error {
+	var p FieldErrors
+	add := func(path, format string, args ...any) {
+		p = append(p, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	if u, err := url.Parse(c.Vault.Address); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add("vault.address", "want an http(s) URL, got %q", c.Vault.Address)
+	}
+	if !vaultPath.MatchString(c.Vault.KVMount) {
+		add("vault.kv_mount", "want a mount path such as secret, got %q", c.Vault.KVMount)
+	}
+	switch a := c.Vault.Auth; a.Method {
+	case AuthToken:
+	case AuthKubernetes:
+		if a.Role == "" {
+			add("vault.auth.role", "required for method kubernetes")
+		}
+	case AuthAppRole:
+		if a.RoleID == "" {
+			add("vault.auth.role_id", "required for method approle")
+		}
+		if a.SecretIDFile == "" {
+			add("vault.auth.secret_id_file", "required for method approle")
+		}
+	default:
+		add("vault.auth.method", "want token, kubernetes or approle, got %q", a.Method)
+	}
+
+	validateCertCentral(&p, "certcentral", c.CertCentral, true)
+
+	r := c.Rotation
+	if _, err := CronParser.Parse(r.Schedule); err != nil {
+		add("rotation.schedule", "invalid cron schedule %q: %v", r.Schedule, err)
+	}
+	if r.SecretLength < 32 {
+		add("rotation.secret_length", "must be at least 32 (DigiCert's minimum), got %d", r.SecretLength)
+	} else if r.SecretLength > 1024 {
+		add("rotation.secret_length", "must be at most 1024, got %d", r.SecretLength)
+	}
+	if r.Overlap < 0 {
+		add("rotation.overlap", "must not be negative")
+	}
+	if r.PropagationDelay < 0 {
+		add("rotation.propagation_delay", "must not be negative")
+	}
+	if r.PropagationDelay < c.Listener.Refresh {
+		add("rotation.propagation_delay", "%s is shorter than listener.refresh %s: listeners could miss the staged key", r.PropagationDelay, c.Listener.Refresh)
+	}
+	if r.MinInterval < 0 {
+		add("rotation.min_interval", "must not be negative")
+	}
+	if r.MaxAge <= 0 {
+		add("rotation.max_age", "must be positive")
+	}
+	if r.StuckAfter <= 0 {
+		add("rotation.stuck_after", "must be positive")
+	}
+
+	if len(c.Targets) == 0 {
+		add("targets", "at least one target is required")
+	}
+	names := map[string]int{}
+	paths := map[string]int{}
+	for i, t := range c.Targets {
+		at := fmt.Sprintf("targets[%d]", i)
+		if !targetName.MatchString(t.Name) {
+			add(at+".name", "want lower-case letters, digits, '.', '_' or '-' (1-63), got %q", t.Name)
+		} else if j, dup := names[t.Name]; dup {
+			add(at+".name", "duplicate of targets[%d]", j)
+		} else {
+			names[t.Name] = i
+		}
+		if !vaultPath.MatchString(t.VaultPath) {
+			add(at+".vault_path", "want a relative path such as keyroll/digicert/prod-us, got %q", t.VaultPath)
+		} else if j, dup := paths[t.VaultPath]; dup {
+			add(at+".vault_path", "same document as targets[%d]", j)
+		} else {
+			paths[t.VaultPath] = i
+		}
+		if t.WebhookID < 0 {
+			add(at+".webhook_id", "must not be negative")
+		}
+		if t.CertCentral != nil {
+			validateCertCentral(&p, at+".certcentral", *t.CertCentral, false)
+		}
+	}
+
+	if c.Listener.Refresh <= 0 {
+		add("listener.refresh", "must be positive")
+	}
+	if c.Listener.MaxStaleness < c.Listener.Refresh {
+		add("listener.max_staleness", "must be at least listener.refresh")
+	}
+	if len(p) > 0 {
+		return &Error{Problems: p}
+	}
+	return nil
+}
+
+func validateCertCentral(p *FieldErrors, at string, cc CertCentral, full bool) {
+	add := func(path, format string, args ...any) {
+		*p = append(*p, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	if cc.URL != "" || full {
+		if u, err := url.Parse(cc.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add(at+".url", "want an http(s) URL, got %q", cc.URL)
+		}
+	}
+	if cc.APIKeyEnv != "" && !envName.MatchString(cc.APIKeyEnv) {
+		add(at+".api_key_env", "want an environment variable name, got %q", cc.APIKeyEnv)
+	}
+	if cc.APIKeyVault != nil {
+		if cc.APIKeyEnv != "" && !full {
+			add(at, "set api_key_env or api_key_vault, not both")
+		}
+		if !vaultPath.MatchString(cc.APIKeyVault.Path) {
+			add(at+".api_key_vault.path", "want a KV v2 path, got %q", cc.APIKeyVault.Path)
+		}
+		if cc.APIKeyVault.Field == "" {
+			add(at+".api_key_vault.field", "required")
+		}
+	}
+	if full && cc.APIKeyEnv == "" && cc.APIKeyVault == nil {
+		add(at+".api_key_env", "set api_key_env or api_key_vault")
+	}
+	if cc.Timeout < 0 || (full && cc.Timeout == 0) {
+		add(at+".timeout", "must be positive")
+	}
+}

@@ -1,0 +1,288 @@
+// Package vaulttest runs a real Vault dev server for keyroll's integration tests.
+//
+// The binary comes from $KEYROLL_VAULT_BIN, set by scripts/test.sh after
+// scripts/vault-bin.sh built or found it. Without it, tests that need Vault skip, except
+// when CI=true, where they fail: CI must never pass on skipped integration tests.
+package vaulttest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+)
+
+// EnvBinary names the variable holding the path of the Vault binary.
+const EnvBinary = "KEYROLL_VAULT_BIN"
+
+// Server is a running `vault server -dev` on a free 127.0.0.1 port.
+type Server struct {
+	Addr      string // http://127.0.0.1:PORT
+	RootToken string
+	cmd       *exec.Cmd
+	done      chan struct{}
+	logs      *bytes.Buffer
+	stopOnce  sync.Once
+}
+
+// Binary returns the Vault binary's path, or skips t (fails it when CI=true).
+func Binary(t testing.TB) string {
+	t.Helper()
+	bin := os.Getenv(EnvBinary)
+	if bin == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not set: CI must run the Vault integration tests (use scripts/test.sh)", EnvBinary)
+		}
+		t.Skipf("%s not set: run scripts/test.sh (or make test) for the Vault integration tests", EnvBinary)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("vault binary: %v", err)
+	}
+	return bin
+}
+
+// Start starts a dedicated dev server for t and stops it when t ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s, err := start(Binary(t))
+	if err != nil {
+		t.Fatalf("vaulttest: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+var (
+	sharedMu  sync.Mutex
+	sharedSrv *Server
+)
+
+// Shared returns one dev server per test binary, started on first use. Tests sharing it
+// must use their own paths. Call StopShared from TestMain (Main does it).
+func Shared(t testing.TB) *Server {
+	t.Helper()
+	bin := Binary(t)
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if sharedSrv == nil {
+		s, err := start(bin)
+		if err != nil {
+			t.Fatalf("vaulttest: %v", err)
+		}
+		sharedSrv = s
+	}
+	return sharedSrv
+}
+
+// StopShared stops the shared server, if one was started.
+func StopShared() {
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if sharedSrv != nil {
+		sharedSrv.Stop()
+		sharedSrv = nil
+	}
+}
+
+// Main runs the tests and stops the shared server afterwards. Use it as
+// `func TestMain(m *testing.M) { vaulttest.Main(m) }`.
+func Main(m *testing.M) {
+	code := m.Run()
+	StopShared()
+	os.Exit(code)
+}
+
+func randomToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return "root-" + hex.EncodeToString(b)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func start(bin string) (*Server, error) {
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		s, err := startOnce(bin)
+		if err == nil {
+			return s, nil
+		}
+		lastErr = err
+	}
+	return nil, lastErr
+}
+
+func startOnce(bin string) (*Server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, fmt.Errorf("free port: %w", err)
+	}
+	home, err := os.MkdirTemp("", "keyroll-vault-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		Addr:      "http://127.0.0.1:" + strconv.Itoa(port),
+		RootToken: randomToken(),
+		done:      make(chan struct{}),
+		logs:      &bytes.Buffer{},
+	}
+	s.cmd = exec.Command(bin, "server", "-dev",
+		"-dev-root-token-id="+s.RootToken,
+		"-dev-listen-address=127.0.0.1:"+strconv.Itoa(port),
+		"-dev-no-store-token",
+	)
+	s.cmd.Env = append(os.Environ(), "HOME="+home, "VAULT_ADDR="+s.Addr, "VAULT_LOG_LEVEL=warn", "VAULT_DISABLE_MLOCK=true")
+	s.cmd.Stdout = &lockedWriter{b: s.logs}
+	s.cmd.Stderr = s.cmd.Stdout
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", filepath.Base(bin), err)
+	}
+	go func() {
+		_ = s.cmd.Wait()
+		_ = os.RemoveAll(home)
+		close(s.done)
+	}()
+	if err := s.waitHealthy(30 * time.Second); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("vault dev server on %s: %w\n%s", s.Addr, err, s.logs.String())
+	}
+	return s, nil
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.b.Len() > 1<<20 {
+		return len(p), nil
+	}
+	return w.b.Write(p)
+}
+
+func (s *Server) waitHealthy(limit time.Duration) error {
+	c, err := s.newClient(s.RootToken)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(limit)
+	for {
+		select {
+		case <-s.done:
+			return fmt.Errorf("exited before becoming healthy")
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		h, err := c.Sys().HealthWithContext(ctx)
+		cancel()
+		if err == nil && h.Initialized && !h.Sealed {
+			// The dev server mounts secret/ as KV v2; wait until it answers.
+			if _, err := c.Logical().Read("secret/config"); err == nil {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not healthy after %s: %v", limit, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop stops the server and waits for it to exit. It is safe to call more than once.
+func (s *Server) Stop() {
+	s.stopOnce.Do(func() {
+		if s.cmd.Process == nil {
+			return
+		}
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-s.done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+			<-s.done
+		}
+	})
+}
+
+func (s *Server) newClient(token string) (*api.Client, error) {
+	cfg := api.DefaultConfig()
+	cfg.Address = s.Addr
+	cfg.MaxRetries = 0
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.SetToken(token)
+	return c, nil
+}
+
+// Client returns a client holding the root token.
+func (s *Server) Client(t testing.TB) *api.Client {
+	t.Helper()
+	return s.ClientWithToken(t, s.RootToken)
+}
+
+// ClientWithToken returns a client holding token.
+func (s *Server) ClientWithToken(t testing.TB, token string) *api.Client {
+	t.Helper()
+	c, err := s.newClient(token)
+	if err != nil {
+		t.Fatalf("vaulttest: client: %v", err)
+	}
+	return c
+}
+
+// Policy writes an ACL policy named name.
+func (s *Server) Policy(t testing.TB, name, hcl string) {
+	t.Helper()
+	if err := s.Client(t).Sys().PutPolicy(name, hcl); err != nil {
+		t.Fatalf("vaulttest: put policy %s: %v", name, err)
+	}
+}
+
+// Token creates a token with the given policies and TTL (0: the default) and returns it.
+func (s *Server) Token(t testing.TB, ttl time.Duration, policies ...string) string {
+	t.Helper()
+	req := &api.TokenCreateRequest{Policies: policies, NoDefaultPolicy: false}
+	if ttl > 0 {
+		req.TTL = ttl.String()
+		req.ExplicitMaxTTL = ""
+	}
+	sec, err := s.Client(t).Auth().Token().Create(req)
+	if err != nil {
+		t.Fatalf("vaulttest: create token: %v", err)
+	}
+	return sec.Auth.ClientToken
+}
+
+// Logs returns what the server printed so far.
+func (s *Server) Logs() string {
+	w := s.cmd.Stdout.(*lockedWriter)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}

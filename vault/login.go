@@ -1,0 +1,236 @@
+package vault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+	"github.com/hashicorp/vault/api/auth/approle"
+	"github.com/hashicorp/vault/api/auth/kubernetes"
+	"github.com/rs/zerolog"
+
+	"github.com/keyroll/keyroll/config"
+)
+
+// ErrNoToken is returned for token auth when neither VAULT_TOKEN nor token_file gives one.
+var ErrNoToken = errors.New("no Vault token: set VAULT_TOKEN or vault.auth.token_file")
+
+// Session is a logged-in Vault client whose token is kept alive: renewed while Vault allows
+// it, and replaced by a fresh login when renewal ends.
+type Session struct {
+	cfg    config.Vault
+	client *api.Client
+	log    zerolog.Logger
+
+	mu       sync.Mutex
+	auth     *api.Secret // the login's auth secret (nil for a plain token with no lookup)
+	loggedIn time.Time
+}
+
+// NewClient returns a Vault API client for cfg without logging in. Settings beyond the
+// address (TLS, namespace) come from the standard VAULT_* environment variables.
+func NewClient(cfg config.Vault) (*api.Client, error) {
+	ac := api.DefaultConfig()
+	if ac.Error != nil {
+		return nil, fmt.Errorf("vault: client config: %w", ac.Error)
+	}
+	ac.Address = cfg.Address
+	ac.MaxRetries = 2
+	c, err := api.NewClient(ac)
+	if err != nil {
+		return nil, fmt.Errorf("vault: new client for %s: %w", cfg.Address, err)
+	}
+	c.ClearToken()
+	return c, nil
+}
+
+// Login returns a Session logged in with the method cfg.Auth names.
+func Login(ctx context.Context, cfg config.Vault, log zerolog.Logger) (*Session, error) {
+	c, err := NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{cfg: cfg, client: c, log: log}
+	if err := s.login(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Client returns the session's Vault API client. Its token changes on re-login.
+func (s *Session) Client() *api.Client { return s.client }
+
+func (s *Session) login(ctx context.Context) error {
+	a := s.cfg.Auth
+	var (
+		sec *api.Secret
+		err error
+	)
+	switch a.Method {
+	case config.AuthToken, "":
+		var tok string
+		tok, err = readToken(a.TokenFile)
+		if err != nil {
+			return &Error{Op: "login", Kind: ErrPermissionDenied, Err: err}
+		}
+		s.client.SetToken(tok)
+		sec, err = s.client.Auth().Token().LookupSelfWithContext(ctx)
+		if err == nil {
+			sec = tokenSecret(tok, sec)
+		}
+	case config.AuthKubernetes:
+		var opts []kubernetes.LoginOption
+		if a.Mount != "" {
+			opts = append(opts, kubernetes.WithMountPath(a.Mount))
+		}
+		if a.ServiceAccountTokenFile != "" {
+			opts = append(opts, kubernetes.WithServiceAccountTokenPath(a.ServiceAccountTokenFile))
+		}
+		var k *kubernetes.KubernetesAuth
+		k, err = kubernetes.NewKubernetesAuth(a.Role, opts...)
+		if err == nil {
+			sec, err = s.client.Auth().Login(ctx, k)
+		}
+	case config.AuthAppRole:
+		var opts []approle.LoginOption
+		if a.Mount != "" {
+			opts = append(opts, approle.WithMountPath(a.Mount))
+		}
+		var ar *approle.AppRoleAuth
+		ar, err = approle.NewAppRoleAuth(a.RoleID, &approle.SecretID{FromFile: a.SecretIDFile}, opts...)
+		if err == nil {
+			sec, err = s.client.Auth().Login(ctx, ar)
+		}
+	default:
+		return &Error{Op: "login", Err: fmt.Errorf("unknown auth method %q", a.Method)}
+	}
+	if err != nil {
+		kind := classify(err)
+		if kind == nil && a.Method != config.AuthToken {
+			kind = ErrPermissionDenied
+		}
+		return &Error{Op: "login " + methodName(a.Method), Kind: kind, Err: err}
+	}
+	s.mu.Lock()
+	s.auth = sec
+	s.loggedIn = time.Now()
+	s.mu.Unlock()
+	return nil
+}
+
+func methodName(m string) string {
+	if m == "" {
+		return config.AuthToken
+	}
+	return m
+}
+
+func readToken(file string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("read token_file: %w", err)
+		}
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, nil
+		}
+		return "", fmt.Errorf("token_file %s is empty", file)
+	}
+	if t := strings.TrimSpace(os.Getenv(api.EnvVaultToken)); t != "" {
+		return t, nil
+	}
+	return "", ErrNoToken
+}
+
+// tokenSecret turns a token lookup into the auth secret a LifetimeWatcher renews.
+func tokenSecret(tok string, lookup *api.Secret) *api.Secret {
+	renewable, _ := lookup.TokenIsRenewable()
+	ttl, _ := lookup.TokenTTL()
+	return &api.Secret{Auth: &api.SecretAuth{
+		ClientToken:   tok,
+		Renewable:     renewable,
+		LeaseDuration: int(ttl / time.Second),
+	}}
+}
+
+// KeepAlive renews the session's token until ctx ends. When the token can no longer be
+// renewed (max TTL reached, not renewable, revoked), it logs in again; failed logins are
+// retried with backoff. Run it in its own goroutine.
+func (s *Session) KeepAlive(ctx context.Context) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		s.mu.Lock()
+		sec := s.auth
+		s.mu.Unlock()
+		if sec != nil && sec.Auth != nil && sec.Auth.LeaseDuration > 0 {
+			s.watch(ctx, sec)
+		} else if sec != nil && sec.Auth != nil {
+			// A token without TTL (root, or periodic with none): nothing to renew.
+			<-ctx.Done()
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err := s.login(ctx); err != nil {
+			s.log.Warn().Err(err).Dur("retry_in", backoff).Msg("vault re-login failed")
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, time.Minute)
+			continue
+		}
+		backoff = time.Second
+		s.log.Info().Str("method", methodName(s.cfg.Auth.Method)).Msg("vault re-login")
+	}
+}
+
+// watch renews sec until renewal ends or ctx is done.
+func (s *Session) watch(ctx context.Context, sec *api.Secret) {
+	w, err := s.client.NewLifetimeWatcher(&api.LifetimeWatcherInput{Secret: sec})
+	if err != nil {
+		s.log.Warn().Err(err).Msg("vault token watcher")
+		return
+	}
+	go w.Start()
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case err := <-w.DoneCh():
+			if err != nil {
+				s.log.Warn().Err(err).Msg("vault token renewal ended")
+			} else {
+				s.log.Info().Msg("vault token reached its max TTL")
+			}
+			return
+		case r := <-w.RenewCh():
+			if r != nil && r.Secret != nil && r.Secret.Auth != nil {
+				s.log.Debug().Int("ttl_seconds", r.Secret.Auth.LeaseDuration).Msg("vault token renewed")
+			}
+		}
+	}
+}
+
+// Ensure logs in again when the token has less than minTTL left (or cannot be looked up).
+// Long-running commands call it before each unit of work as a second line of defence.
+func (s *Session) Ensure(ctx context.Context, minTTL time.Duration) error {
+	sec, err := s.client.Auth().Token().LookupSelfWithContext(ctx)
+	if err == nil {
+		ttl, _ := sec.TokenTTL()
+		if ttl == 0 || ttl >= minTTL {
+			return nil
+		}
+	} else if k := classify(err); k == ErrUnavailable {
+		return &Error{Op: "token lookup", Kind: k, Err: err}
+	}
+	return s.login(ctx)
+}
