@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/keyroll/keyroll/certcentral"
 	"github.com/keyroll/keyroll/config"
+	"github.com/keyroll/keyroll/rotate"
 	"github.com/keyroll/keyroll/vault"
 )
 
@@ -51,7 +53,8 @@ func ExitCode(err error) int {
 		return ee.Code
 	case errors.Is(err, ErrUsage), errors.As(err, &ce), errors.Is(err, config.ErrNoFile):
 		return ExitUsage
-	case errors.Is(err, ErrNeedsHuman), errors.Is(err, vault.ErrPermissionDenied):
+	case errors.Is(err, ErrNeedsHuman), errors.Is(err, rotate.ErrNeedsHuman),
+		errors.Is(err, vault.ErrPermissionDenied), certcentral.IsCredentialsRejected(err):
 		return ExitNeedsHuman
 	}
 	return ExitRetry

@@ -12,10 +12,8 @@ func notYet(name string) func(context.Context, *Env, []string) error {
 }
 
 var (
-	runRun      = notYet("run")
 	runSchedule = notYet("schedule")
 	runStatus   = notYet("status")
-	runCheck    = notYet("check")
 	runListen   = notYet("listen")
 	runSimulate = notYet("simulate")
 	runEvidence = notYet("evidence")

@@ -100,6 +100,7 @@ type Evidence struct {
 
 // Listener configures `keyroll listen` and the listener package.
 type Listener struct {
+	// Refresh is how long listeners cache the key document; 0 reads it on every request.
 	Refresh Duration `yaml:"refresh"`
 	// MaxStaleness is how long a listener keeps serving its last good key set while Vault
 	// cannot be read; past it the listener fails closed.

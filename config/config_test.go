@@ -125,7 +125,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		{"target override", `targets: [{name: a, vault_path: a, certcentral: {url: "nope", api_key_env: "1BAD"}}]`,
 			[]string{"targets[0].certcentral.url", "targets[0].certcentral.api_key_env"}},
 		{"no targets", `targets: []`, []string{"targets"}},
-		{"listener", `listener: {refresh: 0s, max_staleness: -1s}`, []string{"listener.refresh", "listener.max_staleness"}},
+		{"listener", `listener: {refresh: -1s, max_staleness: -2s}`, []string{"listener.refresh", "listener.max_staleness"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -234,3 +234,22 @@ func (s *Session) Ensure(ctx context.Context, minTTL time.Duration) error {
 	}
 	return s.login(ctx)
 }
+
+// Identity names the logged-in principal without revealing the token: "entity:<id>" when
+// the token has a Vault entity, else "accessor:<accessor>", with the display name. It
+// returns "" when the token cannot be looked up.
+func (s *Session) Identity(ctx context.Context) string {
+	sec, err := s.client.Auth().Token().LookupSelfWithContext(ctx)
+	if err != nil || sec == nil || sec.Data == nil {
+		return ""
+	}
+	str := func(k string) string { v, _ := sec.Data[k].(string); return v }
+	id := "accessor:" + str("accessor")
+	if e := str("entity_id"); e != "" {
+		id = "entity:" + e
+	}
+	if n := str("display_name"); n != "" {
+		id += " (" + n + ")"
+	}
+	return id
+}

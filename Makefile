@@ -1,0 +1,20 @@
+# keyroll — the README's two commands are `make demo` and `make test`.
+.PHONY: demo test bench build vault clean
+
+build:
+	CGO_ENABLED=0 go build -trimpath -o bin/keyroll .
+
+demo:
+	scripts/demo.sh
+
+test:
+	scripts/test.sh
+
+bench:
+	scripts/bench.sh
+
+vault:
+	scripts/vault-bin.sh
+
+clean:
+	rm -rf bin .demo

@@ -1,0 +1,94 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+
+	"github.com/keyroll/keyroll/keyset"
+	"github.com/keyroll/keyroll/vault"
+)
+
+// runCheck validates the configuration and proves access without changing anything: Vault
+// login, a read of each target's document, and DigiCert's GET /webhook with each target's
+// key. It prints one line per check and fails with the worst problem found.
+func runCheck(ctx context.Context, env *Env, args []string) error {
+	var f common
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	f.register(fs)
+	if err := parseFlags(fs, env, args); err != nil {
+		return err
+	}
+	if err := f.setup(env); err != nil {
+		return err
+	}
+	cfg, err := f.load()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "ok    config: %d target(s)\n", len(cfg.Targets))
+	a, err := newApp(ctx, env, cfg)
+	if err != nil {
+		fmt.Fprintf(env.Stdout, "FAIL  vault login (%s, %s): %v\n", cfg.Vault.Address, methodOrToken(cfg.Vault.Auth.Method), err)
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "ok    vault login (%s, %s) as %s\n", cfg.Vault.Address, methodOrToken(cfg.Vault.Auth.Method), a.session.Identity(ctx))
+
+	var problems []error
+	for _, t := range cfg.Targets {
+		path := cfg.Vault.KVMount + "/" + t.VaultPath
+		vv, err := a.store.Read(ctx, t.VaultPath)
+		switch {
+		case err == nil:
+			fmt.Fprintf(env.Stdout, "ok    %s: vault %s version %d, state %s, current %s\n", t.Name, path, vv.Version, vv.Doc.State(), orDash(keyset.Fingerprint(vv.Doc.Current)))
+		case errors.Is(err, vault.ErrNotFound):
+			fmt.Fprintf(env.Stdout, "ok    %s: vault %s does not exist yet: the first rotation creates it\n", t.Name, path)
+		case errors.Is(err, vault.ErrPermissionDenied):
+			fmt.Fprintf(env.Stdout, "FAIL  %s: vault %s: permission denied: the policy needs read, create and update on %s/data/%s and %s/metadata/%s\n",
+				t.Name, path, cfg.Vault.KVMount, t.VaultPath, cfg.Vault.KVMount, t.VaultPath)
+			problems = append(problems, fmt.Errorf("target %s: %w", t.Name, err))
+		default:
+			fmt.Fprintf(env.Stdout, "FAIL  %s: vault %s: %v\n", t.Name, path, err)
+			problems = append(problems, fmt.Errorf("target %s: %w", t.Name, err))
+		}
+		c, err := a.client(ctx, t)
+		if err != nil {
+			fmt.Fprintf(env.Stdout, "FAIL  %s: digicert: %v\n", t.Name, err)
+			problems = append(problems, err)
+			continue
+		}
+		w, err := c.GetWebhook(ctx, t.WebhookID)
+		if err != nil {
+			fmt.Fprintf(env.Stdout, "FAIL  %s: digicert GET /webhook: %v\n", t.Name, err)
+			problems = append(problems, fmt.Errorf("target %s: %w", t.Name, err))
+			continue
+		}
+		secret := "not returned"
+		if w.SecretReturned {
+			secret = orDash(keyset.Fingerprint(w.Secret))
+		}
+		fmt.Fprintf(env.Stdout, "ok    %s: digicert webhook %d status %s, endpoint %s, %d events, secret %s\n",
+			t.Name, w.ID, w.Status, w.Endpoint, len(w.Events), secret)
+	}
+	if len(problems) > 0 {
+		return worstErr(problems)
+	}
+	return nil
+}
+
+func methodOrToken(m string) string {
+	if m == "" {
+		return "token"
+	}
+	return m
+}
+
+// worstErr joins errs into one whose exit code is the worst of theirs.
+func worstErr(errs []error) error {
+	code := ExitOK
+	for _, e := range errs {
+		code = max(code, ExitCode(e))
+	}
+	return &ExitError{Code: code, Err: errors.Join(errs...)}
+}

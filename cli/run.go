@@ -1,0 +1,182 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/keyroll/keyroll/config"
+	"github.com/keyroll/keyroll/evidence"
+	"github.com/keyroll/keyroll/rotate"
+)
+
+// DefaultParallel is how many targets `keyroll run` rotates at once by default.
+const DefaultParallel = 8
+
+type runFlags struct {
+	common
+	targets  stringList
+	force    bool
+	dryRun   bool
+	overlap  string
+	trigger  string
+	parallel int
+}
+
+func runRun(ctx context.Context, env *Env, args []string) error {
+	var f runFlags
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	f.register(fs)
+	fs.Var(&f.targets, "target", "rotate only this target (repeatable)")
+	fs.BoolVar(&f.force, "force", false, "rotate even if not due; adopt a drifted live secret as previous")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "read everything, print the plan, write nothing")
+	fs.StringVar(&f.overlap, "overlap", "", "override rotation.overlap for this run (0 drops the old key at promote)")
+	fs.StringVar(&f.trigger, "trigger", "manual", "what started this run: manual, schedule or cronjob (recorded in evidence)")
+	fs.IntVar(&f.parallel, "parallel", DefaultParallel, "targets rotated at once")
+	if err := parseFlags(fs, env, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: run: unexpected argument %q", ErrUsage, fs.Arg(0))
+	}
+	if err := f.setup(env); err != nil {
+		return err
+	}
+	o := rotate.Options{Force: f.force, DryRun: f.dryRun}
+	if f.overlap != "" {
+		d, err := config.ParseDuration(f.overlap)
+		if err != nil {
+			return fmt.Errorf("%w: --overlap: %v", ErrUsage, err)
+		}
+		o.Overlap = &d
+	}
+	tr, err := evidence.ParseTrigger(f.trigger)
+	if err != nil {
+		return fmt.Errorf("%w: --trigger: %v", ErrUsage, err)
+	}
+	o.Trigger = tr
+	if f.parallel < 1 {
+		return fmt.Errorf("%w: --parallel must be at least 1", ErrUsage)
+	}
+	cfg, err := f.load()
+	if err != nil {
+		return err
+	}
+	targets, err := selectTargets(cfg, f.targets)
+	if err != nil {
+		return err
+	}
+	a, err := newApp(ctx, env, cfg)
+	if err != nil {
+		return err
+	}
+	results, err := a.rotate(ctx, targets, o, f.parallel, progressTo(env))
+	if err != nil {
+		return err
+	}
+	printResults(env.Stdout, results, f.dryRun)
+	return worst(results)
+}
+
+// rotate runs one rotation of each target. Every target's DigiCert client is built before
+// anything is written, so a configuration error changes nothing.
+func (a *app) rotate(ctx context.Context, targets []config.Target, o rotate.Options, parallel int, done func(rotate.Result)) ([]rotate.Result, error) {
+	rts := make([]rotate.Target, 0, len(targets))
+	for _, t := range targets {
+		c, err := a.client(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		rts = append(rts, rotate.Target{Name: t.Name, VaultPath: t.VaultPath, WebhookID: t.WebhookID, API: c})
+	}
+	rec, closeRec, err := a.recorder()
+	if err != nil {
+		return nil, err
+	}
+	defer closeRec()
+	if o.Actor == "" {
+		o.Actor = a.actor(ctx)
+	}
+	eng := &rotate.Engine{Store: a.store, Recorder: rec, Log: a.env.Log}
+	return eng.RotateAll(ctx, rts, policy(a.cfg), o, parallel, done), nil
+}
+
+// progressTo prints a line per finished target when stderr is a terminal.
+func progressTo(env *Env) func(rotate.Result) {
+	if !isTerminal(env.Stderr) {
+		return nil
+	}
+	var mu sync.Mutex
+	n := 0
+	return func(r rotate.Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		fmt.Fprintf(env.Stderr, "[%d] %s: %s (%s)\n", n, r.Target, r.Outcome, r.Duration.Round(time.Millisecond))
+	}
+}
+
+// printResults writes the summary table (and, for a dry run, each target's plan).
+func printResults(w io.Writer, results []rotate.Result, dryRun bool) {
+	if dryRun {
+		for _, r := range results {
+			fmt.Fprintf(w, "%s (dry run):\n", r.Target)
+			for _, p := range r.Plan {
+				fmt.Fprintf(w, "  - %s\n", p)
+			}
+			if r.Err != nil {
+				fmt.Fprintf(w, "  ! %v\n", r.Err)
+			}
+		}
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tOUTCOME\tOLD → NEW\tDURATION\tERROR")
+	for _, r := range results {
+		change := "-"
+		if r.NewFP != "" {
+			change = orDash(r.OldFP) + " → " + r.NewFP
+		}
+		msg := ""
+		if r.Err != nil {
+			msg = r.Err.Error()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Target, r.Outcome, change, r.Duration.Round(time.Millisecond), msg)
+	}
+	tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// worst turns per-target results into the run's error: exit 3 if any target needs a human,
+// else 1 if any failed, else nil.
+func worst(results []rotate.Result) error {
+	code := ExitOK
+	var errs []string
+	for _, r := range results {
+		if r.Err == nil {
+			continue
+		}
+		errs = append(errs, r.Err.Error())
+		c := ExitRetry
+		if errors.Is(r.Err, rotate.ErrNeedsHuman) {
+			c = ExitNeedsHuman
+		}
+		code = max(code, c)
+	}
+	if code == ExitOK {
+		return nil
+	}
+	return &ExitError{Code: code, Err: fmt.Errorf("%d of %d targets failed: %s", len(errs), len(results), strings.Join(errs, "; "))}
+}

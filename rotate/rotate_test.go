@@ -1,0 +1,286 @@
+package rotate_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keyroll/keyroll/certcentral/certcentraltest"
+	"github.com/keyroll/keyroll/evidence"
+	"github.com/keyroll/keyroll/keyset"
+	"github.com/keyroll/keyroll/rotate"
+	"github.com/keyroll/keyroll/vault"
+)
+
+// forEachBackend runs fn once against the in-memory store and once against real Vault.
+func forEachBackend(t *testing.T, fn func(t *testing.T, f *fixture)) {
+	for name, mk := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			fn(t, newFixture(t, mk(t)))
+		})
+	}
+}
+
+func TestFirstRotationAdoptsLiveSecret(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		old := f.acct.Webhook().Secret
+		res := f.rotate(ctx, rotate.Options{})
+		if res.Err != nil || res.Outcome != evidence.OutcomeRotated {
+			t.Fatalf("Rotate = %s, %v", res.Outcome, res.Err)
+		}
+		vv := f.doc()
+		live := f.acct.Webhook().Secret
+		if vv.Doc.Current != live || vv.Doc.Pending != "" || vv.Doc.Previous != old || len(live) != 48 {
+			t.Fatalf("document after first rotation: current=%s live=%s previous=%s (old %s) pending=%q",
+				keyset.Fingerprint(vv.Doc.Current), keyset.Fingerprint(live), keyset.Fingerprint(vv.Doc.Previous), keyset.Fingerprint(old), keyset.Fingerprint(vv.Doc.Pending))
+		}
+		if vv.Version != 2 {
+			t.Errorf("versions written = %d, want 2 (stage, promote)", vv.Version)
+		}
+		if !vv.Doc.PreviousUntil.Equal(vv.Doc.CurrentSince.Add(24 * time.Hour)) {
+			t.Errorf("previous_until %s, want current_since + 24h", vv.Doc.PreviousUntil)
+		}
+		if f.minted.Load() != 1 {
+			t.Errorf("minted %d keys, want 1", f.minted.Load())
+		}
+		// The propagation delay was waited for, on the injected clock.
+		if s := f.clock.Sleeps(); len(s) != 1 || s[0] != 2*time.Minute {
+			t.Errorf("sleeps = %v, want [2m]", s)
+		}
+		rec := res.Record
+		if rec.OldFingerprint != keyset.Fingerprint(old) || rec.NewFingerprint != keyset.Fingerprint(live) ||
+			rec.EndpointUnchanged == nil || !*rec.EndpointUnchanged || rec.EventsUnchanged == nil || !*rec.EventsUnchanged ||
+			rec.OverlapUntil == nil || rec.RotationID == "" || rec.RotationID != vv.Doc.RotationID || rec.WebhookID != f.hookID {
+			t.Errorf("evidence record incomplete: %+v", rec)
+		}
+		var names []string
+		for _, s := range rec.Steps {
+			names = append(names, s.Name)
+		}
+		want := []string{"read", "get", "stage", "wait", "test", "push", "verify", "promote"}
+		if len(names) != len(want) {
+			t.Errorf("steps %v, want %v", names, want)
+		}
+		if len(f.records.all()) != 1 {
+			t.Errorf("%d evidence records, want 1", len(f.records.all()))
+		}
+		f.checkSafe("after rotation")
+		f.checkNoLeak(old)
+	})
+}
+
+func TestCleanRotationRequestCount(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		if res := f.rotate(ctx, rotate.Options{}); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		f.clock.Advance(2 * time.Hour)
+		f.sim.ResetLog()
+		res := f.rotate(ctx, rotate.Options{})
+		if res.Err != nil || res.Outcome != evidence.OutcomeRotated {
+			t.Fatalf("second rotation: %s %v", res.Outcome, res.Err)
+		}
+		st := f.sim.Stats()
+		total := 0
+		for _, n := range st.Requests {
+			total += n
+		}
+		// GET (reconcile), POST test-endpoint, PUT, GET (verify).
+		if total != 4 {
+			t.Errorf("DigiCert requests = %d (%v), want 4", total, st.Requests)
+		}
+		f.checkSafe("after second rotation")
+	})
+}
+
+func TestNotDueSkips(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		if res := f.rotate(ctx, rotate.Options{}); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		before := f.doc()
+		res := f.rotate(ctx, rotate.Options{})
+		if res.Err != nil || res.Outcome != evidence.OutcomeSkipped {
+			t.Fatalf("second run = %s, %v; want skipped", res.Outcome, res.Err)
+		}
+		if f.doc().Version != before.Version || len(f.pushedSecrets()) != 1 {
+			t.Error("a skipped run wrote something")
+		}
+		res = f.rotate(ctx, rotate.Options{Force: true})
+		if res.Err != nil || res.Outcome != evidence.OutcomeRotated {
+			t.Fatalf("forced run = %s, %v", res.Outcome, res.Err)
+		}
+		after := f.doc()
+		if after.Doc.Previous != before.Doc.Current {
+			t.Error("forced rotation must keep the replaced key as previous")
+		}
+		f.checkSafe("after forced rotation")
+	})
+}
+
+func TestOverlapZeroDropsOldKey(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		zero := time.Duration(0)
+		res := f.rotate(ctx, rotate.Options{Overlap: &zero})
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		vv := f.doc()
+		if vv.Doc.Previous != "" || len(vv.Doc.AcceptSet(f.clock.Now())) != 1 {
+			t.Errorf("--overlap 0 must leave only the new key in the accept set")
+		}
+		if res.Record.OverlapUntil != nil {
+			t.Errorf("overlap_until must be absent with --overlap 0")
+		}
+	})
+}
+
+func TestDryRunWritesNothing(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		res := f.rotate(ctx, rotate.Options{DryRun: true})
+		if res.Err != nil || len(res.Plan) < 5 {
+			t.Fatalf("dry run: %v, plan %v", res.Err, res.Plan)
+		}
+		if _, err := f.store.Read(ctx, f.path); !errors.Is(err, vault.ErrNotFound) {
+			t.Errorf("dry run created the document: %v", err)
+		}
+		for _, r := range f.sim.Requests() {
+			if r.Method != http.MethodGet {
+				t.Errorf("dry run sent %s %s", r.Method, r.Path)
+			}
+		}
+		if len(f.records.all()) != 0 || f.minted.Load() != 0 {
+			t.Error("dry run recorded evidence or minted a key")
+		}
+	})
+}
+
+func TestDrift(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		if res := f.rotate(ctx, rotate.Options{}); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		f.clock.Advance(2 * time.Hour)
+		rogue, _ := keyset.Generate(40)
+		if err := f.acct.SetSecret(rogue); err != nil {
+			t.Fatal(err)
+		}
+		before := f.doc()
+		res := f.rotate(ctx, rotate.Options{})
+		if !errors.Is(res.Err, rotate.ErrDrift) || !errors.Is(res.Err, rotate.ErrNeedsHuman) {
+			t.Fatalf("Rotate with drift = %v, want ErrDrift needing a human", res.Err)
+		}
+		if f.doc().Version != before.Version {
+			t.Error("drift must not change the document")
+		}
+		if res.Record.Outcome != evidence.OutcomeFailed || res.Record.Error == nil || res.Record.Error.Code != "drift" {
+			t.Errorf("evidence: %+v", res.Record.Error)
+		}
+		f.checkNoLeak(rogue)
+
+		// --force adopts the live key as previous and rotates.
+		res = f.rotate(ctx, rotate.Options{Force: true})
+		if res.Err != nil {
+			t.Fatalf("forced: %v", res.Err)
+		}
+		vv := f.doc()
+		if vv.Doc.Previous != rogue || vv.Doc.Current != f.acct.Webhook().Secret {
+			t.Error("--force must keep the drifted live key as previous")
+		}
+		f.checkSafe("after forced drift rotation")
+	})
+}
+
+func TestWebhookNotActive(t *testing.T) {
+	for _, status := range []string{certcentraltest.StatusInactive, certcentraltest.StatusPending} {
+		t.Run(status, func(t *testing.T) {
+			f := newFixture(t, newMemStore())
+			if err := f.acct.SetStatus(status); err != nil {
+				t.Fatal(err)
+			}
+			res := f.rotate(context.Background(), rotate.Options{Force: true})
+			if !errors.Is(res.Err, rotate.ErrNotActive) || !errors.Is(res.Err, rotate.ErrNeedsHuman) {
+				t.Fatalf("Rotate = %v, want ErrNotActive", res.Err)
+			}
+			if _, err := f.store.Read(context.Background(), f.path); !errors.Is(err, vault.ErrNotFound) {
+				t.Error("an inactive webhook must not be staged")
+			}
+		})
+	}
+}
+
+func TestHiddenSecret(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		f.acct.HideSecret(true)
+		old := f.acct.Webhook().Secret
+		res := f.rotate(ctx, rotate.Options{})
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		vv := f.doc()
+		// The first rotation could not adopt the unseen key: it has no previous.
+		if vv.Doc.Current != f.acct.Webhook().Secret || vv.Doc.Previous != "" {
+			t.Errorf("hidden-secret rotation: unexpected document")
+		}
+		f.clock.Advance(2 * time.Hour)
+		if res := f.rotate(ctx, rotate.Options{}); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		f.checkSafe("after rotations with a hidden secret")
+		f.checkNoLeak(old)
+	})
+}
+
+func TestListenerRejectsTestEvent(t *testing.T) {
+	f := newFixture(t, newMemStore())
+	ctx := context.Background()
+	// The engine stages in a store the listener does not read: the listener rejects the
+	// new key, as one that never learned it would.
+	res := (&rotate.Engine{Store: newMemStore(), Clock: f.clock}).Rotate(ctx, f.target(), policy(), rotate.Options{})
+	if !errors.Is(res.Err, rotate.ErrListenerRejected) || errors.Is(res.Err, rotate.ErrNeedsHuman) {
+		t.Fatalf("Rotate = %v, want ErrListenerRejected (retryable)", res.Err)
+	}
+	if len(f.pushedSecrets()) != 0 {
+		t.Error("nothing may be pushed when the listener rejects the new key")
+	}
+}
+
+func TestConcurrentRuns(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		var wg sync.WaitGroup
+		results := make([]rotate.Result, 8)
+		for i := range results {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = f.rotate(ctx, rotate.Options{})
+			}()
+		}
+		wg.Wait()
+		for i, r := range results {
+			if r.Err != nil {
+				t.Errorf("run %d: %v", i, r.Err)
+			}
+		}
+		pushed := f.pushedSecrets()
+		if len(pushed) != 1 {
+			t.Errorf("PUTs carried %d distinct keys, want 1", len(pushed))
+		}
+		vv := f.doc()
+		if _, ok := pushed[vv.Doc.Current]; !ok || vv.Doc.Pending != "" {
+			t.Error("final document is not the pushed key, promoted")
+		}
+		f.checkSafe("after 8 concurrent runs")
+	})
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# test.sh is keyroll's test command (`make test`): it builds or finds the cached Vault
+# server, checks formatting and vet, runs every test with the race detector against the real
+# Vault, the Kubernetes manifest tests, and short fuzz runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v go >/dev/null || { echo "test.sh: Go is required (https://go.dev/dl/)" >&2; exit 2; }
+KEYROLL_VAULT_BIN=$(scripts/vault-bin.sh)
+export KEYROLL_VAULT_BIN
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:" $unformatted >&2
+  exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test -race (Vault: $KEYROLL_VAULT_BIN)"
+go test -race -count=1 -timeout 20m ./...
+
+if [ -d deploy/kubernetes/manifesttest ]; then
+  echo "== manifests"
+  (cd deploy/kubernetes/manifesttest && go vet ./... && go test -count=1 ./...)
+fi
+
+echo "== fuzz (short)"
+go test -run='^$' -fuzz='^FuzzParse$' -fuzztime=5s ./config/
+if grep -qs 'func FuzzClientResponse' certcentral/*_test.go; then
+  go test -run='^$' -fuzz='^FuzzClientResponse$' -fuzztime=10s ./certcentral/
+fi
+echo "== all tests passed"

@@ -1,0 +1,261 @@
+package vault_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+	"github.com/rs/zerolog"
+
+	"github.com/keyroll/keyroll/config"
+	"github.com/keyroll/keyroll/internal/vaulttest"
+	"github.com/keyroll/keyroll/keyset"
+	"github.com/keyroll/keyroll/vault"
+)
+
+func TestMain(m *testing.M) { vaulttest.Main(m) }
+
+func newStore(t *testing.T) (*vault.Store, *vaulttest.Server) {
+	t.Helper()
+	srv := vaulttest.Shared(t)
+	return vault.NewStore(srv.Client(t), "secret"), srv
+}
+
+func testPath(t *testing.T) string {
+	return "keyroll/test/" + strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
+}
+
+func TestStoreRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	path := testPath(t)
+
+	_, err := s.Read(ctx, path)
+	if !errors.Is(err, vault.ErrNotFound) {
+		t.Fatalf("Read of a new path = %v, want ErrNotFound", err)
+	}
+	now := time.Now().UTC()
+	doc := keyset.Document{Current: "c1", CurrentSince: now, Pending: "p1", PendingSince: now, RotationID: "r1"}
+	v1, err := s.Write(ctx, path, doc, 0)
+	if err != nil || v1 != 1 {
+		t.Fatalf("Write(cas 0) = %d, %v", v1, err)
+	}
+	got, err := s.Read(ctx, path)
+	if err != nil || got.Version != 1 || got.Doc != doc {
+		t.Fatalf("Read = %+v, %v", got, err)
+	}
+	doc.Pending, doc.PendingSince = "", time.Time{}
+	v2, err := s.Write(ctx, path, doc, 1)
+	if err != nil || v2 != 2 {
+		t.Fatalf("Write(cas 1) = %d, %v", v2, err)
+	}
+	got, _ = s.Read(ctx, path)
+	if got.Doc.Pending != "" || got.Version != 2 {
+		t.Fatalf("pending not removed: %+v", got)
+	}
+
+	if err := s.WriteMetadata(ctx, path, doc.Metadata()); err != nil {
+		t.Fatal(err)
+	}
+	meta, err := s.ReadMetadata(ctx, path)
+	if err != nil || meta["state"] != "idle" || meta["current_fingerprint"] != keyset.Fingerprint("c1") {
+		t.Fatalf("metadata = %v, %v", meta, err)
+	}
+}
+
+func TestStoreCASConflict(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	path := testPath(t)
+	if _, err := s.Write(ctx, path, keyset.Document{Current: "a"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	// Eight writers race on version 1: exactly one wins.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins, conflicts := 0, 0
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.Write(ctx, path, keyset.Document{Current: "b"}, 1)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, vault.ErrCASConflict):
+				conflicts++
+			default:
+				t.Errorf("unexpected error: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 || conflicts != 7 {
+		t.Fatalf("wins=%d conflicts=%d, want 1 and 7", wins, conflicts)
+	}
+	// Creating an existing document with cas 0 is a conflict too.
+	if _, err := s.Write(ctx, path, keyset.Document{Current: "c"}, 0); !errors.Is(err, vault.ErrCASConflict) {
+		t.Fatalf("create over existing = %v, want ErrCASConflict", err)
+	}
+}
+
+func TestStoreDeletedLatestVersion(t *testing.T) {
+	ctx := context.Background()
+	s, srv := newStore(t)
+	path := testPath(t)
+	if _, err := s.Write(ctx, path, keyset.Document{Current: "a"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Client(t).Logical().Delete("secret/data/" + path); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Read(ctx, path)
+	if !errors.Is(err, vault.ErrNotFound) || got.Version != 1 {
+		t.Fatalf("Read deleted = %+v, %v; want version 1 and ErrNotFound", got, err)
+	}
+	if _, err := s.Write(ctx, path, keyset.Document{Current: "b"}, got.Version); err != nil {
+		t.Fatalf("re-create with cas=%d: %v", got.Version, err)
+	}
+}
+
+func TestStoreInvalidDocument(t *testing.T) {
+	ctx := context.Background()
+	s, srv := newStore(t)
+	path := testPath(t)
+	_, err := srv.Client(t).Logical().Write("secret/data/"+path, map[string]any{"data": map[string]any{"current": 7, "pending": "LEAKME"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Read(ctx, path)
+	if !errors.Is(err, vault.ErrInvalidDocument) || strings.Contains(err.Error(), "LEAKME") {
+		t.Fatalf("Read = %v, want ErrInvalidDocument without values", err)
+	}
+}
+
+func TestStorePermissionDenied(t *testing.T) {
+	ctx := context.Background()
+	srv := vaulttest.Shared(t)
+	path := testPath(t)
+	srv.Policy(t, "keyroll-other", `path "secret/data/other/*" { capabilities = ["read", "create", "update"] }`)
+	tok := srv.Token(t, time.Hour, "keyroll-other")
+	s := vault.NewStore(srv.ClientWithToken(t, tok), "secret")
+	if _, err := s.Read(ctx, path); !errors.Is(err, vault.ErrPermissionDenied) {
+		t.Errorf("Read = %v, want ErrPermissionDenied", err)
+	}
+	if _, err := s.Write(ctx, path, keyset.Document{Current: "x"}, 0); !errors.Is(err, vault.ErrPermissionDenied) {
+		t.Errorf("Write = %v, want ErrPermissionDenied", err)
+	}
+	if err := s.WriteMetadata(ctx, path, map[string]string{"state": "idle"}); !errors.Is(err, vault.ErrPermissionDenied) {
+		t.Errorf("WriteMetadata = %v, want ErrPermissionDenied", err)
+	}
+}
+
+func TestStoreUnavailable(t *testing.T) {
+	ctx := context.Background()
+	srv := vaulttest.Start(t) // a dedicated server, stopped below
+	s := vault.NewStore(srv.Client(t), "secret")
+	path := testPath(t)
+	if _, err := s.Write(ctx, path, keyset.Document{Current: "a"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	_, err := s.Read(ctx, path)
+	if !errors.Is(err, vault.ErrUnavailable) || !vault.Retryable(err) {
+		t.Fatalf("Read from stopped server = %v, want ErrUnavailable", err)
+	}
+	if _, err := s.Write(ctx, path, keyset.Document{Current: "b"}, 1); !errors.Is(err, vault.ErrUnavailable) {
+		t.Fatalf("Write to stopped server = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestStoreSealed(t *testing.T) {
+	ctx := context.Background()
+	srv := vaulttest.Start(t)
+	c := srv.Client(t)
+	s := vault.NewStore(c, "secret")
+	if err := c.Sys().Seal(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Read(ctx, testPath(t)); !errors.Is(err, vault.ErrUnavailable) {
+		t.Fatalf("Read from sealed server = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestLoginToken(t *testing.T) {
+	ctx := context.Background()
+	srv := vaulttest.Shared(t)
+	t.Setenv("VAULT_TOKEN", srv.RootToken)
+	sess, err := vault.Login(ctx, config.Vault{Address: srv.Addr, Auth: config.VaultAuth{Method: config.AuthToken}}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vault.NewStore(sess.Client(), "secret").Read(ctx, testPath(t)); !errors.Is(err, vault.ErrNotFound) {
+		t.Fatalf("Read = %v", err)
+	}
+	t.Setenv("VAULT_TOKEN", "not-a-token")
+	_, err = vault.Login(ctx, config.Vault{Address: srv.Addr, Auth: config.VaultAuth{Method: config.AuthToken}}, zerolog.Nop())
+	if !errors.Is(err, vault.ErrPermissionDenied) || strings.Contains(err.Error(), "not-a-token") {
+		t.Fatalf("Login with a bad token = %v, want ErrPermissionDenied without the token", err)
+	}
+}
+
+func TestLoginAppRoleAndRelogin(t *testing.T) {
+	ctx := context.Background()
+	srv := vaulttest.Start(t)
+	c := srv.Client(t)
+	if err := c.Sys().EnableAuthWithOptions("approle", &api.EnableAuthOptions{Type: "approle"}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Policy(t, "kr", `path "secret/data/keyroll/*" { capabilities = ["read", "create", "update"] }`)
+	// Tokens live 2s and cannot be renewed past 3s: KeepAlive must log in again.
+	if _, err := c.Logical().Write("auth/approle/role/keyroll", map[string]any{
+		"token_policies": "kr", "token_ttl": "2s", "token_max_ttl": "3s",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rid, err := c.Logical().Read("auth/approle/role/keyroll/role-id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid, err := c.Logical().Write("auth/approle/role/keyroll/secret-id", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := t.TempDir() + "/secret-id"
+	writeFile(t, f, sid.Data["secret_id"].(string))
+	cfg := config.Vault{Address: srv.Addr, Auth: config.VaultAuth{Method: config.AuthAppRole, RoleID: rid.Data["role_id"].(string), SecretIDFile: f}}
+	sess, err := vault.Login(ctx, cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go sess.KeepAlive(kctx)
+	s := vault.NewStore(sess.Client(), "secret")
+	path := "keyroll/relogin"
+	if _, err := s.Write(ctx, path, keyset.Document{Current: "a"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	// Outlive several token lifetimes, reading all along.
+	deadline := time.Now().Add(6 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := s.Read(ctx, path); err != nil {
+			t.Fatalf("read after %v: %v", time.Until(deadline), err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
