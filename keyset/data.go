@@ -80,13 +80,15 @@ func FromData(m map[string]any) (Document, error) {
 }
 
 // Metadata returns the non-secret custom_metadata kept beside the document for readers with
-// metadata-only access. rotatedAt is the time of the last promote (zero: none yet).
+// metadata-only access: state, rotation_id, current_fingerprint and rotated_at (the last
+// promote). Vault rejects empty values, so unknown ones are left out.
 func (d Document) Metadata() map[string]string {
-	m := map[string]string{
-		"state":               d.State(),
-		"rotation_id":         d.RotationID,
-		"current_fingerprint": Fingerprint(d.Current),
-		"rotated_at":          "",
+	m := map[string]string{"state": d.State()}
+	if d.RotationID != "" {
+		m["rotation_id"] = d.RotationID
+	}
+	if d.Current != "" {
+		m["current_fingerprint"] = Fingerprint(d.Current)
 	}
 	if !d.CurrentSince.IsZero() {
 		m["rotated_at"] = d.CurrentSince.UTC().Format(time.RFC3339)

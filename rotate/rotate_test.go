@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -59,10 +60,12 @@ func TestFirstRotationAdoptsLiveSecret(t *testing.T) {
 		}
 		var names []string
 		for _, s := range rec.Steps {
-			names = append(names, s.Name)
+			if s.Name != rotate.StepMeta {
+				names = append(names, s.Name)
+			}
 		}
 		want := []string{"read", "get", "stage", "wait", "test", "push", "verify", "promote"}
-		if len(names) != len(want) {
+		if strings.Join(names, ",") != strings.Join(want, ",") {
 			t.Errorf("steps %v, want %v", names, want)
 		}
 		if len(f.records.all()) != 1 {
@@ -283,4 +286,26 @@ func TestConcurrentRuns(t *testing.T) {
 		}
 		f.checkSafe("after 8 concurrent runs")
 	})
+}
+
+func TestMetadataWritten(t *testing.T) {
+	f := newFixture(t, backends(t)["vault"](t))
+	res := f.rotate(context.Background(), rotate.Options{})
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	for _, s := range res.Record.Steps {
+		if s.Name == rotate.StepMeta {
+			t.Errorf("metadata step failed: %s", s.Detail)
+		}
+	}
+	meta, err := f.store.(*vault.Store).ReadMetadata(context.Background(), f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vv := f.doc()
+	if meta["state"] != "idle" || meta["current_fingerprint"] != keyset.Fingerprint(vv.Doc.Current) ||
+		meta["rotation_id"] != vv.Doc.RotationID || meta["rotated_at"] == "" {
+		t.Errorf("custom_metadata = %v", meta)
+	}
 }

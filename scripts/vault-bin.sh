@@ -4,7 +4,7 @@
 # repository (first build: about 6 minutes on 2 cores; afterwards: instant).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-version=$(awk '$1 == "github.com/hashicorp/vault" {print $2; exit}' "$root/tools/vault/go.mod")
+version=$(awk '($1 == "github.com/hashicorp/vault" && $2 ~ /^v/) {print $2; exit} ($1 == "require" && $2 == "github.com/hashicorp/vault") {print $3; exit}' "$root/tools/vault/go.mod")
 version=${version#v}
 cache=${KEYROLL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/keyroll}
 bin="$cache/vault-$version/vault"

@@ -207,6 +207,7 @@ func TestLoginToken(t *testing.T) {
 }
 
 func TestLoginAppRoleAndRelogin(t *testing.T) {
+	t.Parallel() // waits on real token TTLs
 	ctx := context.Background()
 	srv := vaulttest.Start(t)
 	c := srv.Client(t)
@@ -214,9 +215,10 @@ func TestLoginAppRoleAndRelogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Policy(t, "kr", `path "secret/data/keyroll/*" { capabilities = ["read", "create", "update"] }`)
-	// Tokens live 2s and cannot be renewed past 3s: KeepAlive must log in again.
+	// Tokens live 4s and cannot be renewed past 6s: KeepAlive must log in again.
+	// (Vault reports TTLs in whole seconds, so shorter ones leave renewal no margin.)
 	if _, err := c.Logical().Write("auth/approle/role/keyroll", map[string]any{
-		"token_policies": "kr", "token_ttl": "2s", "token_max_ttl": "3s",
+		"token_policies": "kr", "token_ttl": "4s", "token_max_ttl": "6s",
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +233,7 @@ func TestLoginAppRoleAndRelogin(t *testing.T) {
 	f := t.TempDir() + "/secret-id"
 	writeFile(t, f, sid.Data["secret_id"].(string))
 	cfg := config.Vault{Address: srv.Addr, Auth: config.VaultAuth{Method: config.AuthAppRole, RoleID: rid.Data["role_id"].(string), SecretIDFile: f}}
-	sess, err := vault.Login(ctx, cfg, zerolog.Nop())
+	sess, err := vault.Login(ctx, cfg, zerolog.New(zerolog.NewTestWriter(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +246,7 @@ func TestLoginAppRoleAndRelogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Outlive several token lifetimes, reading all along.
-	deadline := time.Now().Add(6 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if _, err := s.Read(ctx, path); err != nil {
 			t.Fatalf("read after %v: %v", time.Until(deadline), err)
