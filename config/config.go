@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -189,7 +190,7 @@ func Parse(r io.Reader, lookup func(string) (string, bool)) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, &Error{Problems: FieldErrors{{Path: "yaml", Msg: err.Error()}}}
+		return nil, &Error{Problems: decodeProblems(raw, err)}
 	}
 	if v, ok := lookup("VAULT_ADDR"); ok && v != "" {
 		c.Vault.Address = v
@@ -270,4 +271,81 @@ func expandEnv(raw []byte, lookup func(string) (string, bool)) ([]byte, FieldErr
 		return raw, nil
 	}
 	return out, missing
+}
+
+var lineRef = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// decodeProblems turns a YAML decoding error into field errors, naming the key path of
+// the line each message refers to where it can be found.
+func decodeProblems(raw []byte, err error) FieldErrors {
+	msgs := []string{err.Error()}
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	lines := linePaths(raw)
+	var out FieldErrors
+	for _, m := range msgs {
+		path := "yaml"
+		if sub := lineRef.FindStringSubmatch(m); sub != nil {
+			var line int
+			fmt.Sscan(sub[1], &line)
+			if entries := lines[line]; len(entries) > 0 {
+				path = entries[0].path // the outermost key of the line
+				for _, e := range entries {
+					// A scalar whose value the message quotes is the culprit.
+					if e.scalar && e.value != "" && (strings.Contains(sub[2], `"`+e.value+`"`) || strings.Contains(sub[2], "`"+e.value+"`")) {
+						path = e.path
+						break
+					}
+				}
+				m = fmt.Sprintf("%s (line %d)", sub[2], line)
+			}
+		}
+		out = append(out, FieldError{Path: path, Msg: m})
+	}
+	return out
+}
+
+type lineEntry struct {
+	path   string
+	value  string
+	scalar bool
+}
+
+// linePaths maps each line of a YAML document to the keys on it, outermost first, e.g.
+// 12 → [{targets[0].vault_path, "a/b", scalar}].
+func linePaths(raw []byte) map[int][]lineEntry {
+	var root yaml.Node
+	if yaml.Unmarshal(raw, &root) != nil {
+		return nil
+	}
+	out := map[int][]lineEntry{}
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := k.Value
+				if path != "" {
+					p = path + "." + k.Value
+				}
+				out[k.Line] = append(out[k.Line], lineEntry{path: p, value: v.Value, scalar: v.Kind == yaml.ScalarNode})
+				walk(v, p)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				p := fmt.Sprintf("%s[%d]", path, i)
+				out[c.Line] = append(out[c.Line], lineEntry{path: p, value: c.Value, scalar: c.Kind == yaml.ScalarNode})
+				walk(c, p)
+			}
+		}
+	}
+	walk(&root, "")
+	return out
 }

@@ -159,7 +159,7 @@ func TestParseErrors(t *testing.T) {
 	tests := []struct{ name, yaml, want string }{
 		{"unknown key", "rotation: {overlapp: 1h}", "overlapp"},
 		{"bad duration", "rotation: {overlap: soon}", "soon"},
-		{"wrong type", "targets: {name: x}", "yaml"},
+		{"wrong type", "targets: {name: x}", "targets: cannot unmarshal"},
 		{"not yaml", "vault: [", "yaml"},
 	}
 	for _, tt := range tests {
@@ -220,4 +220,14 @@ func FuzzParse(f *testing.F) {
 		}
 		_ = c.Validate()
 	})
+}
+
+func TestParseErrorsNameKeyPath(t *testing.T) {
+	src := "vault:\n  address: x\nrotation:\n  overlap: soon\n  secret_length: many\ntargets:\n  - name: a\n    webhook_id: lots\n"
+	_, err := config.Parse(strings.NewReader(src), env(nil))
+	for _, want := range []string{"rotation.overlap", "rotation.secret_length", "targets[0].webhook_id"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %s", err, want)
+		}
+	}
 }

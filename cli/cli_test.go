@@ -1,0 +1,332 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keyroll/keyroll/certcentral/certcentraltest"
+	"github.com/keyroll/keyroll/cli"
+	"github.com/keyroll/keyroll/internal/vaulttest"
+	"github.com/keyroll/keyroll/keyset"
+	"github.com/keyroll/keyroll/vault"
+)
+
+func TestMain(m *testing.M) { vaulttest.Main(m) }
+
+// world is a real Vault, the simulator with one account, and a TLS listener that reads
+// the accept set from Vault on every delivery.
+type world struct {
+	t        *testing.T
+	vault    *vaulttest.Server
+	store    *vault.Store
+	sim      *certcentraltest.Server
+	acct     *certcentraltest.Account
+	apiKey   string
+	path     string
+	config   string
+	endpoint string
+	rejected int
+	mu       sync.Mutex
+}
+
+var worldSeq int
+
+func newWorld(t *testing.T, extraYAML string) *world {
+	t.Helper()
+	worldSeq++
+	w := &world{t: t, vault: vaulttest.Shared(t), apiKey: "KEY" + strings.Repeat("x", 29) + fmt.Sprint(worldSeq)}
+	w.store = vault.NewStore(w.vault.Client(t), "secret")
+	w.path = fmt.Sprintf("keyroll/cli-test/%d-%s", worldSeq, keyset.Fingerprint(t.Name())[7:])
+	lis := httptest.NewTLSServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		vv, err := w.store.Read(r.Context(), w.path)
+		if err == nil {
+			if _, ok := vv.Doc.Accepts(r.Header.Get("X-WEBHOOK-KEY"), time.Now()); ok {
+				rw.WriteHeader(http.StatusOK)
+				return
+			}
+		}
+		w.mu.Lock()
+		w.rejected++
+		w.mu.Unlock()
+		rw.WriteHeader(http.StatusUnauthorized)
+	}))
+	t.Cleanup(lis.Close)
+	w.sim = certcentraltest.NewServer(certcentraltest.WithDeliveryClient(lis.Client()))
+	t.Cleanup(w.sim.Close)
+	w.acct = w.sim.AddAccount(w.apiKey)
+	initial, _ := keyset.Generate(40)
+	w.endpoint = lis.URL + "/hook?x=1&y=2"
+	w.acct.SetWebhook(certcentraltest.Webhook{Endpoint: w.endpoint, Secret: initial, Events: []string{"certificate_issued"},
+		Status: certcentraltest.StatusActive})
+
+	cfg := fmt.Sprintf(`
+vault: {address: %q, kv_mount: secret, auth: {method: token}}
+certcentral: {url: %q, api_key_env: KEYROLL_TEST_API_KEY, timeout: 5s}
+rotation: {propagation_delay: 0s, min_interval: 1h, overlap: 1h}
+listener: {refresh: 0s}
+targets:
+  - {name: prod-us, vault_path: %q}
+%s`, w.vault.Addr, w.sim.URL(), w.path, extraYAML)
+	w.config = filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(w.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("VAULT_TOKEN", w.vault.RootToken)
+	t.Setenv("KEYROLL_TEST_API_KEY", w.apiKey)
+	t.Setenv("VAULT_ADDR", "")
+	return w
+}
+
+// run runs keyroll in-process and returns its exit code and output.
+func (w *world) run(args ...string) (int, string, string) {
+	w.t.Helper()
+	var out, errb bytes.Buffer
+	args = append(args[:1:1], append([]string{"--config", w.config}, args[1:]...)...)
+	err := cli.Run(context.Background(), args, &out, &errb)
+	if err != nil {
+		fmt.Fprintln(&errb, "keyroll:", err)
+	}
+	return cli.ExitCode(err), out.String(), errb.String()
+}
+
+// secrets returns every key the world has seen, for leak checks.
+func (w *world) secrets() []string {
+	s := []string{w.apiKey, w.acct.Webhook().Secret, w.vault.RootToken}
+	if vv, err := w.store.Read(context.Background(), w.path); err == nil {
+		s = append(s, vv.Doc.Current, vv.Doc.Pending, vv.Doc.Previous)
+	}
+	for _, r := range w.sim.Requests() {
+		if i := bytes.Index(r.Body, []byte(`"secret":"`)); i >= 0 {
+			rest := r.Body[i+10:]
+			if j := bytes.IndexByte(rest, '"'); j > 0 {
+				s = append(s, string(rest[:j]))
+			}
+		}
+	}
+	return s
+}
+
+func (w *world) checkNoLeak(outputs []string, extraSecrets ...string) {
+	w.t.Helper()
+	all := strings.Join(outputs, "\n")
+	for _, s := range append(w.secrets(), extraSecrets...) {
+		if s != "" && strings.Contains(all, s) {
+			i := strings.Index(all, s)
+			ctx := strings.ReplaceAll(all[max(0, i-300):i], s, "<SECRET>")
+			w.t.Errorf("a secret (%s) appears in keyroll's output after: %s", keyset.Fingerprint(s), ctx)
+		}
+	}
+}
+
+func TestRunEndToEnd(t *testing.T) {
+	w := newWorld(t, "")
+	old := w.acct.Webhook().Secret
+	code, out, errs := w.run("run")
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	vv, err := w.store.Read(context.Background(), w.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vv.Doc.Current != w.acct.Webhook().Secret || vv.Doc.Previous != old {
+		t.Error("the document does not hold the new key as current and the old one as previous")
+	}
+	if !strings.Contains(out, "prod-us") || !strings.Contains(out, "rotated") || !strings.Contains(out, keyset.Fingerprint(vv.Doc.Current)) {
+		t.Errorf("summary table missing:\n%s", out)
+	}
+	if !strings.Contains(errs, `"evidence":true`) {
+		t.Errorf("no evidence log line:\n%s", errs)
+	}
+	// A second run is not due.
+	code, out2, errs2 := w.run("run")
+	if code != 0 || !strings.Contains(out2, "skipped") {
+		t.Errorf("second run: exit %d\n%s", code, out2)
+	}
+	// A dry run writes nothing.
+	code, out3, errs3 := w.run("run", "--dry-run", "--force")
+	after, _ := w.store.Read(context.Background(), w.path)
+	if code != 0 || !strings.Contains(out3, "dry run") || after.Version != vv.Version {
+		t.Errorf("dry run: exit %d, version %d→%d\n%s", code, vv.Version, after.Version, out3)
+	}
+	if w.rejected != 0 {
+		t.Errorf("listener rejected %d deliveries", w.rejected)
+	}
+	w.checkNoLeak([]string{out, errs, out2, errs2, out3, errs3})
+}
+
+func TestExitCodes(t *testing.T) {
+	t.Run("bad config is exit 2 and writes nothing", func(t *testing.T) {
+		w := newWorld(t, "evidence: {file: 7}\n")
+		if err := os.WriteFile(w.config, []byte("rotation: {secret_length: 8, overlap: soon}\ntargets: []\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errs := w.run("run")
+		if code != 2 || !strings.Contains(errs, "overlap") {
+			t.Errorf("exit %d, want 2 naming the key\n%s%s", code, out, errs)
+		}
+	})
+	t.Run("validation lists every problem", func(t *testing.T) {
+		w := newWorld(t, "")
+		if err := os.WriteFile(w.config, []byte("rotation: {secret_length: 8, propagation_delay: 1s}\ntargets: []\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errs := w.run("run")
+		for _, want := range []string{"rotation.secret_length", "rotation.propagation_delay", "targets"} {
+			if !strings.Contains(errs, want) {
+				t.Errorf("error does not name %s: %s", want, errs)
+			}
+		}
+		if code != 2 {
+			t.Errorf("exit %d, want 2", code)
+		}
+	})
+	t.Run("missing API key is exit 2 and writes nothing", func(t *testing.T) {
+		w := newWorld(t, "")
+		t.Setenv("KEYROLL_TEST_API_KEY", "")
+		code, _, errs := w.run("run")
+		if code != 2 || !strings.Contains(errs, "KEYROLL_TEST_API_KEY") {
+			t.Errorf("exit %d, want 2 naming the variable: %s", code, errs)
+		}
+		if _, err := w.store.Read(context.Background(), w.path); err == nil {
+			t.Error("a configuration error must not write")
+		}
+	})
+	t.Run("unknown flag and target are exit 2", func(t *testing.T) {
+		w := newWorld(t, "")
+		if code, _, _ := w.run("run", "--frobnicate"); code != 2 {
+			t.Errorf("unknown flag: exit %d", code)
+		}
+		if code, _, _ := w.run("run", "--target", "nope"); code != 2 {
+			t.Errorf("unknown target: exit %d", code)
+		}
+		if code, _, _ := w.run("run", "--overlap", "soon"); code != 2 {
+			t.Errorf("bad --overlap: exit %d", code)
+		}
+	})
+	t.Run("drift is exit 3, --force adopts", func(t *testing.T) {
+		w := newWorld(t, "")
+		if code, out, errs := w.run("run"); code != 0 {
+			t.Fatalf("exit %d\n%s%s", code, out, errs)
+		}
+		rogue, _ := keyset.Generate(40)
+		_ = w.acct.SetSecret(rogue)
+		code, out, errs := w.run("run", "--force")
+		_ = out
+		if code != 0 {
+			t.Fatalf("forced run over drift: exit %d\n%s", code, errs)
+		}
+		_ = w.acct.SetSecret(rogue + "x")
+		code, out2, errs2 := w.run("run", "--force=false")
+		if code != 3 {
+			t.Errorf("drift: exit %d, want 3", code)
+		}
+		w.checkNoLeak([]string{out, errs, out2, errs2}, rogue, rogue+"x")
+	})
+	t.Run("inactive webhook is exit 3", func(t *testing.T) {
+		w := newWorld(t, "")
+		_ = w.acct.SetStatus(certcentraltest.StatusInactive)
+		if code, _, _ := w.run("run"); code != 3 {
+			t.Errorf("exit %d, want 3", code)
+		}
+	})
+	t.Run("rejected API key is exit 3", func(t *testing.T) {
+		w := newWorld(t, "")
+		t.Setenv("KEYROLL_TEST_API_KEY", "wrong-key-wrong-key-wrong-key-00")
+		code, out, errs := w.run("run")
+		if code != 3 {
+			t.Errorf("exit %d, want 3", code)
+		}
+		w.checkNoLeak([]string{out, errs}, "wrong-key-wrong-key-wrong-key-00")
+	})
+	t.Run("Vault permission denied is exit 3", func(t *testing.T) {
+		w := newWorld(t, "")
+		w.vault.Policy(t, "nothing", `path "secret/data/elsewhere" { capabilities = ["read"] }`)
+		t.Setenv("VAULT_TOKEN", w.vault.Token(t, time.Hour, "nothing"))
+		if code, _, errs := w.run("run"); code != 3 {
+			t.Errorf("exit %d, want 3: %s", code, errs)
+		}
+	})
+	t.Run("DigiCert down is exit 1", func(t *testing.T) {
+		w := newWorld(t, "")
+		w.sim.Inject(certcentraltest.Fault{Method: http.MethodGet, Path: "/webhook", Status: 503, Count: 100})
+		if code, _, _ := w.run("run"); code != 1 {
+			t.Errorf("exit %d, want 1", code)
+		}
+	})
+}
+
+func TestCheck(t *testing.T) {
+	w := newWorld(t, "")
+	code, out, errs := w.run("check")
+	if code != 0 || !strings.Contains(out, "does not exist yet") || !strings.Contains(out, "digicert webhook") {
+		t.Errorf("check: exit %d\n%s%s", code, out, errs)
+	}
+	if _, err := w.store.Read(context.Background(), w.path); err == nil {
+		t.Error("check must not write")
+	}
+	w.vault.Policy(t, "nothing", `path "secret/data/elsewhere" { capabilities = ["read"] }`)
+	t.Setenv("VAULT_TOKEN", w.vault.Token(t, time.Hour, "nothing"))
+	code, out, _ = w.run("check")
+	if code != 3 || !strings.Contains(out, "permission denied") {
+		t.Errorf("check with a forbidden path: exit %d\n%s", code, out)
+	}
+	w.checkNoLeak([]string{out, errs})
+}
+
+// TestConcurrentProcesses runs four keyroll processes on the same target at once.
+func TestConcurrentProcesses(t *testing.T) {
+	w := newWorld(t, "")
+	bin := filepath.Join(t.TempDir(), "keyroll")
+	build := exec.Command("go", "build", "-o", bin, "..")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	var wg sync.WaitGroup
+	codes := make([]int, 4)
+	outs := make([]string, 4)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(bin, "run", "--config", w.config)
+			var b bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &b, &b
+			err := cmd.Run()
+			outs[i] = b.String()
+			if ee, ok := err.(*exec.ExitError); ok {
+				codes[i] = ee.ExitCode()
+			} else if err != nil {
+				codes[i] = -1
+			}
+		}()
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != 0 {
+			t.Errorf("process %d: exit %d\n%s", i, c, outs[i])
+		}
+	}
+	pushed := map[string]bool{}
+	for _, r := range w.sim.RequestsTo(http.MethodPut, fmt.Sprintf("/webhook/%d", w.acct.Webhook().ID)) {
+		pushed[string(r.Body)] = true
+	}
+	if len(pushed) != 1 {
+		t.Errorf("PUT bodies: %d distinct, want 1 (one key)", len(pushed))
+	}
+	vv, _ := w.store.Read(context.Background(), w.path)
+	if vv.Doc.Pending != "" || vv.Doc.Current != w.acct.Webhook().Secret {
+		t.Error("final document inconsistent")
+	}
+	w.checkNoLeak(outs)
+}
