@@ -15,6 +15,5 @@ var (
 	runSchedule = notYet("schedule")
 	runStatus   = notYet("status")
 	runListen   = notYet("listen")
-	runSimulate = notYet("simulate")
 	runEvidence = notYet("evidence")
 )

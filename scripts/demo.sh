@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# demo.sh is the README's "run the main job" command (`make demo`): it builds keyroll,
+# starts a throwaway Vault dev server (built and cached on first use), the CertCentral
+# simulator and the reference listener on loopback, runs a first rotation and a forced
+# second one, shows where the target stands and the evidence, and stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+demo="$root/.demo"
+rm -rf "$demo"
+mkdir -p "$demo"
+chmod 700 "$demo"
+
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || shuf -i 20000-60000 -n 1; }
+
+wait_for() { # wait_for URL
+  for _ in $(seq 1 200); do
+    if curl -s -o /dev/null "$1"; then return 0; fi
+    sleep 0.1
+  done
+  echo "demo: $1 did not come up" >&2
+  exit 1
+}
+
+say "building keyroll and finding the Vault server"
+CGO_ENABLED=0 go build -trimpath -o "$demo/keyroll" .
+vault_bin=$(scripts/vault-bin.sh)
+kr="$demo/keyroll"
+
+vport=$(free_port); sport=$(free_port); lport=$(free_port)
+export VAULT_ADDR="http://127.0.0.1:$vport"
+export VAULT_TOKEN="demo-root-$RANDOM$RANDOM"
+export DIGICERT_API_KEY="demo-api-key-$RANDOM$RANDOM"
+
+say "starting vault server -dev on $VAULT_ADDR"
+HOME="$demo" "$vault_bin" server -dev -dev-root-token-id="$VAULT_TOKEN" -dev-listen-address="127.0.0.1:$vport" \
+  -dev-no-store-token >"$demo/vault.log" 2>&1 &
+pids+=($!)
+wait_for "$VAULT_ADDR/v1/sys/health"
+
+cat >"$demo/config.yaml" <<YAML
+vault:
+  address: $VAULT_ADDR
+  kv_mount: secret
+  auth: {method: token}
+certcentral:
+  url: http://127.0.0.1:$sport/services/v2
+  api_key_env: DIGICERT_API_KEY
+  timeout: 5s
+rotation:
+  schedule: "@every 1m"
+  propagation_delay: 2s        # >= listener.refresh
+  overlap: 1h
+  min_interval: 1h
+targets:
+  - name: demo
+    vault_path: keyroll/digicert/demo
+evidence:
+  file: $demo/evidence.jsonl
+listener:
+  refresh: 1s
+YAML
+export KEYROLL_CONFIG="$demo/config.yaml"
+
+say "starting the CertCentral simulator and the reference listener"
+"$kr" simulate --addr "127.0.0.1:$sport" --api-key "$DIGICERT_API_KEY" \
+  --endpoint "http://127.0.0.1:$lport/webhook" --allow-http-endpoints >"$demo/simulate.out" 2>"$demo/simulate.log" &
+pids+=($!)
+"$kr" listen --addr "127.0.0.1:$lport" >"$demo/listen.out" 2>"$demo/listen.log" &
+pids+=($!)
+wait_for "http://127.0.0.1:$sport/services/v2/webhook"
+wait_for "http://127.0.0.1:$lport/healthz"
+cat "$demo/simulate.out"
+
+say "keyroll check"
+"$kr" check --log-format console
+
+say "keyroll run  (first rotation: adopts DigiCert's current secret, stages, tests, pushes, promotes)"
+"$kr" run --log-format console
+
+say "an event delivered by the simulator with the new key"
+curl -s -X POST "http://127.0.0.1:$sport/_sim/deliver?api_key=$DIGICERT_API_KEY&event=certificate_issued"; echo
+
+say "keyroll run --force  (second rotation before min_interval)"
+"$kr" run --force --log-format console
+
+say "keyroll status"
+"$kr" status || true
+
+say "the Vault document's fingerprints (keys themselves are never printed)"
+"$kr" status --json || true
+
+say "evidence ($demo/evidence.jsonl)"
+cat "$demo/evidence.jsonl"
+"$kr" evidence verify "$demo/evidence.jsonl"
+
+say "listener log (accepted events and the role of the key that matched)"
+grep -h '"event"' "$demo/listen.log" | tail -n 5 || true
+
+say "demo finished; stopping Vault, the simulator and the listener"
