@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -329,4 +330,52 @@ func TestConcurrentProcesses(t *testing.T) {
 		t.Error("final document inconsistent")
 	}
 	w.checkNoLeak(outs)
+}
+
+func TestStatus(t *testing.T) {
+	w := newWorld(t, "")
+	if code, out, errs := w.run("run"); code != 0 {
+		t.Fatalf("run: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, errs := w.run("status")
+	vv, _ := w.store.Read(context.Background(), w.path)
+	if code != 0 || !strings.Contains(out, "idle") || !strings.Contains(out, keyset.Fingerprint(vv.Doc.Current)) ||
+		!strings.Contains(out, keyset.Fingerprint(vv.Doc.Previous)) || !strings.Contains(out, "current") {
+		t.Errorf("status: exit %d\n%s%s", code, out, errs)
+	}
+	t.Log("\n" + out)
+	code, out, _ = w.run("status", "--json")
+	var rows []cli.TargetStatus
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || code != 0 || len(rows) != 1 || rows[0].State != "idle" ||
+		rows[0].LiveMatches != "current" || rows[0].NextDue == nil || rows[0].OverlapUntil == nil {
+		t.Errorf("status --json: exit %d, %v\n%s", code, err, out)
+	}
+	w.checkNoLeak([]string{out, errs})
+
+	// A staged document older than stuck_after is an alert (exit 1).
+	doc := vv.Doc
+	doc.Pending, doc.PendingSince = strings.Repeat("P", 48), time.Now().Add(-2*time.Hour)
+	if _, err := w.store.Write(context.Background(), w.path, doc, vv.Version); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = w.run("status")
+	if code != 1 || !strings.Contains(out, "STUCK") || strings.Contains(out, doc.Pending) {
+		t.Errorf("stuck target: exit %d\n%s", code, out)
+	}
+}
+
+func TestStatusOverdue(t *testing.T) {
+	w := newWorld(t, "")
+	cfg, _ := os.ReadFile(w.config)
+	cfg = bytes.Replace(cfg, []byte("min_interval: 1h,"), []byte("min_interval: 1h, max_age: 1ns,"), 1)
+	if err := os.WriteFile(w.config, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := w.run("run"); code != 0 {
+		t.Fatalf("run: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, _ := w.run("status")
+	if code != 1 || !strings.Contains(out, "OVERDUE") {
+		t.Errorf("overdue target: exit %d\n%s", code, out)
+	}
 }

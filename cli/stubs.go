@@ -13,7 +13,6 @@ func notYet(name string) func(context.Context, *Env, []string) error {
 
 var (
 	runSchedule = notYet("schedule")
-	runStatus   = notYet("status")
 	runListen   = notYet("listen")
 	runEvidence = notYet("evidence")
 )
