@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# kubernetes-auth-role.sh writes keyroll's Vault policies and Kubernetes auth roles.
+# Run it once per cluster with a Vault token allowed to manage policies and auth roles:
+#
+#   VAULT_ADDR=https://vault.example.internal:8200 VAULT_TOKEN=... ./kubernetes-auth-role.sh
+#
+# It assumes the Kubernetes auth method is enabled at auth/kubernetes and configured for the
+# cluster (vault auth enable kubernetes; vault write auth/kubernetes/config
+# kubernetes_host=https://...), and the KV v2 mount "secret".
+set -euo pipefail
+
+NAMESPACE=${NAMESPACE:-keyroll}                       # the namespace of ../*.yaml
+LISTENER_NAMESPACE=${LISTENER_NAMESPACE:-webhooks}    # where your webhook listeners run
+LISTENER_SERVICE_ACCOUNT=${LISTENER_SERVICE_ACCOUNT:-webhook-listener}
+AUTH_MOUNT=${AUTH_MOUNT:-kubernetes}                  # config vault.auth.mount
+
+cd "$(dirname "$0")"
+
+vault policy write keyroll-job keyroll-job-policy.hcl
+vault policy write keyroll-listener keyroll-listener-policy.hcl
+
+# The CronJob's service account logs in as role "keyroll" (config vault.auth.role) and gets
+# keyroll-job only. token_ttl outlives the Job's activeDeadlineSeconds (600s); the token is not
+# renewable past token_max_ttl. (token_policies and token_ttl are the current names of the
+# older policies= and ttl= parameters.)
+vault write "auth/${AUTH_MOUNT}/role/keyroll" \
+  bound_service_account_names=keyroll \
+  bound_service_account_namespaces="${NAMESPACE}" \
+  token_policies=keyroll-job \
+  token_ttl=15m \
+  token_max_ttl=15m
+
+# The listeners' role: read-only on the key documents.
+vault write "auth/${AUTH_MOUNT}/role/keyroll-listener" \
+  bound_service_account_names="${LISTENER_SERVICE_ACCOUNT}" \
+  bound_service_account_namespaces="${LISTENER_NAMESPACE}" \
+  token_policies=keyroll-listener \
+  token_ttl=1h
