@@ -12,7 +12,5 @@ func notYet(name string) func(context.Context, *Env, []string) error {
 }
 
 var (
-	runSchedule = notYet("schedule")
 	runListen   = notYet("listen")
-	runEvidence = notYet("evidence")
 )

@@ -214,7 +214,14 @@ func (s *Session) watch(ctx context.Context, sec *api.Secret) {
 			return
 		case r := <-w.RenewCh():
 			if r != nil && r.Secret != nil && r.Secret.Auth != nil {
-				s.log.Debug().Int("ttl_seconds", r.Secret.Auth.LeaseDuration).Msg("vault token renewed")
+				ttl := r.Secret.Auth.LeaseDuration
+				s.log.Debug().Int("ttl_seconds", ttl).Msg("vault token renewed")
+				if ttl < sec.Auth.LeaseDuration {
+					// The renewal was capped by the token's max TTL: log in again now,
+					// while the old token still has its remainder to cover the switch.
+					s.log.Info().Int("ttl_seconds", ttl).Msg("vault token near its max TTL")
+					return
+				}
 			}
 		}
 	}

@@ -261,3 +261,41 @@ func writeFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// TestEnsureLogsInAgainAfterExpiry is the scheduler's defence for runs weeks apart: the
+// token has long expired by the next run, and Ensure logs in again before it.
+func TestEnsureLogsInAgainAfterExpiry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := vaulttest.Start(t)
+	c := srv.Client(t)
+	if err := c.Sys().EnableAuthWithOptions("approle", &api.EnableAuthOptions{Type: "approle"}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Policy(t, "kr", `path "secret/data/keyroll/*" { capabilities = ["read", "create", "update"] }`)
+	if _, err := c.Logical().Write("auth/approle/role/keyroll", map[string]any{
+		"token_policies": "kr", "token_ttl": "1s", "token_max_ttl": "1s",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rid, _ := c.Logical().Read("auth/approle/role/keyroll/role-id")
+	sid, _ := c.Logical().Write("auth/approle/role/keyroll/secret-id", nil)
+	f := t.TempDir() + "/secret-id"
+	writeFile(t, f, sid.Data["secret_id"].(string))
+	cfg := config.Vault{Address: srv.Addr, Auth: config.VaultAuth{Method: config.AuthAppRole, RoleID: rid.Data["role_id"].(string), SecretIDFile: f}}
+	sess, err := vault.Login(ctx, cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := vault.NewStore(sess.Client(), "secret")
+	time.Sleep(2 * time.Second) // the token expires
+	if _, err := s.Read(ctx, "keyroll/x"); !errors.Is(err, vault.ErrPermissionDenied) {
+		t.Fatalf("read with an expired token = %v, want permission denied", err)
+	}
+	if err := sess.Ensure(ctx, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Read(ctx, "keyroll/x"); !errors.Is(err, vault.ErrNotFound) {
+		t.Fatalf("read after Ensure = %v, want not found", err)
+	}
+}

@@ -1,0 +1,205 @@
+package certcentraltest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Webhook statuses.
+const (
+	StatusPending  = "pending"
+	StatusActive   = "active"
+	StatusInactive = "inactive"
+)
+
+// Webhook is the simulated state of an account's webhook, including the real
+// secret.
+type Webhook struct {
+	ID       int
+	Endpoint string
+	Secret   string // "" when none is configured
+	Events   []string
+	Status   string
+	Settings json.RawMessage // stored and returned byte for byte
+}
+
+func (w Webhook) clone() Webhook {
+	w.Events = slices.Clone(w.Events)
+	w.Settings = slices.Clone(w.Settings)
+	return w
+}
+
+// hookState is a webhook plus what the API does not show.
+type hookState struct {
+	Webhook
+	verified bool                 // endpoint passed a challenge
+	tokens   map[string]time.Time // challenge token → expiry
+}
+
+// Account is one simulated CertCentral account (one API key) with at most one
+// webhook. Its methods change the state directly, as someone in the
+// CertCentral UI would, bypassing the API, its validation and rate limits.
+type Account struct {
+	s  *Server
+	fp string
+	op sync.Mutex // serializes API mutations, including their deliveries
+
+	// guarded by s.mu
+	hook       *hookState
+	hideSecret bool
+	readOnly   bool
+}
+
+// ErrNoWebhook is returned by Account methods that need a webhook when the
+// account has none.
+var ErrNoWebhook = errors.New("certcentraltest: account has no webhook")
+
+// ErrNotActive is returned by Deliver when the webhook is not active: DigiCert
+// sends no events to a pending or inactive webhook.
+var ErrNotActive = errors.New("certcentraltest: webhook is not active")
+
+// Fingerprint returns the fingerprint of the account's API key.
+func (a *Account) Fingerprint() string { return a.fp }
+
+// SetWebhook seeds or replaces the account's webhook and returns its id. A
+// zero ID keeps the current webhook's id or assigns a new one; an empty
+// Status means active; nil Settings means DefaultSettings. An active or
+// inactive webhook counts as verified.
+func (a *Account) SetWebhook(w Webhook) int {
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w = w.clone()
+	if w.ID == 0 {
+		if a.hook != nil {
+			w.ID = a.hook.ID
+		} else {
+			w.ID = s.nextID
+			s.nextID++
+		}
+	} else if w.ID >= s.nextID {
+		s.nextID = w.ID + 1
+	}
+	if w.Status == "" {
+		w.Status = StatusActive
+	}
+	if w.Settings == nil {
+		w.Settings = slices.Clone(DefaultSettings)
+	}
+	if w.Events == nil {
+		w.Events = []string{}
+	}
+	a.hook = &hookState{Webhook: w, verified: w.Status != StatusPending, tokens: map[string]time.Time{}}
+	return w.ID
+}
+
+// Webhook returns a copy of the webhook's state; the zero Webhook when there
+// is none.
+func (a *Account) Webhook() Webhook {
+	a.s.mu.Lock()
+	defer a.s.mu.Unlock()
+	if a.hook == nil {
+		return Webhook{}
+	}
+	return a.hook.clone()
+}
+
+// HasWebhook reports whether the account has a webhook.
+func (a *Account) HasWebhook() bool {
+	a.s.mu.Lock()
+	defer a.s.mu.Unlock()
+	return a.hook != nil
+}
+
+// RemoveWebhook deletes the webhook.
+func (a *Account) RemoveWebhook() {
+	a.s.mu.Lock()
+	defer a.s.mu.Unlock()
+	a.hook = nil
+}
+
+// SetSecret changes the secret out of band, as someone in the UI would; ""
+// removes it.
+func (a *Account) SetSecret(secret string) error {
+	return a.mutate(func(h *hookState) { h.Secret = secret })
+}
+
+// SetStatus changes the status out of band.
+func (a *Account) SetStatus(status string) error {
+	return a.mutate(func(h *hookState) {
+		h.Status = status
+		if status != StatusPending {
+			h.verified = true
+		}
+	})
+}
+
+// SetEndpoint changes the endpoint out of band; unlike an API update it leaves
+// the status alone.
+func (a *Account) SetEndpoint(endpoint string) error {
+	return a.mutate(func(h *hookState) { h.Endpoint = endpoint })
+}
+
+func (a *Account) mutate(f func(*hookState)) error {
+	a.s.mu.Lock()
+	defer a.s.mu.Unlock()
+	if a.hook == nil {
+		return ErrNoWebhook
+	}
+	f(a.hook)
+	return nil
+}
+
+// HideSecret makes GET /webhook omit (true) or return (false) this account's
+// secret.
+func (a *Account) HideSecret(hide bool) {
+	a.s.mu.Lock()
+	defer a.s.mu.Unlock()
+	a.hideSecret = hide
+}
+
+// SetReadOnly makes every call but GET answer 403
+// access_denied|missing_permission, like a key without write permission.
+func (a *Account) SetReadOnly(ro bool) {
+	a.s.mu.Lock()
+	defer a.s.mu.Unlock()
+	a.readOnly = ro
+}
+
+// Deliver sends an ordinary event, {"event": event, "data": data} (data
+// omitted when nil), to the webhook's endpoint with the current secret as
+// X-WEBHOOK-KEY, as DigiCert does when something happens. It returns the
+// listener's status; err is non-nil when the webhook is missing or not
+// active, the data does not marshal, or the listener was unreachable or did
+// not answer 2xx.
+func (a *Account) Deliver(ctx context.Context, event string, data any) (int, error) {
+	w := a.Webhook()
+	if w.ID == 0 {
+		return 0, ErrNoWebhook
+	}
+	if w.Status != StatusActive {
+		return 0, fmt.Errorf("%w (status %s)", ErrNotActive, w.Status)
+	}
+	payload, err := eventPayload(event, data)
+	if err != nil {
+		return 0, err
+	}
+	return a.s.deliver(ctx, a.fp, w.Endpoint, w.Secret, event, payload)
+}
+
+func eventPayload(event string, data any) ([]byte, error) {
+	msg := struct {
+		Event string `json:"event"`
+		Data  any    `json:"data,omitempty"`
+	}{event, data}
+	b, err := json.Marshal(msg)
+	if err != nil {
+		return nil, fmt.Errorf("certcentraltest: event data: %w", err)
+	}
+	return b, nil
+}
