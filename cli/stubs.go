@@ -12,5 +12,5 @@ func notYet(name string) func(context.Context, *Env, []string) error {
 }
 
 var (
-	runListen   = notYet("listen")
+	runListen = notYet("listen")
 )
