@@ -71,6 +71,8 @@ type Engine struct {
 	// AfterStep, when set, is called after each completed step; an error stops the run
 	// there, as a crash would. For tests and instrumentation.
 	AfterStep func(ctx context.Context, target, step string) error
+
+	slots chan struct{} // RotateAll's work slots; nil: unbounded
 }
 
 // Result is what one rotation of one target did.
@@ -112,6 +114,14 @@ type run struct {
 // Rotate runs one rotation of t and returns what happened. It never panics on bad
 // answers; every failure is in Result.Err as an *Error.
 func (e *Engine) Rotate(ctx context.Context, t Target, p Policy, o Options) Result {
+	return e.rotate(ctx, t, p, o, false)
+}
+
+// rotate is Rotate; holding says the caller holds one of e.slots, released at the end.
+func (e *Engine) rotate(ctx context.Context, t Target, p Policy, o Options, holding bool) Result {
+	if holding {
+		defer func() { <-e.slots }()
+	}
 	clock := e.clock()
 	start := clock.Now()
 	r := &run{e: e, t: t, p: p, o: o}
@@ -505,12 +515,24 @@ func (r *run) wait(ctx context.Context) error {
 	d := until.Sub(r.now())
 	if d > 0 {
 		r.log.Info().Str("rotation_id", r.rec.RotationID).Dur("wait", d).Time("until", until).Msg("waiting for listeners to learn the new key")
-		if err := r.e.clock().Sleep(ctx, d); err != nil {
+		err := r.idle(ctx, func() error { return r.e.clock().Sleep(ctx, d) })
+		if err != nil {
 			return r.fail(StepWait, err)
 		}
 	}
 	r.step(StepWait, "ok", 0, 0, fmt.Sprintf("propagation_delay %s", r.p.PropagationDelay))
 	return r.after(ctx, StepWait)
+}
+
+// idle runs wait without holding a RotateAll work slot, and takes one back afterwards.
+func (r *run) idle(ctx context.Context, wait func() error) error {
+	if r.e.slots == nil {
+		return wait()
+	}
+	<-r.e.slots
+	err := wait()
+	r.e.slots <- struct{}{} // the deferred release gives it back at the end
+	return err
 }
 
 // test asks DigiCert to deliver a test event carrying the pending key.
