@@ -84,7 +84,10 @@ func TestCleanRotationRequestCount(t *testing.T) {
 		}
 		f.clock.Advance(2 * time.Hour)
 		f.sim.ResetLog()
-		res := f.rotate(ctx, rotate.Options{})
+		counting := &countingStore{KeyStore: f.store}
+		e := f.engine()
+		e.Store = counting
+		res := e.Rotate(ctx, f.target(), policy(), rotate.Options{})
 		if res.Err != nil || res.Outcome != evidence.OutcomeRotated {
 			t.Fatalf("second rotation: %s %v", res.Outcome, res.Err)
 		}
@@ -96,6 +99,10 @@ func TestCleanRotationRequestCount(t *testing.T) {
 		// GET (reconcile), POST test-endpoint, PUT, GET (verify).
 		if total != 4 {
 			t.Errorf("DigiCert requests = %d (%v), want 4", total, st.Requests)
+		}
+		// Read, stage, promote, and custom_metadata after stage and after promote.
+		if counting.reads != 1 || counting.writes != 2 || counting.meta != 2 {
+			t.Errorf("Vault requests: %d reads, %d writes, %d metadata writes; want 1, 2, 2", counting.reads, counting.writes, counting.meta)
 		}
 		f.checkSafe("after second rotation")
 	})
@@ -308,4 +315,32 @@ func TestMetadataWritten(t *testing.T) {
 		meta["rotation_id"] != vv.Doc.RotationID || meta["rotated_at"] == "" {
 		t.Errorf("custom_metadata = %v", meta)
 	}
+}
+
+// countingStore counts the key store requests a rotation makes.
+type countingStore struct {
+	rotate.KeyStore
+	mu                  sync.Mutex
+	reads, writes, meta int
+}
+
+func (c *countingStore) Read(ctx context.Context, path string) (vault.Versioned, error) {
+	c.mu.Lock()
+	c.reads++
+	c.mu.Unlock()
+	return c.KeyStore.Read(ctx, path)
+}
+
+func (c *countingStore) Write(ctx context.Context, path string, doc keyset.Document, cas int) (int, error) {
+	c.mu.Lock()
+	c.writes++
+	c.mu.Unlock()
+	return c.KeyStore.Write(ctx, path, doc, cas)
+}
+
+func (c *countingStore) WriteMetadata(ctx context.Context, path string, meta map[string]string) error {
+	c.mu.Lock()
+	c.meta++
+	c.mu.Unlock()
+	return c.KeyStore.WriteMetadata(ctx, path, meta)
 }
