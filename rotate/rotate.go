@@ -62,7 +62,7 @@ type Options struct {
 type Engine struct {
 	Store    KeyStore
 	Recorder Recorder // nil: evidence is only returned in Result
-	Clock    Clock    // nil: SystemClock
+	Clock    Clock    // nil: certcentral.SystemClock
 	Log      zerolog.Logger
 	// NewKey mints a key of n characters; nil: keyset.Generate.
 	NewKey func(n int) (string, error)
@@ -180,7 +180,7 @@ func (e *Engine) rotate(ctx context.Context, t Target, p Policy, o Options, hold
 
 func (e *Engine) clock() Clock {
 	if e.Clock == nil {
-		return SystemClock{}
+		return certcentral.SystemClock
 	}
 	return e.Clock
 }
