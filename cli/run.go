@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -39,8 +41,19 @@ func runRun(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&f.overlap, "overlap", "", "override rotation.overlap for this run (0 drops the old key at promote)")
 	fs.StringVar(&f.trigger, "trigger", "manual", "what started this run: manual, schedule or cronjob (recorded in evidence)")
 	fs.IntVar(&f.parallel, "parallel", DefaultParallel, "targets rotated at once")
+	args, profile, err := hiddenFlag(args, "cpu-profile")
+	if err != nil {
+		return err
+	}
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
+	}
+	if profile != "" {
+		stop, err := startCPUProfile(profile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: run: unexpected argument %q", ErrUsage, fs.Arg(0))
@@ -179,4 +192,51 @@ func worst(results []rotate.Result) error {
 		return nil
 	}
 	return &ExitError{Code: code, Err: fmt.Errorf("%d of %d targets failed: %s", len(errs), len(results), strings.Join(errs, "; "))}
+}
+
+// hiddenFlag removes the undocumented flag --name FILE (or -name, or =FILE) from args
+// and returns its value: a developer switch (bench/ uses --cpu-profile) kept out of -h.
+func hiddenFlag(args []string, name string) ([]string, string, error) {
+	out := make([]string, 0, len(args))
+	value := ""
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			out = append(out, args[i:]...)
+			break
+		}
+		flagName, v, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || flagName != name {
+			out = append(out, a)
+			continue
+		}
+		if !hasValue {
+			if i+1 >= len(args) {
+				return nil, "", fmt.Errorf("%w: flag needs an argument: --%s", ErrUsage, name)
+			}
+			i++
+			v = args[i]
+		}
+		if v == "" {
+			return nil, "", fmt.Errorf("%w: --%s: empty file name", ErrUsage, name)
+		}
+		value = v
+	}
+	return out, value, nil
+}
+
+// startCPUProfile writes a CPU profile of the rest of the command to file (--cpu-profile).
+func startCPUProfile(file string) (stop func(), err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --cpu-profile: %v", ErrUsage, err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -18,7 +18,8 @@ import (
 )
 
 // runSimulate serves the CertCentral simulator for demos and local trials: one seeded
-// account (or --accounts N of them) whose webhook points at --endpoint. Besides the API
+// account (or --accounts N of them) whose webhook points at --endpoint
+// (--webhooks-per-account M seeds M webhooks on each, for fleet benchmarks on one API key). Besides the API
 // under /services/v2 it answers POST /_sim/deliver?api_key=K&event=E (deliver an event with
 // the webhook's current secret) and GET /_sim/stats.
 func runSimulate(ctx context.Context, env *Env, args []string) error {
@@ -27,6 +28,7 @@ func runSimulate(ctx context.Context, env *Env, args []string) error {
 		addr       string
 		apiKey     string
 		accounts   int
+		perAccount int
 		endpoint   string
 		events     string
 		latency    time.Duration
@@ -40,6 +42,7 @@ func runSimulate(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&addr, "addr", "127.0.0.1:8444", "address to listen on")
 	fs.StringVar(&apiKey, "api-key", "", "API key of the seeded account (default: random); with --accounts N, keys are KEY-1 … KEY-N")
 	fs.IntVar(&accounts, "accounts", 1, "number of seeded accounts, each with one webhook")
+	fs.IntVar(&perAccount, "webhooks-per-account", 1, "webhooks seeded on each account (DigiCert has one; more let one API key serve a fleet in load tests; targets then need webhook_id)")
 	fs.StringVar(&endpoint, "endpoint", "https://127.0.0.1:8443/webhook", "endpoint of the seeded webhooks")
 	fs.StringVar(&events, "events", "certificate_issued,certificate_revoked,order_rejected", "comma-separated event subscriptions")
 	fs.DurationVar(&latency, "latency", 0, "latency added to every API request")
@@ -54,6 +57,9 @@ func runSimulate(ctx context.Context, env *Env, args []string) error {
 	}
 	if accounts < 1 {
 		return fmt.Errorf("%w: --accounts must be at least 1", ErrUsage)
+	}
+	if perAccount < 1 {
+		return fmt.Errorf("%w: --webhooks-per-account must be at least 1", ErrUsage)
 	}
 	opts := []certcentraltest.Option{certcentraltest.WithLatency(latency), certcentraltest.WithHideSecret(hideSecret)}
 	if allowHTTP {
@@ -98,13 +104,23 @@ func runSimulate(ctx context.Context, env *Env, args []string) error {
 	base := "http://" + ln.Addr().String() + certcentraltest.BasePath
 	fmt.Fprintf(env.Stdout, "simulator url=%s accounts=%d\n", base, len(keys))
 	for _, k := range keys {
-		secret, err := keyset.Generate(48)
-		if err != nil {
-			return err
+		acct := sim.AddAccount(k)
+		var ids []int
+		var fp string
+		for range perAccount {
+			secret, err := keyset.Generate(48)
+			if err != nil {
+				return err
+			}
+			ids = append(ids, acct.AddWebhook(certcentraltest.Webhook{Endpoint: endpoint, Secret: secret, Events: evs, Status: certcentraltest.StatusActive}))
+			fp = keyset.Fingerprint(secret)
 		}
-		id := sim.AddAccount(k).SetWebhook(certcentraltest.Webhook{Endpoint: endpoint, Secret: secret, Events: evs, Status: certcentraltest.StatusActive})
-		if len(keys) <= 10 {
-			fmt.Fprintf(env.Stdout, "account api_key=%s webhook_id=%d endpoint=%s secret=%s\n", k, id, endpoint, keyset.Fingerprint(secret))
+		switch {
+		case len(keys) > 10:
+		case perAccount == 1:
+			fmt.Fprintf(env.Stdout, "account api_key=%s webhook_id=%d endpoint=%s secret=%s\n", k, ids[0], endpoint, fp)
+		default:
+			fmt.Fprintf(env.Stdout, "account api_key=%s webhook_ids=%d-%d webhooks=%d endpoint=%s\n", k, ids[0], ids[len(ids)-1], len(ids), endpoint)
 		}
 	}
 

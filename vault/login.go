@@ -201,9 +201,17 @@ func (s *Session) watch(ctx context.Context, sec *api.Secret) {
 	}
 	go w.Start()
 	defer w.Stop()
+	// Vault reports TTLs in whole seconds and the watcher renews at ~70% of the reported
+	// TTL, so a short-lived token (TTL of a few seconds) can expire before a renewal shows
+	// the max-TTL cap. Log in again if no renewal comes in time (see safetyWindow).
+	safety := time.NewTimer(safetyWindow(sec.Auth.LeaseDuration))
+	defer safety.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case <-safety.C:
+			s.log.Info().Msg("vault token renewal overdue: logging in again")
 			return
 		case err := <-w.DoneCh():
 			if err != nil {
@@ -216,6 +224,7 @@ func (s *Session) watch(ctx context.Context, sec *api.Secret) {
 			if r != nil && r.Secret != nil && r.Secret.Auth != nil {
 				ttl := r.Secret.Auth.LeaseDuration
 				s.log.Debug().Int("ttl_seconds", ttl).Msg("vault token renewed")
+				safety.Reset(safetyWindow(ttl))
 				if ttl < sec.Auth.LeaseDuration {
 					// The renewal was capped by the token's max TTL: log in again now,
 					// while the old token still has its remainder to cover the switch.
@@ -259,4 +268,13 @@ func (s *Session) Identity(ctx context.Context) string {
 		id += " (" + n + ")"
 	}
 	return id
+}
+
+// safetyWindow is how long watch waits for the next renewal of a token whose last
+// reported TTL was ttlSeconds before it logs in again: the TTL less a margin for Vault's
+// whole-second rounding (1s, or a quarter for long TTLs, which the watcher's renewal at
+// ~70% of the TTL always beats), but at least half the TTL.
+func safetyWindow(ttlSeconds int) time.Duration {
+	ttl := time.Duration(ttlSeconds) * time.Second
+	return max(ttl-max(time.Second, ttl/4), ttl/2)
 }

@@ -1,0 +1,315 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	stdlog "log"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/keyroll/keyroll/config"
+	"github.com/keyroll/keyroll/listener"
+	"github.com/keyroll/keyroll/vault"
+)
+
+// Timeouts of `keyroll listen`. DigiCert's deliveries are small JSON documents.
+const (
+	listenReadHeaderTimeout = 10 * time.Second
+	listenReadTimeout       = 30 * time.Second
+	listenWriteTimeout      = 30 * time.Second
+	listenIdleTimeout       = 2 * time.Minute
+	listenMaxHeaderBytes    = 64 << 10
+	listenShutdownTimeout   = 10 * time.Second
+	listenFirstLoadTimeout  = 15 * time.Second
+	// certCheckInterval is how often a changed certificate or key file is noticed.
+	certCheckInterval = time.Minute
+)
+
+type listenFlags struct {
+	common
+	addr    string
+	tlsCert string
+	tlsKey  string
+	target  string
+}
+
+// runListen runs the reference webhook listener: HTTPS (or plain HTTP on a loopback
+// address only) on --addr, X-WEBHOOK-KEY verified against the accept set of one target's
+// Vault document, DigiCert's events answered 200 and logged, /healthz and /metrics beside
+// them without the key check. It stops gracefully when ctx ends.
+func runListen(ctx context.Context, env *Env, args []string) error {
+	var f listenFlags
+	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
+	f.register(fs)
+	fs.StringVar(&f.addr, "addr", "", "address to listen on, e.g. :8443 (required)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file (PEM, chain included); without it, plain HTTP on a loopback address only")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.StringVar(&f.target, "target", "", "the target whose keys to accept (default: the only configured target)")
+	if err := parseFlags(fs, env, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: listen: unexpected argument %q", ErrUsage, fs.Arg(0))
+	}
+	plain, err := f.checkAddr()
+	if err != nil {
+		return err
+	}
+	if err := f.setup(env); err != nil {
+		return err
+	}
+	cfg, err := f.load()
+	if err != nil {
+		return err
+	}
+	t, err := listenTarget(cfg, f.target)
+	if err != nil {
+		return err
+	}
+	lc := cfg.Listener
+	if lc.Refresh > 0 && lc.MaxStaleness <= lc.Refresh {
+		return &config.Error{Problems: config.FieldErrors{{Path: "listener.max_staleness",
+			Msg: fmt.Sprintf("%s must be longer than listener.refresh %s, or the key set goes stale between two reads", lc.MaxStaleness, lc.Refresh)}}}
+	}
+	log := env.Log.With().Str("target", t.Name).Logger()
+
+	var tlsConfig *tls.Config
+	if !plain {
+		certs, err := newCertLoader(f.tlsCert, f.tlsKey, log)
+		if err != nil {
+			return fmt.Errorf("%w: listen: %v", ErrUsage, err)
+		}
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}
+	}
+
+	sess, err := vault.Login(ctx, cfg.Vault, env.Log)
+	if err != nil {
+		return err
+	}
+	// The session and the key set outlive ctx until the server has shut down, so that
+	// requests still in flight can be verified.
+	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBg()
+	go sess.KeepAlive(bg)
+
+	v, err := listener.New(listener.Config{
+		Source:       vault.NewStore(sess.Client(), cfg.Vault.KVMount),
+		Path:         t.VaultPath,
+		Target:       t.Name,
+		Refresh:      lc.Refresh.D(),
+		MaxStaleness: lc.MaxStaleness.D(),
+		Log:          env.Log,
+	})
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	first, cancelFirst := context.WithTimeout(ctx, listenFirstLoadTimeout)
+	err = v.Load(first)
+	cancelFirst()
+	switch {
+	case errors.Is(err, vault.ErrPermissionDenied):
+		// A policy that does not let the listener read the document will not fix itself.
+		return fmt.Errorf("listen: target %s: %w", t.Name, err)
+	case err != nil:
+		log.Warn().Err(err).Msg("key set not loaded yet: rejecting deliveries until it is")
+	}
+	go v.Run(bg)
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", v.HealthHandler())
+	mux.Handle("GET /metrics", v.MetricsHandler())
+	mux.Handle("/", v.Middleware(listener.EventHandler(log)))
+	srv := &http.Server{
+		Handler:           mux,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: listenReadHeaderTimeout,
+		ReadTimeout:       listenReadTimeout,
+		WriteTimeout:      listenWriteTimeout,
+		IdleTimeout:       listenIdleTimeout,
+		MaxHeaderBytes:    listenMaxHeaderBytes,
+		ErrorLog:          stdlog.New(warnWriter{log.With().Str("component", "http").Logger()}, "", 0),
+	}
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	served := make(chan error, 1)
+	go func() {
+		if plain {
+			served <- srv.Serve(ln)
+		} else {
+			served <- srv.ServeTLS(ln, "", "")
+		}
+	}()
+	scheme := "https"
+	if plain {
+		scheme = "http"
+		log.Warn().Msg("plain HTTP on a loopback address: put a TLS-terminating proxy in front, DigiCert only delivers to https:// endpoints")
+	}
+	log.Info().Str("addr", ln.Addr().String()).Str("scheme", scheme).Str("vault_path", t.VaultPath).
+		Dur("refresh", lc.Refresh.D()).Dur("max_staleness", v.Status().MaxStaleness).Msg("listening")
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("listen: serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), listenShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("listen: shutdown: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("listen: serve: %w", err)
+	}
+	st := v.Stats()
+	log.Info().Interface("accepted", roleCounts(st)).Interface("rejected", reasonCounts(st)).Msg("stopped")
+	return nil
+}
+
+// checkAddr validates --addr and the TLS flags and reports whether to serve plain HTTP.
+func (f *listenFlags) checkAddr() (plain bool, err error) {
+	if f.addr == "" {
+		return false, fmt.Errorf("%w: listen: --addr is required", ErrUsage)
+	}
+	host, _, err := net.SplitHostPort(f.addr)
+	if err != nil {
+		return false, fmt.Errorf("%w: listen: --addr %q: %v", ErrUsage, f.addr, err)
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return false, fmt.Errorf("%w: listen: --tls-cert and --tls-key go together", ErrUsage)
+	}
+	if f.tlsCert != "" {
+		return false, nil
+	}
+	if !isLoopbackHost(host) {
+		return false, fmt.Errorf("%w: listen: refusing plain HTTP on %q, which is not a loopback address: give --tls-cert and --tls-key", ErrUsage, f.addr)
+	}
+	return true, nil
+}
+
+// isLoopbackHost reports whether host (from host:port) names only the loopback interface.
+// An empty host means every interface.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// listenTarget returns the target named name, or the only target when name is empty.
+func listenTarget(cfg *config.Config, name string) (config.Target, error) {
+	if name != "" {
+		t, ok := cfg.Target(name)
+		if !ok {
+			return config.Target{}, fmt.Errorf("%w: listen: --target %s: not in the configuration", ErrUsage, name)
+		}
+		return t, nil
+	}
+	if len(cfg.Targets) != 1 {
+		names := make([]string, len(cfg.Targets))
+		for i, t := range cfg.Targets {
+			names[i] = t.Name
+		}
+		return config.Target{}, fmt.Errorf("%w: listen: %d targets configured (%s): choose one with --target", ErrUsage, len(names), strings.Join(names, ", "))
+	}
+	return cfg.Targets[0], nil
+}
+
+func roleCounts(st listener.Stats) map[string]uint64 {
+	m := map[string]uint64{}
+	for r, n := range st.Accepted {
+		m[r.String()] = n
+	}
+	return m
+}
+
+func reasonCounts(st listener.Stats) map[string]uint64 {
+	m := map[string]uint64{}
+	for r, n := range st.Rejected {
+		m[r.String()] = n
+	}
+	return m
+}
+
+// warnWriter turns the http.Server's error log (TLS handshake failures and the like)
+// into warnings.
+type warnWriter struct{ log zerolog.Logger }
+
+func (w warnWriter) Write(p []byte) (int, error) {
+	w.log.Warn().Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// certLoader serves the certificate from --tls-cert/--tls-key and loads it again when
+// either file changes (cert-manager and the like renew them in place), checking at most
+// once every certCheckInterval. A failed reload keeps the certificate in use.
+type certLoader struct {
+	certFile, keyFile string
+	log               zerolog.Logger
+
+	mu        sync.Mutex
+	cert      *tls.Certificate
+	modTimes  [2]time.Time
+	lastCheck time.Time
+}
+
+func newCertLoader(certFile, keyFile string, log zerolog.Logger) (*certLoader, error) {
+	c := &certLoader{certFile: certFile, keyFile: keyFile, log: log}
+	if err := c.load(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *certLoader) load() error {
+	var mt [2]time.Time
+	for i, f := range []string{c.certFile, c.keyFile} {
+		st, err := os.Stat(f)
+		if err != nil {
+			return fmt.Errorf("TLS file: %w", err)
+		}
+		mt[i] = st.ModTime()
+	}
+	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	if err != nil {
+		return fmt.Errorf("TLS certificate %s and key %s: %w", c.certFile, c.keyFile, err)
+	}
+	c.cert, c.modTimes, c.lastCheck = &cert, mt, time.Now()
+	return nil
+}
+
+func (c *certLoader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.lastCheck) < certCheckInterval {
+		return c.cert, nil
+	}
+	c.lastCheck = time.Now()
+	changed := false
+	for i, f := range []string{c.certFile, c.keyFile} {
+		if st, err := os.Stat(f); err == nil && !st.ModTime().Equal(c.modTimes[i]) {
+			changed = true
+		}
+	}
+	if changed {
+		if err := c.load(); err != nil {
+			c.log.Error().Err(err).Msg("TLS certificate not reloaded: serving the previous one")
+		} else {
+			c.log.Info().Msg("TLS certificate reloaded")
+		}
+	}
+	return c.cert, nil
+}

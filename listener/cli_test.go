@@ -1,0 +1,278 @@
+package listener_test
+
+// End-to-end tests of `keyroll listen` (cli/listen.go), the reference listener built on
+// this package, run in-process against the real Vault dev server.
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyroll/keyroll/cli"
+	"github.com/keyroll/keyroll/internal/vaulttest"
+	"github.com/keyroll/keyroll/keyset"
+	"github.com/keyroll/keyroll/vault"
+)
+
+// listenConfig writes a config.yaml whose targets are the given name → vault_path pairs.
+func listenConfig(t *testing.T, vaultAddr, listenerYAML string, targets ...string) string {
+	t.Helper()
+	var ts strings.Builder
+	for i := 0; i+1 < len(targets); i += 2 {
+		fmt.Fprintf(&ts, "  - {name: %s, vault_path: %q}\n", targets[i], targets[i+1])
+	}
+	cfg := fmt.Sprintf(`
+vault: {address: %q, kv_mount: secret, auth: {method: token}}
+certcentral: {url: "https://certcentral.invalid/services/v2", api_key_env: KEYROLL_TEST_API_KEY, timeout: 5s}
+rotation: {propagation_delay: 2m, min_interval: 1h, overlap: 1h}
+listener: %s
+targets:
+%s`, vaultAddr, listenerYAML, ts.String())
+	f := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(f, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// selfSigned writes a certificate and key for 127.0.0.1 and returns their files and a
+// pool trusting the certificate.
+func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "keyroll listen test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// waitListening returns the address from the "listening" log line of a running keyroll.
+func waitListening(t *testing.T, stderr *syncBuffer, done <-chan error) string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			var l struct{ Message, Addr string }
+			if json.Unmarshal([]byte(line), &l) == nil && l.Message == "listening" && l.Addr != "" {
+				return l.Addr
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("keyroll listen exited: %v\n%s", err, stderr)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatalf("keyroll listen did not log \"listening\":\n%s", stderr)
+	return ""
+}
+
+func TestListenCommand(t *testing.T) {
+	srv := vaulttest.Shared(t)
+	t.Setenv("VAULT_TOKEN", srv.RootToken)
+	t.Setenv("VAULT_ADDR", "")
+	path := uniquePath(t, "cli")
+	kCur, kPen, kPrev, kOld := mustKey(t), mustKey(t), mustKey(t), mustKey(t)
+	doc := keyset.Document{Current: kCur, Pending: kPen, Previous: kPrev, PreviousUntil: time.Now().Add(time.Hour)}
+	if _, err := vault.NewStore(srv.Client(t), "secret").Write(context.Background(), path, doc, 0); err != nil {
+		t.Fatal(err)
+	}
+	config := listenConfig(t, srv.Addr, "{refresh: 100ms, max_staleness: 5s}", "prod-us", path)
+	certFile, keyFile, pool := selfSigned(t)
+
+	for _, mode := range []string{"https", "http on loopback"} {
+		t.Run(mode, func(t *testing.T) {
+			args := []string{"listen", "--config", config, "--addr", "127.0.0.1:0", "--log-format", "json"}
+			client := &http.Client{Timeout: 5 * time.Second}
+			scheme := "http"
+			if mode == "https" {
+				args = append(args, "--tls-cert", certFile, "--tls-key", keyFile)
+				client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+				scheme = "https"
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stderr := &syncBuffer{}
+			var stdout bytes.Buffer
+			done := make(chan error, 1)
+			go func() { done <- cli.Run(ctx, args, &stdout, stderr) }()
+			base := scheme + "://" + waitListening(t, stderr, done)
+
+			post := func(key, body string) int {
+				t.Helper()
+				req, _ := http.NewRequest(http.MethodPost, base+"/hooks/digicert", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				if key != "" {
+					req.Header.Set("X-WEBHOOK-KEY", key)
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				noKeysIn(t, "response", string(b))
+				return resp.StatusCode
+			}
+			get := func(p string) (int, string) {
+				t.Helper()
+				resp, err := client.Get(base + p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, string(b)
+			}
+
+			if code, body := get("/healthz"); code != 200 || body != "ok\n" {
+				t.Errorf("/healthz = %d %q", code, body)
+			}
+			deliveries := []struct {
+				key, body string
+				want      int
+			}{
+				{kPen, `{"event":"test_webhook_endpoint"}`, 200},
+				{kCur, `{"event":"challenge_webhook_endpoint","data":{"token":"chal-tok","webhook_id":1001}}`, 200},
+				{kPrev, `{"event":"certificate_issued","data":{"order_id":12345,"certificate_id":23456}}`, 200},
+				{kOld, `{"event":"certificate_issued","data":{"order_id":1}}`, 401},
+				{"", `{"event":"certificate_issued"}`, 401},
+				{kCur, `not json`, 400},
+				{kCur, `{"event":"certificate_issued","data":{"pad":"` + strings.Repeat("a", 1<<20) + `"}}`, 413},
+			}
+			for i, d := range deliveries {
+				if got := post(d.key, d.body); got != d.want {
+					t.Errorf("delivery %d: %d, want %d", i, got, d.want)
+				}
+			}
+			code, metrics := get("/metrics")
+			if code != 200 {
+				t.Errorf("/metrics = %d", code)
+			}
+			for _, want := range []string{
+				`keyroll_listener_accepted_total{target="prod-us",role="current"} 3`, // the challenge, the bad body, the large body
+				`keyroll_listener_accepted_total{target="prod-us",role="pending"} 1`,
+				`keyroll_listener_accepted_total{target="prod-us",role="previous"} 1`,
+				`keyroll_listener_rejected_total{target="prod-us",reason="wrong_key"} 1`,
+				`keyroll_listener_rejected_total{target="prod-us",reason="missing_key"} 1`,
+				`keyroll_listener_keyset_fresh{target="prod-us"} 1`,
+				`keyroll_listener_last_refresh_timestamp_seconds{target="prod-us"} `,
+				`keyroll_listener_keyset_staleness_seconds{target="prod-us"} `,
+			} {
+				if !strings.Contains(metrics, want) {
+					t.Errorf("/metrics lacks %s:\n%s", want, metrics)
+				}
+			}
+			noKeysIn(t, "metrics", metrics)
+
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("keyroll listen returned %v after cancel", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatal("keyroll listen did not stop after cancel")
+			}
+			logs := stderr.String()
+			for _, want := range []string{
+				`"message":"webhook event"`, `"event":"test_webhook_endpoint"`, `"key_role":"pending"`,
+				`"event":"challenge_webhook_endpoint"`, `"challenge_token":"chal-tok"`,
+				`"order_id":"12345"`, `"certificate_id":"23456"`, `"key_role":"previous"`,
+				`"message":"webhook delivery rejected"`, `"reason":"wrong_key"`, `"reason":"missing_key"`, `"remote_addr":"127.0.0.1:`,
+				`"message":"shutting down"`, `"message":"stopped"`,
+			} {
+				if !strings.Contains(logs, want) {
+					t.Errorf("logs lack %s", want)
+				}
+			}
+			for _, k := range []string{kCur, kPen, kPrev, kOld, srv.RootToken} {
+				if strings.Contains(logs, k) || strings.Contains(stdout.String(), k) {
+					t.Errorf("a key or token (%s) appears in the output", keyset.Fingerprint(k))
+				}
+			}
+		})
+	}
+}
+
+func TestListenUsageErrors(t *testing.T) {
+	t.Setenv("VAULT_TOKEN", "unused")
+	t.Setenv("VAULT_ADDR", "")
+	vaultAddr := "http://127.0.0.1:1" // never reached: every case fails before logging in
+	one := listenConfig(t, vaultAddr, "{refresh: 30s, max_staleness: 10m}", "prod-us", "keyroll/a")
+	two := listenConfig(t, vaultAddr, "{refresh: 30s, max_staleness: 10m}", "prod-us", "keyroll/a", "prod-eu", "keyroll/b")
+	equal := listenConfig(t, vaultAddr, "{refresh: 30s, max_staleness: 30s}", "prod-us", "keyroll/a")
+	certFile, keyFile, _ := selfSigned(t)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no addr", []string{"--config", one}, "--addr is required"},
+		{"bad addr", []string{"--config", one, "--addr", "8443"}, "--addr"},
+		{"plain HTTP on every interface", []string{"--config", one, "--addr", ":8080"}, "refusing plain HTTP"},
+		{"plain HTTP on a public address", []string{"--config", one, "--addr", "0.0.0.0:8080"}, "refusing plain HTTP"},
+		{"plain HTTP on a host name", []string{"--config", one, "--addr", "example.com:8080"}, "refusing plain HTTP"},
+		{"cert without key", []string{"--config", one, "--addr", ":8443", "--tls-cert", certFile}, "go together"},
+		{"unreadable cert", []string{"--config", one, "--addr", ":8443", "--tls-cert", certFile + ".missing", "--tls-key", keyFile}, "TLS file"},
+		{"key for the cert swapped", []string{"--config", one, "--addr", ":8443", "--tls-cert", keyFile, "--tls-key", certFile}, "TLS certificate"},
+		{"two targets, none chosen", []string{"--config", two, "--addr", "127.0.0.1:0"}, "choose one with --target"},
+		{"unknown target", []string{"--config", two, "--addr", "127.0.0.1:0", "--target", "nope"}, "not in the configuration"},
+		{"max_staleness equal to refresh", []string{"--config", equal, "--addr", "127.0.0.1:0"}, "listener.max_staleness"},
+		{"extra argument", []string{"--config", one, "--addr", "127.0.0.1:0", "extra"}, "unexpected argument"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			err := cli.Run(context.Background(), append([]string{"listen"}, tt.args...), &out, &errb)
+			if code := cli.ExitCode(err); code != cli.ExitUsage || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("exit %d, %v; want %d mentioning %q", code, err, cli.ExitUsage, tt.want)
+			}
+		})
+	}
+}
