@@ -93,6 +93,7 @@ func (c *common) setup(env *Env) error {
 	if err != nil || c.logLevel == "" {
 		return fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", ErrUsage, c.logLevel)
 	}
+	// Rotations of a fleet log concurrently: SyncWriter keeps lines whole on any writer.
 	var w io.Writer = env.Stderr
 	switch c.logFormat {
 	case "json":
@@ -105,7 +106,7 @@ func (c *common) setup(env *Env) error {
 	default:
 		return fmt.Errorf("%w: --log-format %q: want json or console", ErrUsage, c.logFormat)
 	}
-	env.Log = zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+	env.Log = zerolog.New(zerolog.SyncWriter(w)).Level(lvl).With().Timestamp().Logger()
 	return nil
 }
 

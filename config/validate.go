@@ -136,8 +136,8 @@ func (c *Config) Validate() error {
 	if c.Listener.Refresh < 0 {
 		add("listener.refresh", "must not be negative (0: listeners read Vault on every request)")
 	}
-	if c.Listener.MaxStaleness < c.Listener.Refresh {
-		add("listener.max_staleness", "must be at least listener.refresh")
+	if c.Listener.MaxStaleness <= c.Listener.Refresh {
+		add("listener.max_staleness", "must be longer than listener.refresh")
 	}
 	if len(p) > 0 {
 		return &Error{Problems: p}

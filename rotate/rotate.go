@@ -618,6 +618,12 @@ func (r *run) promote(ctx context.Context) error {
 	for attempt := 0; attempt < maxReconcile; attempt++ {
 		now := r.now()
 		nd := keyset.Document{Current: pending, CurrentSince: now, RotationID: r.doc.RotationID}
+		if r.doc.PreviousActive(now) && keyset.Equal(r.doc.Previous, r.oldKey()) != 1 {
+			// One previous slot: a rotation within the overlap of the last one ends that
+			// key's window early. Deliveries DigiCert retries with it will be rejected.
+			r.log.Warn().Str("rotation_id", r.doc.RotationID).Str("dropped_fingerprint", keyset.Fingerprint(r.doc.Previous)).
+				Time("window_was_until", r.doc.PreviousUntil).Msg("rotating within the previous overlap: the older key leaves the accept set early")
+		}
 		if old := r.oldKey(); r.p.Overlap > 0 && old != "" && keyset.Equal(old, pending) != 1 {
 			nd.Previous, nd.PreviousUntil = old, now.Add(r.p.Overlap)
 			r.overlapTo = nd.PreviousUntil

@@ -3,6 +3,7 @@ package vault
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -49,7 +50,17 @@ func (e *Error) Error() string {
 	}
 	if e.Err != nil {
 		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		var re *api.ResponseError
+		if errors.As(e.Err, &re) {
+			// One line instead of the client's multi-line block with the full URL.
+			fmt.Fprintf(&b, "HTTP %d", re.StatusCode)
+			if len(re.Errors) > 0 {
+				b.WriteString(": ")
+				b.WriteString(strings.Join(strings.Fields(strings.Join(re.Errors, "; ")), " "))
+			}
+		} else {
+			b.WriteString(e.Err.Error())
+		}
 	}
 	return b.String()
 }
