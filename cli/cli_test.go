@@ -92,7 +92,9 @@ targets:
 func (w *world) run(args ...string) (int, string, string) {
 	w.t.Helper()
 	var out, errb bytes.Buffer
-	args = append(args[:1:1], append([]string{"--config", w.config}, args[1:]...)...)
+	if args[0] != "evidence" {
+		args = append(args[:1:1], append([]string{"--config", w.config}, args[1:]...)...)
+	}
 	err := cli.Run(context.Background(), args, &out, &errb)
 	if err != nil {
 		fmt.Fprintln(&errb, "keyroll:", err)
@@ -377,5 +379,37 @@ func TestStatusOverdue(t *testing.T) {
 	code, out, _ := w.run("status")
 	if code != 1 || !strings.Contains(out, "OVERDUE") {
 		t.Errorf("overdue target: exit %d\n%s", code, out)
+	}
+}
+
+func TestEvidenceFileAndVerify(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "evidence.jsonl")
+	w := newWorld(t, fmt.Sprintf("evidence: {file: %q}\n", file))
+	if code, out, errs := w.run("run"); code != 0 {
+		t.Fatalf("run: exit %d\n%s%s", code, out, errs)
+	}
+	if code, _, _ := w.run("run"); code != 0 { // skipped: a second record
+		t.Fatal("second run failed")
+	}
+	st, err := os.Stat(file)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("evidence file mode: %v %v", st, err)
+	}
+	code, out, _ := w.run("evidence", "verify", file)
+	if code != 0 || !strings.Contains(out, "OK") || !strings.Contains(out, "2 records") {
+		t.Errorf("verify intact: exit %d %s", code, out)
+	}
+	b, _ := os.ReadFile(file)
+	w.checkNoLeak([]string{string(b)})
+	tampered := bytes.Replace(b, []byte(`"outcome":"skipped"`), []byte(`"outcome":"rotated"`), 1)
+	if err := os.WriteFile(file, tampered, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = w.run("evidence", "verify", file)
+	if code != 1 || !strings.Contains(out, "line 2") {
+		t.Errorf("verify tampered: exit %d %s", code, out)
+	}
+	if code, _, _ := w.run("evidence", "check", file); code != 2 {
+		t.Errorf("bad subcommand: exit %d, want 2", code)
 	}
 }
