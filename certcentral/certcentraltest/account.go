@@ -41,8 +41,9 @@ type hookState struct {
 	tokens   map[string]time.Time // challenge token → expiry
 }
 
-// Account is one simulated CertCentral account (one API key) with at most one
-// webhook. Its methods change the state directly, as someone in the
+// Account is one simulated CertCentral account (one API key) with one
+// webhook, as DigiCert has (or, for fleet benchmarks, several: see
+// AddWebhook). Its methods change the state directly, as someone in the
 // CertCentral UI would, bypassing the API, its validation and rate limits.
 type Account struct {
 	s  *Server
@@ -50,9 +51,33 @@ type Account struct {
 	op sync.Mutex // serializes API mutations, including their deliveries
 
 	// guarded by s.mu
-	hook       *hookState
+	hook       *hookState   // the account's webhook (the first one)
+	more       []*hookState // further webhooks added by AddWebhook; nil by default
 	hideSecret bool
 	readOnly   bool
+}
+
+// hookByID returns the account's webhook with this id, or nil; s.mu must be
+// held.
+func (a *Account) hookByID(id int) *hookState {
+	if a.hook != nil && a.hook.ID == id {
+		return a.hook
+	}
+	for _, h := range a.more {
+		if h.ID == id {
+			return h
+		}
+	}
+	return nil
+}
+
+// hooks returns every webhook of the account, the first one first; s.mu must
+// be held.
+func (a *Account) hooks() []*hookState {
+	if a.hook == nil {
+		return nil
+	}
+	return append([]*hookState{a.hook}, a.more...)
 }
 
 // ErrNoWebhook is returned by Account methods that need a webhook when the
@@ -74,14 +99,45 @@ func (a *Account) SetWebhook(w Webhook) int {
 	s := a.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if w.ID == 0 && a.hook != nil {
+		w.ID = a.hook.ID
+	}
+	a.hook = s.seedHook(w)
+	return a.hook.ID
+}
+
+// AddWebhook seeds one more webhook on the account and returns its id; on an
+// account without a webhook it is SetWebhook. DigiCert allows one webhook per
+// account; several let one API key (and its rate limits) serve a fleet of
+// webhooks in benchmarks and load tests. GET /webhook then lists them all,
+// first the one SetWebhook manages, and the calls that take an id (PUT
+// /webhook/{id} and its actions) address each one. A zero ID assigns a new
+// one; a non-zero ID must not be in use on the account. The same defaults as
+// SetWebhook apply. The Account methods without an id (Webhook, SetSecret,
+// SetStatus, SetEndpoint, Deliver) keep acting on the first webhook; see
+// WebhookByID and Webhooks for the others.
+func (a *Account) AddWebhook(w Webhook) int {
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w.ID != 0 && a.hookByID(w.ID) != nil {
+		panic(fmt.Sprintf("certcentraltest: AddWebhook: id %d is already in use on the account", w.ID))
+	}
+	h := s.seedHook(w)
+	if a.hook == nil {
+		a.hook = h
+	} else {
+		a.more = append(a.more, h)
+	}
+	return h.ID
+}
+
+// seedHook normalizes a seeded webhook and assigns its id; s.mu must be held.
+func (s *Server) seedHook(w Webhook) *hookState {
 	w = w.clone()
 	if w.ID == 0 {
-		if a.hook != nil {
-			w.ID = a.hook.ID
-		} else {
-			w.ID = s.nextID
-			s.nextID++
-		}
+		w.ID = s.nextID
+		s.nextID++
 	} else if w.ID >= s.nextID {
 		s.nextID = w.ID + 1
 	}
@@ -94,8 +150,31 @@ func (a *Account) SetWebhook(w Webhook) int {
 	if w.Events == nil {
 		w.Events = []string{}
 	}
-	a.hook = &hookState{Webhook: w, verified: w.Status != StatusPending, tokens: map[string]time.Time{}}
-	return w.ID
+	return &hookState{Webhook: w, verified: w.Status != StatusPending, tokens: map[string]time.Time{}}
+}
+
+// WebhookByID returns a copy of the account's webhook with this id, and
+// whether there is one.
+func (a *Account) WebhookByID(id int) (Webhook, bool) {
+	a.s.mu.Lock()
+	defer a.s.mu.Unlock()
+	h := a.hookByID(id)
+	if h == nil {
+		return Webhook{}, false
+	}
+	return h.clone(), true
+}
+
+// Webhooks returns copies of all the account's webhooks, as GET /webhook
+// lists them.
+func (a *Account) Webhooks() []Webhook {
+	a.s.mu.Lock()
+	defer a.s.mu.Unlock()
+	var out []Webhook
+	for _, h := range a.hooks() {
+		out = append(out, h.clone())
+	}
+	return out
 }
 
 // Webhook returns a copy of the webhook's state; the zero Webhook when there
@@ -116,11 +195,11 @@ func (a *Account) HasWebhook() bool {
 	return a.hook != nil
 }
 
-// RemoveWebhook deletes the webhook.
+// RemoveWebhook deletes the webhook (and any added by AddWebhook).
 func (a *Account) RemoveWebhook() {
 	a.s.mu.Lock()
 	defer a.s.mu.Unlock()
-	a.hook = nil
+	a.hook, a.more = nil, nil
 }
 
 // SetSecret changes the secret out of band, as someone in the UI would; ""

@@ -2,7 +2,8 @@
 // webhook API (shared/certcentral-api.md), for tests in the style of
 // net/http/httptest and for `keyroll simulate`.
 //
-// It simulates API keys with one webhook per account, the documented
+// It simulates API keys with one webhook per account (Account.AddWebhook seeds
+// more, for fleet benchmarks on one API key), the documented
 // validation rules and error bodies, both rate limits per key, real HTTP(S)
 // deliveries of test, challenge and ordinary events carrying X-WEBHOOK-KEY, a
 // log of every request and delivery, and fault injection (latency, errors, 429

@@ -91,41 +91,47 @@ func (s *Server) denyWrite(a *Account) (reply, bool) {
 // list answers GET /webhook.
 func (s *Server) list(a *Account) reply {
 	s.mu.Lock()
-	var w Webhook
-	has := a.hook != nil
-	if has {
-		w = a.hook.clone()
+	var ws []Webhook
+	for _, h := range a.hooks() {
+		ws = append(ws, h.clone())
 	}
 	hide := a.hideSecret
 	s.mu.Unlock()
-	if !has {
+	if len(ws) == 0 {
 		return errorReply(http.StatusBadRequest, "webhook_invalid_account", "No webhook is configured for this account.")
 	}
 	p := s.opts.placement
 	var b bytes.Buffer
-	b.WriteString(`{"webhooks":[{"id":`)
-	b.WriteString(strconv.Itoa(w.ID))
-	b.WriteString(`,"endpoint":`)
-	b.Write(s.jsonString(w.Endpoint))
-	if w.Secret != "" && !hide {
-		b.WriteString(`,"secret":`)
-		b.Write(s.jsonString(w.Secret))
-	}
-	b.WriteString(`,"events":[`)
-	for i, e := range w.Events {
+	b.WriteString(`{"webhooks":[`)
+	for i, w := range ws {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.Write(s.jsonString(e))
+		b.WriteString(`{"id":`)
+		b.WriteString(strconv.Itoa(w.ID))
+		b.WriteString(`,"endpoint":`)
+		b.Write(s.jsonString(w.Endpoint))
+		if w.Secret != "" && !hide {
+			b.WriteString(`,"secret":`)
+			b.Write(s.jsonString(w.Secret))
+		}
+		b.WriteString(`,"events":[`)
+		for i, e := range w.Events {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.Write(s.jsonString(e))
+		}
+		b.WriteString(`],"status":`)
+		b.Write(s.jsonString(w.Status))
+		if len(w.Settings) > 0 && (p == SettingsNested || p == SettingsBoth) {
+			b.WriteString(`,"webhook_settings":`)
+			b.Write(w.Settings)
+		}
+		b.WriteString(`}`)
 	}
-	b.WriteString(`],"status":`)
-	b.Write(s.jsonString(w.Status))
-	if len(w.Settings) > 0 && (p == SettingsNested || p == SettingsBoth) {
-		b.WriteString(`,"webhook_settings":`)
-		b.Write(w.Settings)
-	}
-	b.WriteString(`}]`)
-	if len(w.Settings) > 0 && (p == SettingsTopLevel || p == SettingsBoth) {
+	b.WriteString(`]`)
+	if w := ws[0]; len(w.Settings) > 0 && (p == SettingsTopLevel || p == SettingsBoth) {
 		b.WriteString(`,"webhook_settings":`)
 		b.Write(w.Settings)
 	}
@@ -259,8 +265,8 @@ func (s *Server) create(ctx context.Context, a *Account, body []byte) reply {
 
 // current returns a copy of the account's webhook if it has this id.
 func (s *Server) current(a *Account, id int) (Webhook, *reply) {
-	w := a.Webhook()
-	if w.ID == 0 || w.ID != id {
+	w, ok := a.WebhookByID(id)
+	if !ok {
 		r := errorReply(http.StatusNotFound, "not_found|webhook", "The webhook was not found.")
 		return w, &r
 	}
@@ -294,8 +300,8 @@ func (s *Server) update(ctx context.Context, a *Account, id int, body []byte) re
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	h := a.hook
-	if h == nil || h.ID != id { // removed out of band meanwhile
+	h := a.hookByID(id)
+	if h == nil { // removed out of band meanwhile
 		return errorReply(http.StatusNotFound, "not_found|webhook", "The webhook was not found.")
 	}
 	if f.endpoint != h.Endpoint {
@@ -352,8 +358,8 @@ func (s *Server) sendChallenge(ctx context.Context, a *Account, id int) reply {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if a.hook != nil && a.hook.ID == id {
-		a.hook.tokens[token] = s.now().Add(s.opts.challengeTTL)
+	if h := a.hookByID(id); h != nil {
+		h.tokens[token] = s.now().Add(s.opts.challengeTTL)
 	}
 	return noContent()
 }
@@ -372,8 +378,8 @@ func (s *Server) checkChallenge(a *Account, id int, body []byte) reply {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	h := a.hook
-	if h == nil || h.ID != id {
+	h := a.hookByID(id)
+	if h == nil {
 		return errorReply(http.StatusNotFound, "not_found|webhook", "The webhook was not found.")
 	}
 	exp, ok := h.tokens[*req.Token]
@@ -395,8 +401,8 @@ func (s *Server) setActive(a *Account, id int, active bool) reply {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	h := a.hook
-	if h == nil || h.ID != id {
+	h := a.hookByID(id)
+	if h == nil {
 		return errorReply(http.StatusNotFound, "not_found|webhook", "The webhook was not found.")
 	}
 	invalid := func(msg string) reply {
