@@ -11,14 +11,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/vault/api"
 	"github.com/rs/zerolog"
 
 	"github.com/keyroll/keyroll/certcentral"
@@ -68,29 +66,8 @@ func TestVerifierOutlivesTokenTTL(t *testing.T) {
 	defer cancel()
 	srv := vaulttest.Shared(t)
 	root := srv.Client(t)
-	const mount = "approle-listener"
-	if err := root.Sys().EnableAuthWithOptions(mount, &api.EnableAuthOptions{Type: "approle"}); err != nil &&
-		!strings.Contains(err.Error(), "path is already in use") {
-		t.Fatal(err)
-	}
-	srv.Policy(t, "keyroll-listener", `path "secret/data/keyroll/listener-test/*" { capabilities = ["read"] }`)
-	if _, err := root.Logical().Write("auth/"+mount+"/role/listener", map[string]any{
-		"token_policies": "keyroll-listener", "token_ttl": "2s", "token_max_ttl": "3s",
-	}); err != nil {
-		t.Fatal(err)
-	}
-	rid, err := root.Logical().Read("auth/" + mount + "/role/listener/role-id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sid, err := root.Logical().Write("auth/"+mount+"/role/listener/secret-id", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sidFile := t.TempDir() + "/secret-id"
-	if err := os.WriteFile(sidFile, []byte(sid.Data["secret_id"].(string)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	auth := srv.AppRole(t, "approle-listener", "keyroll-listener",
+		`path "secret/data/keyroll/listener-test/*" { capabilities = ["read"] }`, "2s", "3s")
 
 	path := uniquePath(t, "ttl")
 	k1, k2 := mustKey(t), mustKey(t)
@@ -101,9 +78,7 @@ func TestVerifierOutlivesTokenTTL(t *testing.T) {
 
 	logs := &syncBuffer{}
 	log := zerolog.New(logs).Level(zerolog.DebugLevel)
-	cfg := config.Vault{Address: srv.Addr, KVMount: "secret", Auth: config.VaultAuth{
-		Method: config.AuthAppRole, Mount: mount, RoleID: rid.Data["role_id"].(string), SecretIDFile: sidFile,
-	}}
+	cfg := config.Vault{Address: srv.Addr, KVMount: "secret", Auth: auth}
 	sess, err := vault.Login(ctx, cfg, log)
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/vault/api"
 	"github.com/rs/zerolog"
 
 	"github.com/keyroll/keyroll/config"
@@ -210,29 +209,10 @@ func TestLoginAppRoleAndRelogin(t *testing.T) {
 	t.Parallel() // waits on real token TTLs
 	ctx := context.Background()
 	srv := vaulttest.Start(t)
-	c := srv.Client(t)
-	if err := c.Sys().EnableAuthWithOptions("approle", &api.EnableAuthOptions{Type: "approle"}); err != nil {
-		t.Fatal(err)
-	}
-	srv.Policy(t, "kr", `path "secret/data/keyroll/*" { capabilities = ["read", "create", "update"] }`)
 	// Tokens live 4s and cannot be renewed past 6s: KeepAlive must log in again.
-	// (Vault reports TTLs in whole seconds, so shorter ones leave renewal no margin.)
-	if _, err := c.Logical().Write("auth/approle/role/keyroll", map[string]any{
-		"token_policies": "kr", "token_ttl": "4s", "token_max_ttl": "6s",
-	}); err != nil {
-		t.Fatal(err)
-	}
-	rid, err := c.Logical().Read("auth/approle/role/keyroll/role-id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sid, err := c.Logical().Write("auth/approle/role/keyroll/secret-id", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := t.TempDir() + "/secret-id"
-	writeFile(t, f, sid.Data["secret_id"].(string))
-	cfg := config.Vault{Address: srv.Addr, Auth: config.VaultAuth{Method: config.AuthAppRole, RoleID: rid.Data["role_id"].(string), SecretIDFile: f}}
+	// (Vault reports TTLs in whole seconds, so shorter ones leave renewal little margin.)
+	auth := srv.AppRole(t, "approle", "kr", `path "secret/data/keyroll/*" { capabilities = ["read", "create", "update"] }`, "4s", "6s")
+	cfg := config.Vault{Address: srv.Addr, Auth: auth}
 	sess, err := vault.Login(ctx, cfg, zerolog.New(zerolog.NewTestWriter(t)))
 	if err != nil {
 		t.Fatal(err)
@@ -268,21 +248,8 @@ func TestEnsureLogsInAgainAfterExpiry(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	srv := vaulttest.Start(t)
-	c := srv.Client(t)
-	if err := c.Sys().EnableAuthWithOptions("approle", &api.EnableAuthOptions{Type: "approle"}); err != nil {
-		t.Fatal(err)
-	}
-	srv.Policy(t, "kr", `path "secret/data/keyroll/*" { capabilities = ["read", "create", "update"] }`)
-	if _, err := c.Logical().Write("auth/approle/role/keyroll", map[string]any{
-		"token_policies": "kr", "token_ttl": "1s", "token_max_ttl": "1s",
-	}); err != nil {
-		t.Fatal(err)
-	}
-	rid, _ := c.Logical().Read("auth/approle/role/keyroll/role-id")
-	sid, _ := c.Logical().Write("auth/approle/role/keyroll/secret-id", nil)
-	f := t.TempDir() + "/secret-id"
-	writeFile(t, f, sid.Data["secret_id"].(string))
-	cfg := config.Vault{Address: srv.Addr, Auth: config.VaultAuth{Method: config.AuthAppRole, RoleID: rid.Data["role_id"].(string), SecretIDFile: f}}
+	auth := srv.AppRole(t, "approle", "kr", `path "secret/data/keyroll/*" { capabilities = ["read", "create", "update"] }`, "1s", "1s")
+	cfg := config.Vault{Address: srv.Addr, Auth: auth}
 	sess, err := vault.Login(ctx, cfg, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)

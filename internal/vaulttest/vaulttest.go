@@ -16,12 +16,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/keyroll/keyroll/config"
 )
 
 // EnvBinary names the variable holding the path of the Vault binary.
@@ -285,4 +288,35 @@ func (s *Server) Logs() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.String()
+}
+
+// AppRole enables the approle auth method at mount (if it is not yet), creates role with
+// policy (HCL) and the given token TTLs, and returns the login settings for it, with the
+// secret id in a 0600 file under t's temp dir.
+func (s *Server) AppRole(t testing.TB, mount, role, policy, ttl, maxTTL string) config.VaultAuth {
+	t.Helper()
+	c := s.Client(t)
+	if err := c.Sys().EnableAuthWithOptions(mount, &api.EnableAuthOptions{Type: "approle"}); err != nil &&
+		!strings.Contains(err.Error(), "path is already in use") {
+		t.Fatalf("vaulttest: enable approle at %s: %v", mount, err)
+	}
+	s.Policy(t, role, policy)
+	if _, err := c.Logical().Write("auth/"+mount+"/role/"+role, map[string]any{
+		"token_policies": role, "token_ttl": ttl, "token_max_ttl": maxTTL,
+	}); err != nil {
+		t.Fatalf("vaulttest: approle role %s: %v", role, err)
+	}
+	rid, err := c.Logical().Read("auth/" + mount + "/role/" + role + "/role-id")
+	if err != nil {
+		t.Fatalf("vaulttest: role id: %v", err)
+	}
+	sid, err := c.Logical().Write("auth/"+mount+"/role/"+role+"/secret-id", nil)
+	if err != nil {
+		t.Fatalf("vaulttest: secret id: %v", err)
+	}
+	f := filepath.Join(t.TempDir(), "secret-id")
+	if err := os.WriteFile(f, []byte(sid.Data["secret_id"].(string)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return config.VaultAuth{Method: config.AuthAppRole, Mount: mount, RoleID: rid.Data["role_id"].(string), SecretIDFile: f}
 }
