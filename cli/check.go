@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/vault"
@@ -51,6 +52,16 @@ func runCheck(ctx context.Context, env *Env, args []string) error {
 		default:
 			fmt.Fprintf(env.Stdout, "FAIL  %s: vault %s: %v\n", t.Name, path, err)
 			problems = append(problems, fmt.Errorf("target %s: %w", t.Name, err))
+		}
+		switch missing, err := a.store.MissingCapabilities(ctx, t.VaultPath); {
+		case err != nil:
+			fmt.Fprintf(env.Stdout, "FAIL  %s: vault capabilities: %v\n", t.Name, err)
+			problems = append(problems, fmt.Errorf("target %s: %w", t.Name, err))
+		case len(missing) > 0:
+			fmt.Fprintf(env.Stdout, "FAIL  %s: vault policy lacks %s\n", t.Name, strings.Join(missing, ", "))
+			problems = append(problems, fmt.Errorf("target %s: %w: policy lacks %s", t.Name, vault.ErrPermissionDenied, strings.Join(missing, ", ")))
+		default:
+			fmt.Fprintf(env.Stdout, "ok    %s: vault policy allows rotating %s\n", t.Name, path)
 		}
 		c, err := a.client(ctx, t)
 		if err != nil {

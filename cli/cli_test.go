@@ -272,7 +272,8 @@ func TestExitCodes(t *testing.T) {
 func TestCheck(t *testing.T) {
 	w := newWorld(t, "")
 	code, out, errs := w.run("check")
-	if code != 0 || !strings.Contains(out, "does not exist yet") || !strings.Contains(out, "digicert webhook") {
+	if code != 0 || !strings.Contains(out, "does not exist yet") || !strings.Contains(out, "digicert webhook") ||
+		!strings.Contains(out, "policy allows rotating") {
 		t.Errorf("check: exit %d\n%s%s", code, out, errs)
 	}
 	if _, err := w.store.Read(context.Background(), w.path); err == nil {
@@ -283,6 +284,13 @@ func TestCheck(t *testing.T) {
 	code, out, _ = w.run("check")
 	if code != 3 || !strings.Contains(out, "permission denied") {
 		t.Errorf("check with a forbidden path: exit %d\n%s", code, out)
+	}
+	// A read-only policy (a listener's) can read but not rotate: check says what is missing.
+	w.vault.Policy(t, "read-only", fmt.Sprintf(`path "secret/data/%s" { capabilities = ["read"] }`, w.path))
+	t.Setenv("VAULT_TOKEN", w.vault.Token(t, time.Hour, "read-only"))
+	code, out, _ = w.run("check")
+	if code != 3 || !strings.Contains(out, "policy lacks create on secret/data/") || !strings.Contains(out, "update on secret/metadata/") {
+		t.Errorf("check with a read-only policy: exit %d\n%s", code, out)
 	}
 	w.checkNoLeak([]string{out, errs})
 }

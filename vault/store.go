@@ -148,3 +148,30 @@ func (s *Store) ReadField(ctx context.Context, path, field string) (string, erro
 	}
 	return v, nil
 }
+
+// MissingCapabilities returns what the session's token lacks to rotate the document at
+// path: read, create and update on its data, and create and update on its metadata
+// (custom_metadata). Each entry names the capability and the full path.
+func (s *Store) MissingCapabilities(ctx context.Context, path string) ([]string, error) {
+	want := map[string][]string{
+		s.dataPath(path): {"read", "create", "update"},
+		s.metaPath(path): {"create", "update"},
+	}
+	var missing []string
+	for _, p := range []string{s.dataPath(path), s.metaPath(path)} {
+		caps, err := s.client.Sys().CapabilitiesSelfWithContext(ctx, p)
+		if err != nil {
+			return nil, &Error{Op: "capabilities", Path: p, Kind: classify(err), Err: err}
+		}
+		have := map[string]bool{}
+		for _, c := range caps {
+			have[c] = true
+		}
+		for _, c := range want[p] {
+			if !have[c] && !have["root"] && !have["sudo"] {
+				missing = append(missing, c+" on "+p)
+			}
+		}
+	}
+	return missing, nil
+}
