@@ -75,11 +75,7 @@ func runListen(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	lc := cfg.Listener
-	if lc.Refresh > 0 && lc.MaxStaleness <= lc.Refresh {
-		return &config.Error{Problems: config.FieldErrors{{Path: "listener.max_staleness",
-			Msg: fmt.Sprintf("%s must be longer than listener.refresh %s, or the key set goes stale between two reads", lc.MaxStaleness, lc.Refresh)}}}
-	}
+	lc := cfg.Listener // Validate made sure max_staleness > refresh
 	log := env.Log.With().Str("target", t.Name).Logger()
 
 	var tlsConfig *tls.Config
