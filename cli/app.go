@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 
@@ -22,6 +23,7 @@ type app struct {
 	session *vault.Session
 	store   *vault.Store
 	clients map[string]*certcentral.Client // by target name
+	http    *http.Client                   // shared by the DigiCert clients: one connection pool
 }
 
 // newApp loads the configuration and logs in to Vault.
@@ -30,7 +32,10 @@ func newApp(ctx context.Context, env *Env, cfg *config.Config) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &app{env: env, cfg: cfg, session: sess, store: vault.NewStore(sess.Client(), cfg.Vault.KVMount), clients: map[string]*certcentral.Client{}}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64 // a fleet's rotations share DigiCert's host
+	a := &app{env: env, cfg: cfg, session: sess, store: vault.NewStore(sess.Client(), cfg.Vault.KVMount),
+		clients: map[string]*certcentral.Client{}, http: &http.Client{Transport: tr}}
 	return a, nil
 }
 
@@ -92,10 +97,11 @@ func (a *app) client(ctx context.Context, t config.Target) (*certcentral.Client,
 		return nil, fmt.Errorf("target %s: %w", t.Name, err)
 	}
 	c, err := certcentral.New(certcentral.Config{
-		BaseURL:   cc.URL,
-		APIKey:    key,
-		Timeout:   cc.Timeout.D(),
-		UserAgent: "keyroll/" + Version(),
+		BaseURL:    cc.URL,
+		APIKey:     key,
+		Timeout:    cc.Timeout.D(),
+		UserAgent:  "keyroll/" + Version(),
+		HTTPClient: a.http,
 	})
 	if err != nil {
 		return nil, &config.Error{Problems: config.FieldErrors{{Path: "certcentral", Msg: fmt.Sprintf("target %s: %v", t.Name, err)}}}

@@ -21,7 +21,8 @@ import (
 // account (or --accounts N of them) whose webhook points at --endpoint
 // (--webhooks-per-account M seeds M webhooks on each, for fleet benchmarks on one API key). Besides the API
 // under /services/v2 it answers POST /_sim/deliver?api_key=K&event=E (deliver an event with
-// the webhook's current secret) and GET /_sim/stats.
+// the webhook's current secret), GET /_sim/stats and GET /_sim/deliveries[?failed=1] (the
+// delivery log without the keys).
 func runSimulate(ctx context.Context, env *Env, args []string) error {
 	var (
 		c          common
@@ -147,6 +148,25 @@ func runSimulate(ctx context.Context, env *Env, args []string) error {
 	mux.HandleFunc("GET /_sim/stats", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(sim.Stats())
+	})
+	mux.HandleFunc("GET /_sim/deliveries", func(w http.ResponseWriter, r *http.Request) {
+		type delivery struct { // without the key: only whether one was sent
+			Time     time.Time `json:"time"`
+			Event    string    `json:"event"`
+			Endpoint string    `json:"endpoint"`
+			KeySent  bool      `json:"key_sent"`
+			Status   int       `json:"status"`
+			Error    string    `json:"error,omitempty"`
+		}
+		failedOnly := r.URL.Query().Get("failed") != ""
+		out := []delivery{}
+		for _, d := range sim.Deliveries() {
+			if !failedOnly || d.Err != "" {
+				out = append(out, delivery{d.Time, d.Event, d.Endpoint, d.KeySent, d.Status, d.Err})
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(out)
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	env.Log.Info().Str("addr", ln.Addr().String()).Str("url", base).Int("accounts", len(keys)).Msg("listening")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -30,6 +31,7 @@ type Session struct {
 	mu       sync.Mutex
 	auth     *api.Secret // the login's auth secret (nil for a plain token with no lookup)
 	loggedIn time.Time
+	identity string // from the login, for Identity
 }
 
 // NewClient returns a Vault API client for cfg without logging in. Settings beyond the
@@ -41,6 +43,9 @@ func NewClient(cfg config.Vault) (*api.Client, error) {
 	}
 	ac.Address = cfg.Address
 	ac.MaxRetries = 2
+	if tr, ok := ac.HttpClient.Transport.(*http.Transport); ok {
+		tr.MaxIdleConnsPerHost = 64 // a fleet's rotations talk to Vault at once
+	}
 	c, err := api.NewClient(ac)
 	if err != nil {
 		return nil, fmt.Errorf("vault: new client for %s: %w", cfg.Address, err)
@@ -68,8 +73,9 @@ func (s *Session) Client() *api.Client { return s.client }
 func (s *Session) login(ctx context.Context) error {
 	a := s.cfg.Auth
 	var (
-		sec *api.Secret
-		err error
+		sec      *api.Secret
+		err      error
+		identity string
 	)
 	switch a.Method {
 	case config.AuthToken, "":
@@ -79,9 +85,11 @@ func (s *Session) login(ctx context.Context) error {
 			return &Error{Op: "login", Kind: ErrPermissionDenied, Err: err}
 		}
 		s.client.SetToken(tok)
-		sec, err = s.client.Auth().Token().LookupSelfWithContext(ctx)
+		var lookup *api.Secret
+		lookup, err = s.client.Auth().Token().LookupSelfWithContext(ctx)
 		if err == nil {
-			sec = tokenSecret(tok, sec)
+			sec = tokenSecret(tok, lookup)
+			identity = identityOf(lookup.Data)
 		}
 	case config.AuthKubernetes:
 		var opts []kubernetes.LoginOption
@@ -116,8 +124,12 @@ func (s *Session) login(ctx context.Context) error {
 		}
 		return &Error{Op: "login " + methodName(a.Method), Kind: kind, Err: err}
 	}
+	if identity == "" && sec != nil && sec.Auth != nil {
+		identity = identityOf(map[string]any{"entity_id": sec.Auth.EntityID, "accessor": sec.Auth.Accessor})
+	}
 	s.mu.Lock()
 	s.auth = sec
+	s.identity = identity
 	s.loggedIn = time.Now()
 	s.mu.Unlock()
 	return nil
@@ -252,14 +264,29 @@ func (s *Session) Ensure(ctx context.Context, minTTL time.Duration) error {
 }
 
 // Identity names the logged-in principal without revealing the token: "entity:<id>" when
-// the token has a Vault entity, else "accessor:<accessor>", with the display name. It
-// returns "" when the token cannot be looked up.
+// the token has a Vault entity, else "accessor:<accessor>", with the display name where
+// known. It comes from the login; when that told nothing, the token is looked up, and ""
+// is returned if that fails.
 func (s *Session) Identity(ctx context.Context) string {
+	s.mu.Lock()
+	id := s.identity
+	s.mu.Unlock()
+	if id != "" {
+		return id
+	}
 	sec, err := s.client.Auth().Token().LookupSelfWithContext(ctx)
 	if err != nil || sec == nil || sec.Data == nil {
 		return ""
 	}
-	str := func(k string) string { v, _ := sec.Data[k].(string); return v }
+	return identityOf(sec.Data)
+}
+
+// identityOf formats a token lookup's (or login's) entity, accessor and display name.
+func identityOf(data map[string]any) string {
+	str := func(k string) string { v, _ := data[k].(string); return v }
+	if str("accessor") == "" && str("entity_id") == "" {
+		return ""
+	}
 	id := "accessor:" + str("accessor")
 	if e := str("entity_id"); e != "" {
 		id = "entity:" + e

@@ -47,6 +47,10 @@ func (s *Server) post(ctx context.Context, endpoint, secret string, payload []by
 	if secret != "" {
 		req.Header.Set("X-WEBHOOK-KEY", secret)
 	}
+	// A delivery may be sent again (DigiCert's retries carry the same event): marking it
+	// replayable lets net/http resend it when a kept-alive connection turns out to have
+	// been closed by the listener, instead of failing it with EOF. The nil value is not sent.
+	req.Header["X-Idempotency-Key"] = nil
 	resp, err := s.delivery.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrDelivery, err)
