@@ -90,15 +90,18 @@ type vaultOps struct {
 	byOp  map[string]int
 }
 
-func (o vaultOps) String() string {
-	keys := make([]string, 0, len(o.byOp))
-	for k := range o.byOp {
+func (o vaultOps) String() string { return countsString(o.byOp) }
+
+// countsString lists counts by name, sorted: "GET /webhook ×2, PUT /webhook/{id} ×1".
+func countsString(byOp map[string]int) string {
+	keys := make([]string, 0, len(byOp))
+	for k := range byOp {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s ×%d", k, o.byOp[k])
+		parts[i] = fmt.Sprintf("%s ×%d", k, byOp[k])
 	}
 	return strings.Join(parts, ", ")
 }
@@ -178,18 +181,7 @@ type digicertOps struct {
 	byOp                                         map[string]int
 }
 
-func (o digicertOps) String() string {
-	keys := make([]string, 0, len(o.byOp))
-	for k := range o.byOp {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s ×%d", k, o.byOp[k])
-	}
-	return strings.Join(parts, ", ")
-}
+func (o digicertOps) String() string { return countsString(o.byOp) }
 
 var webhookIDPath = regexp.MustCompile(`^(PUT /webhook/)[0-9]+`)
 

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/keyroll/keyroll/certcentral/certcentraltest"
+	"github.com/keyroll/keyroll/internal/syncbuf"
 	"github.com/keyroll/keyroll/internal/vaulttest"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/listener"
@@ -94,22 +95,7 @@ func (f *fakeSource) Read(ctx context.Context, path string) (vault.Versioned, er
 var errVaultDown = &vault.Error{Op: "read", Path: "secret/data/test", Kind: vault.ErrUnavailable, Err: errors.New("connection refused")}
 
 // syncBuffer collects log output from concurrent goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 // setup is a verifier over a fake source and a fake clock at t0, with its log captured.
 type setup struct {

@@ -6,7 +6,6 @@
 package vaulttest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -25,6 +24,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/keyroll/keyroll/config"
+	"github.com/keyroll/keyroll/internal/syncbuf"
 )
 
 // EnvBinary names the variable holding the path of the Vault binary.
@@ -36,7 +36,7 @@ type Server struct {
 	RootToken string
 	cmd       *exec.Cmd
 	done      chan struct{}
-	logs      *bytes.Buffer
+	logs      *syncbuf.Buffer
 	stopOnce  sync.Once
 }
 
@@ -147,7 +147,7 @@ func startOnce(bin string) (*Server, error) {
 		Addr:      "http://127.0.0.1:" + strconv.Itoa(port),
 		RootToken: randomToken(),
 		done:      make(chan struct{}),
-		logs:      &bytes.Buffer{},
+		logs:      &syncbuf.Buffer{Limit: 1 << 20},
 	}
 	s.cmd = exec.Command(bin, "server", "-dev",
 		"-dev-root-token-id="+s.RootToken,
@@ -155,8 +155,8 @@ func startOnce(bin string) (*Server, error) {
 		"-dev-no-store-token",
 	)
 	s.cmd.Env = append(os.Environ(), "HOME="+home, "VAULT_ADDR="+s.Addr, "VAULT_LOG_LEVEL=warn", "VAULT_DISABLE_MLOCK=true")
-	s.cmd.Stdout = &lockedWriter{b: s.logs}
-	s.cmd.Stderr = s.cmd.Stdout
+	s.cmd.Stdout = s.logs
+	s.cmd.Stderr = s.logs
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", filepath.Base(bin), err)
@@ -171,20 +171,6 @@ func startOnce(bin string) (*Server, error) {
 		return nil, fmt.Errorf("vault dev server on %s: %w\n%s", s.Addr, err, s.logs.String())
 	}
 	return s, nil
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.b.Len() > 1<<20 {
-		return len(p), nil
-	}
-	return w.b.Write(p)
 }
 
 func (s *Server) waitHealthy(limit time.Duration) error {
@@ -284,10 +270,7 @@ func (s *Server) Token(t testing.TB, ttl time.Duration, policies ...string) stri
 
 // Logs returns what the server printed so far.
 func (s *Server) Logs() string {
-	w := s.cmd.Stdout.(*lockedWriter)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
+	return s.logs.String()
 }
 
 // AppRole enables the approle auth method at mount (if it is not yet), creates role with
