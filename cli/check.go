@@ -21,10 +21,7 @@ func runCheck(ctx context.Context, env *Env, args []string) error {
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
-	if err := f.setup(env); err != nil {
-		return err
-	}
-	cfg, err := f.load()
+	cfg, err := f.start(env)
 	if err != nil {
 		return err
 	}

@@ -110,6 +110,15 @@ func (c *common) setup(env *Env) error {
 	return nil
 }
 
+// start sets up logging and loads the configuration: what every command that reads the
+// configuration does after parsing its flags.
+func (c *common) start(env *Env) (*config.Config, error) {
+	if err := c.setup(env); err != nil {
+		return nil, err
+	}
+	return c.load()
+}
+
 // load reads and validates the configuration.
 func (c *common) load() (*config.Config, error) {
 	return config.Load(config.Path(c.configPath))

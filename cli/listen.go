@@ -64,10 +64,7 @@ func runListen(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := f.setup(env); err != nil {
-		return err
-	}
-	cfg, err := f.load()
+	cfg, err := f.start(env)
 	if err != nil {
 		return err
 	}

@@ -58,9 +58,6 @@ func runRun(ctx context.Context, env *Env, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: run: unexpected argument %q", ErrUsage, fs.Arg(0))
 	}
-	if err := f.setup(env); err != nil {
-		return err
-	}
 	o := rotate.Options{Force: f.force, DryRun: f.dryRun}
 	if f.overlap != "" {
 		d, err := config.ParseDuration(f.overlap)
@@ -77,7 +74,7 @@ func runRun(ctx context.Context, env *Env, args []string) error {
 	if f.parallel < 1 {
 		return fmt.Errorf("%w: --parallel must be at least 1", ErrUsage)
 	}
-	cfg, err := f.load()
+	cfg, err := f.start(env)
 	if err != nil {
 		return err
 	}

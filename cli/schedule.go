@@ -39,13 +39,10 @@ func runSchedule(ctx context.Context, env *Env, args []string) error {
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
-	if err := f.setup(env); err != nil {
-		return err
-	}
 	if parallel < 1 || grace <= 0 {
 		return fmt.Errorf("%w: --parallel and --grace must be positive", ErrUsage)
 	}
-	cfg, err := f.load()
+	cfg, err := f.start(env)
 	if err != nil {
 		return err
 	}
