@@ -260,6 +260,33 @@ func TestExitCodes(t *testing.T) {
 			t.Errorf("exit %d, want 3: %s", code, errs)
 		}
 	})
+	t.Run("malformed DigiCert answer is a clear exit 1 and writes nothing", func(t *testing.T) {
+		w := newWorld(t, "")
+		w.sim.Inject(certcentraltest.Fault{Method: http.MethodGet, Path: "/webhook", Status: 200, RawBody: true,
+			Body: "<html>proxy login</html>", ContentType: "text/html", Count: 100})
+		code, _, errs := w.run("run")
+		if code != 1 || !strings.Contains(errs, "GET /webhook") {
+			t.Errorf("exit %d, want 1 naming the call: %s", code, errs)
+		}
+		if _, err := w.store.Read(context.Background(), w.path); err == nil {
+			t.Error("a malformed answer must not lead to a write")
+		}
+	})
+	t.Run("malformed Vault document is exit 3 and is left alone", func(t *testing.T) {
+		w := newWorld(t, "")
+		if _, err := w.vault.Client(t).Logical().Write("secret/data/"+w.path, map[string]any{
+			"data": map[string]any{"current": 42, "pending_since": "yesterday"}}); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errs := w.run("run")
+		if code != 3 || !strings.Contains(errs, `field "current"`) {
+			t.Errorf("exit %d, want 3 naming the field: %s", code, errs)
+		}
+		sec, _ := w.vault.Client(t).Logical().Read("secret/metadata/" + w.path)
+		if v := sec.Data["current_version"]; fmt.Sprint(v) != "1" {
+			t.Errorf("document rewritten: current_version %v", v)
+		}
+	})
 	t.Run("DigiCert down is exit 1", func(t *testing.T) {
 		w := newWorld(t, "")
 		w.sim.Inject(certcentraltest.Fault{Method: http.MethodGet, Path: "/webhook", Status: 503, Count: 100})
