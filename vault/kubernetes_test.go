@@ -34,9 +34,9 @@ func serviceAccountJWT(t *testing.T, key *ecdsa.PrivateKey, namespace, name stri
 		return base64.RawURLEncoding.EncodeToString(b)
 	}
 	signing := enc(map[string]string{"alg": "ES256", "typ": "JWT"}) + "." + enc(map[string]string{
-		"iss": "kubernetes/serviceaccount",
-		"sub": "system:serviceaccount:" + namespace + ":" + name,
-		"kubernetes.io/serviceaccount/namespace":            namespace,
+		"iss":                                    "kubernetes/serviceaccount",
+		"sub":                                    "system:serviceaccount:" + namespace + ":" + name,
+		"kubernetes.io/serviceaccount/namespace": namespace,
 		"kubernetes.io/serviceaccount/service-account.name": name,
 		"kubernetes.io/serviceaccount/service-account.uid":  "uid-" + name,
 	})
