@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -12,17 +13,26 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/keyroll/keyroll/certcentral/certcentraltest"
 	"github.com/keyroll/keyroll/cli"
+	"github.com/keyroll/keyroll/internal/syncbuf"
 	"github.com/keyroll/keyroll/internal/vaulttest"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/vault"
 )
 
-func TestMain(m *testing.M) { vaulttest.Main(m) }
+func TestMain(m *testing.M) {
+	code := m.Run()
+	vaulttest.StopShared()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
 
 // world is a real Vault, the simulator with one account, and a TLS listener that reads
 // the accept set from Vault on every delivery.
@@ -322,14 +332,84 @@ func TestCheck(t *testing.T) {
 	w.checkNoLeak([]string{out, errs})
 }
 
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// keyrollBinary builds keyroll once per test binary.
+func keyrollBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "keyroll-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "keyroll")
+		if out, err := exec.Command("go", "build", "-o", binPath, "..").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// TestSIGTERMDuringWait stops a `keyroll run` process with SIGTERM while it waits for
+// listeners to learn the staged key, as Kubernetes does when it ends a Job's pod: the
+// process exits 1 promptly, the staged key stays in Vault, and the next run resumes it.
+func TestSIGTERMDuringWait(t *testing.T) {
+	w := newWorld(t, "")
+	cfg, _ := os.ReadFile(w.config)
+	cfg = bytes.Replace(cfg, []byte("propagation_delay: 0s"), []byte("propagation_delay: 1m"), 1)
+	if err := os.WriteFile(w.config, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(keyrollBinary(t), "run", "--config", w.config)
+	errb := &syncbuf.Buffer{}
+	cmd.Stdout, cmd.Stderr = errb, errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(errb.String(), "waiting for listeners") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || time.Since(start) > 10*time.Second {
+		t.Fatalf("after SIGTERM: %v after %s, want exit 1 promptly\n%s", err, time.Since(start), errb.String())
+	}
+	vv, err := w.store.Read(context.Background(), w.path)
+	if err != nil || vv.Doc.Pending == "" {
+		t.Fatalf("the staged key must stay in Vault: %v", err)
+	}
+	if _, ok := vv.Doc.Accepts(w.acct.Webhook().Secret, time.Now()); !ok {
+		t.Error("DigiCert's live secret left the accept set")
+	}
+	staged := vv.Doc.Pending
+
+	cfg = bytes.Replace(cfg, []byte("propagation_delay: 1m"), []byte("propagation_delay: 0s"), 1)
+	_ = os.WriteFile(w.config, cfg, 0o600)
+	code, out, errs := w.run("run")
+	after, _ := w.store.Read(context.Background(), w.path)
+	if code != 0 || !strings.Contains(out, "resumed") || after.Doc.Current != staged || w.acct.Webhook().Secret != staged {
+		t.Errorf("the next run did not resume with the staged key: exit %d\n%s%s", code, out, errs)
+	}
+	w.checkNoLeak([]string{errb.String(), out, errs})
+}
+
 // TestConcurrentProcesses runs four keyroll processes on the same target at once.
 func TestConcurrentProcesses(t *testing.T) {
 	w := newWorld(t, "")
-	bin := filepath.Join(t.TempDir(), "keyroll")
-	build := exec.Command("go", "build", "-o", bin, "..")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := keyrollBinary(t)
 	var wg sync.WaitGroup
 	codes := make([]int, 4)
 	outs := make([]string, 4)
