@@ -131,7 +131,8 @@ func (a *app) recorder() (rotate.Recorder, func() error, error) {
 	}
 	f, err := evidence.OpenFile(a.cfg.Evidence.File)
 	if err != nil {
-		return nil, nil, err
+		// Nothing has been changed yet: an unusable evidence file stops the run before it.
+		return nil, nil, &config.Error{Problems: config.FieldErrors{{Path: "evidence.file", Msg: err.Error()}}}
 	}
 	return evidence.Multi{f, logSink}, f.Close, nil
 }
