@@ -87,8 +87,8 @@ func needsHuman(err error) bool {
 		return true
 	case certcentral.IsCredentialsRejected(err):
 		return true
-	case errors.Is(err, certcentral.ErrNoWebhook):
-		return true
+	case errors.Is(err, certcentral.ErrNoWebhook), errors.Is(err, certcentral.ErrAmbiguousWebhook):
+		return true // no webhook to rotate, or several and no webhook_id to pick one
 	}
 	var ae *certcentral.APIError
 	if errors.As(err, &ae) && !ae.Retryable() {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyroll/keyroll/certcentral"
 	"github.com/keyroll/keyroll/certcentral/certcentraltest"
 	"github.com/keyroll/keyroll/evidence"
 	"github.com/keyroll/keyroll/keyset"
@@ -343,4 +344,18 @@ func (c *countingStore) WriteMetadata(ctx context.Context, path string, meta map
 	c.meta++
 	c.mu.Unlock()
 	return c.KeyStore.WriteMetadata(ctx, path, meta)
+}
+
+func TestNoOrAmbiguousWebhookNeedsHuman(t *testing.T) {
+	f := newFixture(t, newMemStore())
+	f.acct.AddWebhook(certcentraltest.Webhook{Endpoint: "https://other.invalid/hook", Status: certcentraltest.StatusActive})
+	res := f.rotate(context.Background(), rotate.Options{})
+	if !errors.Is(res.Err, certcentral.ErrAmbiguousWebhook) || !errors.Is(res.Err, rotate.ErrNeedsHuman) {
+		t.Errorf("two webhooks and webhook_id 0: %v, want ambiguous, needing a human", res.Err)
+	}
+	f.acct.RemoveWebhook()
+	res = f.rotate(context.Background(), rotate.Options{})
+	if !errors.Is(res.Err, certcentral.ErrNoWebhook) || !errors.Is(res.Err, rotate.ErrNeedsHuman) {
+		t.Errorf("no webhook: %v, want ErrNoWebhook, needing a human", res.Err)
+	}
 }
