@@ -133,13 +133,15 @@ func (e *Engine) rotate(ctx context.Context, t Target, p Policy, o Options, hold
 	}
 	r.log = e.Log.With().Str("target", t.Name).Logger()
 	r.rec = evidence.Record{
-		Target:    t.Name,
-		WebhookID: t.WebhookID,
-		Trigger:   o.Trigger,
-		Actor:     o.Actor,
-		StartedAt: start.UTC(),
-		DryRun:    o.DryRun,
-		Steps:     []evidence.Step{},
+		// A fresh id for this attempt; a run that resumes a staged rotation takes its id.
+		RotationID: r.newID(),
+		Target:     t.Name,
+		WebhookID:  t.WebhookID,
+		Trigger:    o.Trigger,
+		Actor:      o.Actor,
+		StartedAt:  start.UTC(),
+		DryRun:     o.DryRun,
+		Steps:      []evidence.Step{},
 	}
 	if r.rec.Trigger == "" {
 		r.rec.Trigger = evidence.TriggerManual
@@ -325,7 +327,7 @@ func (r *run) reconcile(ctx context.Context) (action, error) {
 		return 0, r.fail(StepRead, err)
 	}
 	r.doc, r.version = vv.Doc, vv.Version
-	if r.rec.RotationID == "" || r.doc.Pending != "" {
+	if r.doc.Pending != "" && r.doc.RotationID != "" {
 		r.rec.RotationID = r.doc.RotationID
 	}
 	r.step(StepRead, "ok", r.version, 0, "state "+r.doc.State())
@@ -467,7 +469,7 @@ func (r *run) stage(ctx context.Context) error {
 		nd.PreviousUntil = now.Add(r.p.PropagationDelay + r.p.Overlap + time.Hour)
 	}
 	nd.Pending, nd.PendingSince = r.newKey, now
-	nd.RotationID = r.newID()
+	nd.RotationID = r.rec.RotationID
 	v, err := r.e.Store.Write(ctx, r.t.VaultPath, nd, r.version)
 	if errors.Is(err, vault.ErrCASConflict) {
 		r.step(StepStage, "conflict", 0, 0, "another writer won; reading again")

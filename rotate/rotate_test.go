@@ -359,3 +359,19 @@ func TestNoOrAmbiguousWebhookNeedsHuman(t *testing.T) {
 		t.Errorf("no webhook: %v, want ErrNoWebhook, needing a human", res.Err)
 	}
 }
+
+func TestRotationIDs(t *testing.T) {
+	f := newFixture(t, newMemStore())
+	ctx := context.Background()
+	e := f.engine()
+	e.AfterStep = crashAt(rotate.StepPush)
+	first := e.Rotate(ctx, f.target(), policy(), rotate.Options{})
+	resumed := f.rotate(ctx, rotate.Options{})
+	skipped := f.rotate(ctx, rotate.Options{})
+	if first.RotationID == "" || resumed.RotationID != first.RotationID || f.doc().Doc.RotationID != first.RotationID {
+		t.Errorf("a resumed rotation keeps the staged rotation's id: %s, %s, doc %s", first.RotationID, resumed.RotationID, f.doc().Doc.RotationID)
+	}
+	if skipped.Outcome != evidence.OutcomeSkipped || skipped.RotationID == "" || skipped.RotationID == first.RotationID {
+		t.Errorf("a skipped attempt gets its own id: %s (%s)", skipped.RotationID, skipped.Outcome)
+	}
+}
