@@ -249,7 +249,7 @@ func TestRunRefreshes(t *testing.T) {
 			}
 		}
 	}
-	waitReads(1)
+	waitReads(2) // Run reads one at a time: the second read starts after the first is in use
 	if _, ok := s.v.Verify(keyCurrent); !ok {
 		t.Fatal("not accepting after Run's first read")
 	}
