@@ -3,9 +3,11 @@ package vault_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,8 +27,11 @@ func newStore(t *testing.T) (*vault.Store, *vaulttest.Server) {
 	return vault.NewStore(srv.Client(t), "secret"), srv
 }
 
+var pathSeq atomic.Int64
+
+// testPath is a document path of t's own, fresh on every run (-count=N reuses the server).
 func testPath(t *testing.T) string {
-	return "keyroll/test/" + strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
+	return fmt.Sprintf("keyroll/test/%s-%d", strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()), pathSeq.Add(1))
 }
 
 func TestStoreRoundTrip(t *testing.T) {
