@@ -31,6 +31,12 @@ wait_for() { # wait_for URL
   exit 1
 }
 
+if ! command -v curl >/dev/null; then
+  echo "demo: installing curl" >&2
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq >&2 && apt-get install -y -qq curl >&2
+  else sudo apt-get update -qq >&2 && sudo apt-get install -y -qq curl >&2; fi
+fi
+
 say "building keyroll and finding the Vault server"
 CGO_ENABLED=0 go build -trimpath -o "$demo/keyroll" .
 vault_bin=$(scripts/vault-bin.sh)
