@@ -262,13 +262,21 @@ func runKeyroll(ctx context.Context, o options, cfg string, env []string, logTo 
 // the next run, as in production.
 func runKeyrollRetry(ctx context.Context, o options, r *report, s *sim, what, cfg string, env []string, logTo io.Writer, extra ...string) (runResult, error) {
 	res, err := runKeyroll(ctx, o, cfg, env, logTo, extra...)
-	if err == nil || ctx.Err() != nil {
+	if err == nil || !r.again(ctx, s, what, err) {
 		return res, err
 	}
-	msg := failureText(ctx, s, err)
-	r.transient = append(r.transient, what+": "+msg)
-	logf("%s failed, running it again: %s", what, msg)
 	return runKeyroll(ctx, o, cfg, env, logTo, extra...)
+}
+
+// resumeFailed reports a failed measured run and resumes its rotation with one more run,
+// whose result is not kept: the caller measures again. It returns an error when the
+// driver should give up.
+func (r *report) resumeFailed(ctx context.Context, o options, s *sim, what, cfg string, env []string, logTo io.Writer, runErr error, extra ...string) error {
+	if !r.again(ctx, s, what, runErr) {
+		return runErr
+	}
+	_, err := runKeyroll(ctx, o, cfg, env, logTo, extra...)
+	return err
 }
 
 // again records a failed measured run, to be measured again after a run that resumes it;
@@ -362,10 +370,7 @@ func single(ctx context.Context, o options, r *report, v *vaultServer, lis *okLi
 		dl := lis.n.Load()
 		res, err := runKeyroll(ctx, o, cfg, env, logFile)
 		if err != nil {
-			if !r.again(ctx, s, "single rotation run", err) {
-				return err
-			}
-			if _, err := runKeyroll(ctx, o, cfg, env, logFile); err != nil { // resumes it
+			if err := r.resumeFailed(ctx, o, s, "single rotation run", cfg, env, logFile, err); err != nil {
 				return err
 			}
 			i--
@@ -450,10 +455,7 @@ func fleetsPerKey(ctx context.Context, o options, r *report, v *vaultServer, lis
 	for i := 0; i < o.critRuns; i++ {
 		res, err := runKeyroll(ctx, o, one, env, logFile)
 		if err != nil {
-			if !r.again(ctx, s, "one-target run", err) {
-				return err
-			}
-			if _, err := runKeyroll(ctx, o, one, env, logFile); err != nil { // resumes it
+			if err := r.resumeFailed(ctx, o, s, "one-target run", one, env, logFile, err); err != nil {
 				return err
 			}
 			i--
@@ -482,10 +484,7 @@ func fleetsPerKey(ctx context.Context, o options, r *report, v *vaultServer, lis
 			}
 			res, err := runKeyroll(ctx, o, cfg, env, logFile, "--parallel", itoa(o.parallel))
 			if err != nil {
-				if !r.again(ctx, s, fmt.Sprintf("fleet %d run", n), err) {
-					return err
-				}
-				if _, err := runKeyroll(ctx, o, cfg, env, logFile, "--parallel", itoa(o.parallel)); err != nil { // resumes it
+				if err := r.resumeFailed(ctx, o, s, fmt.Sprintf("fleet %d run", n), cfg, env, logFile, err, "--parallel", itoa(o.parallel)); err != nil {
 					return err
 				}
 				i--
