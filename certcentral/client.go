@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/keyroll/keyroll/clock"
 )
 
 // Base URLs of the Services API v2.
@@ -50,8 +52,8 @@ type Config struct {
 	// Retry is the retry policy; zero fields take defaults.
 	Retry RetryPolicy
 	// Clock is used for backoff sleeps, Retry-After dates and timing
-	// (default SystemClock).
-	Clock Clock
+	// (default clock.System).
+	Clock clock.Clock
 	// Limiter paces every attempt. Nil means LimiterFor(APIKey), shared by all
 	// clients in the process that use the same key, unless NoLimiter is set.
 	// Tests should pass their own (e.g. NewLimiter(WithLimiterClock(fake)))
@@ -83,7 +85,7 @@ type Client struct {
 	hc        *http.Client
 	userAgent string
 	retry     RetryPolicy
-	clock     Clock
+	clock     clock.Clock
 	limiter   *Limiter
 	observer  func(RequestInfo)
 
@@ -152,7 +154,7 @@ func New(cfg Config) (*Client, error) {
 		c.userAgent = DefaultUserAgent
 	}
 	if c.clock == nil {
-		c.clock = SystemClock
+		c.clock = clock.System
 	}
 	if c.limiter == nil && !cfg.NoLimiter {
 		c.limiter = LimiterFor(cfg.APIKey)

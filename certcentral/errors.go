@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/keyroll/keyroll/failure"
 )
 
 // Error codes documented by DigiCert that callers are likely to test for with
@@ -31,11 +33,11 @@ const (
 // ErrNoWebhook reports that the account has no webhook, or not the one asked
 // for. An [*APIError] with code webhook_invalid_account or not_found|webhook
 // matches it with errors.Is.
-var ErrNoWebhook = errors.New("certcentral: no such webhook")
+var ErrNoWebhook = failure.New(failure.NeedsHuman, "certcentral: no such webhook")
 
 // ErrAmbiguousWebhook reports that webhook id 0 ("the account's one webhook")
 // was asked for but the account lists more than one.
-var ErrAmbiguousWebhook = errors.New("certcentral: account has more than one webhook")
+var ErrAmbiguousWebhook = failure.New(failure.NeedsHuman, "certcentral: account has more than one webhook")
 
 // ErrMalformedResponse reports a 2xx answer whose body the client could not
 // make sense of. It is not retryable.
@@ -97,6 +99,16 @@ func (e *APIError) Error() string {
 // Retryable reports whether the call may succeed if tried again: 429 and 5xx.
 func (e *APIError) Retryable() bool {
 	return e.Status == http.StatusTooManyRequests || e.Status >= 500
+}
+
+// FailureKind says what the failure needs: 429 and 5xx are worth another run; any other
+// status means DigiCert refused the request (credentials, permissions, a bad request),
+// which repeating it will not change.
+func (e *APIError) FailureKind() failure.Kind {
+	if e.Retryable() {
+		return failure.Retryable
+	}
+	return failure.NeedsHuman
 }
 
 // CredentialsRejected reports whether DigiCert rejected the API key or its

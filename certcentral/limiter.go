@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/keyroll/keyroll/clock"
 )
 
 // Window is one rolling rate-limit window: at most Requests requests in any
@@ -44,7 +46,7 @@ const DefaultLimiterMargin = 250 * time.Millisecond
 // context ends keeps its slot, so the limiter errs on the safe side. A Limiter
 // is safe for concurrent use.
 type Limiter struct {
-	clock  Clock
+	clock  clock.Clock
 	margin time.Duration
 
 	mu      sync.Mutex
@@ -76,8 +78,8 @@ func WithWindows(ws ...Window) LimiterOption {
 	}
 }
 
-// WithLimiterClock sets the clock (default SystemClock).
-func WithLimiterClock(c Clock) LimiterOption {
+// WithLimiterClock sets the clock (default clock.System).
+func WithLimiterClock(c clock.Clock) LimiterOption {
 	return func(l *Limiter) { l.clock = c }
 }
 
@@ -89,7 +91,7 @@ func WithMargin(d time.Duration) LimiterOption {
 // NewLimiter returns a limiter for DefaultWindows unless options say
 // otherwise.
 func NewLimiter(opts ...LimiterOption) *Limiter {
-	l := &Limiter{clock: SystemClock, margin: DefaultLimiterMargin}
+	l := &Limiter{clock: clock.System, margin: DefaultLimiterMargin}
 	WithWindows(DefaultWindows...)(l)
 	for _, o := range opts {
 		o(l)

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"github.com/keyroll/keyroll/certcentral"
 	"github.com/keyroll/keyroll/config"
 	"github.com/keyroll/keyroll/evidence"
+	"github.com/keyroll/keyroll/failure"
 	"github.com/keyroll/keyroll/rotate"
 	"github.com/keyroll/keyroll/vault"
 )
@@ -26,9 +26,9 @@ type app struct {
 	http    *http.Client                   // shared by the DigiCert clients: one connection pool
 }
 
-// newApp loads the configuration and logs in to Vault.
+// newApp logs in to Vault with the configuration's settings.
 func newApp(ctx context.Context, env *Env, cfg *config.Config) (*app, error) {
-	sess, err := vault.Login(ctx, cfg.Vault, env.Log)
+	sess, err := login(ctx, env, cfg.Vault)
 	if err != nil {
 		return nil, err
 	}
@@ -37,6 +37,24 @@ func newApp(ctx context.Context, env *Env, cfg *config.Config) (*app, error) {
 	a := &app{env: env, cfg: cfg, session: sess, store: vault.NewStore(sess.Client(), cfg.Vault.KVMount),
 		clients: map[string]*certcentral.Client{}, http: &http.Client{Transport: tr}}
 	return a, nil
+}
+
+// login logs in to Vault as the vault section of the configuration says.
+func login(ctx context.Context, env *Env, v config.Vault) (*vault.Session, error) {
+	a := v.Auth
+	return vault.Login(ctx, vault.Options{
+		Address: v.Address,
+		Auth: vault.Auth{
+			Method:                  a.Method,
+			Token:                   env.Getenv("VAULT_TOKEN"),
+			TokenFile:               a.TokenFile,
+			Role:                    a.Role,
+			Mount:                   a.Mount,
+			ServiceAccountTokenFile: a.ServiceAccountTokenFile,
+			RoleID:                  a.RoleID,
+			SecretIDFile:            a.SecretIDFile,
+		},
+	}, env.Log)
 }
 
 // selectTargets returns the configured targets named in names (all when empty).
@@ -65,7 +83,7 @@ func selectTargets(cfg *config.Config, names []string) ([]config.Target, error) 
 }
 
 // errNoAPIKey means a target's DigiCert API key could not be found (a configuration error).
-var errNoAPIKey = errors.New("DigiCert API key not available")
+var errNoAPIKey = failure.New(failure.Config, "DigiCert API key not available")
 
 // apiKey resolves the DigiCert API key of a target: from Vault when api_key_vault is set,
 // else from the environment variable api_key_env names.
@@ -79,8 +97,7 @@ func (a *app) apiKey(ctx context.Context, cc config.CertCentral) (string, error)
 	}
 	k := strings.TrimSpace(a.env.Getenv(cc.APIKeyEnv))
 	if k == "" {
-		return "", &config.Error{Problems: config.FieldErrors{{Path: "certcentral.api_key_env",
-			Msg: fmt.Sprintf("environment variable %s is empty or not set: %v", cc.APIKeyEnv, errNoAPIKey)}}}
+		return "", fmt.Errorf("certcentral.api_key_env: environment variable %s is empty or not set: %w", cc.APIKeyEnv, errNoAPIKey)
 	}
 	return k, nil
 }
@@ -139,7 +156,7 @@ func (a *app) recorder() (rotate.Recorder, func() error, error) {
 
 // actor names who runs keyroll: the host or pod, and the Vault identity.
 func (a *app) actor(ctx context.Context) string {
-	host := os.Getenv("POD_NAME")
+	host := a.env.Getenv("POD_NAME")
 	if host == "" {
 		host, _ = os.Hostname()
 	}

@@ -79,10 +79,7 @@ func runCheck(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "ok    %s: digicert webhook %d status %s, endpoint %s, %d events, secret %s\n",
 			t.Name, w.ID, w.Status, w.Endpoint, len(w.Events), secret)
 	}
-	if len(problems) > 0 {
-		return worstErr(problems)
-	}
-	return nil
+	return joinFailures("check", problems)
 }
 
 func methodOrToken(m string) string {
@@ -90,13 +87,4 @@ func methodOrToken(m string) string {
 		return "token"
 	}
 	return m
-}
-
-// worstErr joins errs into one whose exit code is the worst of theirs.
-func worstErr(errs []error) error {
-	code := ExitOK
-	for _, e := range errs {
-		code = max(code, ExitCode(e))
-	}
-	return &ExitError{Code: code, Err: errors.Join(errs...)}
 }

@@ -36,19 +36,26 @@ func commands() []command {
 	}
 }
 
-// Env is what every command gets: its output streams and the logger.
+// Env is what every command gets: its output streams, the logger and the environment.
+// Every read of an environment variable goes through it.
 type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Log    zerolog.Logger
-	// Getenv reads the environment (replaceable in tests).
-	Getenv func(string) string
+	// LookupEnv reads the environment (os.LookupEnv; replaceable in tests).
+	LookupEnv func(string) (string, bool)
+}
+
+// Getenv returns the value of the environment variable k, "" when it is not set.
+func (e *Env) Getenv(k string) string {
+	v, _ := e.LookupEnv(k)
+	return v
 }
 
 // Run runs keyroll with args (without the program name). Errors map to exit codes via
 // ExitCode.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	env := &Env{Stdout: stdout, Stderr: stderr, Getenv: os.Getenv}
+	env := &Env{Stdout: stdout, Stderr: stderr, LookupEnv: os.LookupEnv}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {
@@ -116,12 +123,7 @@ func (c *common) start(env *Env) (*config.Config, error) {
 	if err := c.setup(env); err != nil {
 		return nil, err
 	}
-	return c.load()
-}
-
-// load reads and validates the configuration.
-func (c *common) load() (*config.Config, error) {
-	return config.Load(config.Path(c.configPath))
+	return config.Load(config.Path(c.configPath, env.LookupEnv), env.LookupEnv)
 }
 
 func isTerminal(w io.Writer) bool {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/keyroll/keyroll/evidence"
+	"github.com/keyroll/keyroll/failure"
 )
 
 // runEvidence implements `keyroll evidence verify FILE`: it recomputes the hash chain and
@@ -19,7 +20,7 @@ func runEvidence(_ context.Context, env *Env, args []string) error {
 	switch {
 	case errors.As(err, &ce):
 		fmt.Fprintf(env.Stdout, "BROKEN %s: line %d: %s\n", args[1], ce.Line, ce.Reason)
-		return &ExitError{Code: ExitRetry, Err: err}
+		return failure.Wrap(failure.Retryable, err) // exit 1, as documented
 	case err != nil:
 		return fmt.Errorf("evidence verify: %w", err)
 	}

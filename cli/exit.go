@@ -5,13 +5,10 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/keyroll/keyroll/certcentral"
-	"github.com/keyroll/keyroll/config"
-	"github.com/keyroll/keyroll/rotate"
-	"github.com/keyroll/keyroll/vault"
+	"github.com/keyroll/keyroll/failure"
 )
 
-// Exit codes (DESIGN.md section 3).
+// Exit codes (docs/design.md, "Exit codes").
 const (
 	ExitOK         = 0 // success, or nothing due
 	ExitRetry      = 1 // failed but safe to retry: state is resumable
@@ -20,42 +17,31 @@ const (
 )
 
 // ErrUsage marks a command-line error (unknown command or flag, bad argument).
-var ErrUsage = errors.New("usage")
+var ErrUsage = failure.New(failure.Usage, "usage")
 
-// ErrNeedsHuman marks a failure that retrying will not fix.
-var ErrNeedsHuman = errors.New("needs a human")
-
-// ExitError carries an explicit exit code, e.g. the worst code of a multi-target run.
-type ExitError struct {
-	Code int
-	Err  error
-}
-
-func (e *ExitError) Error() string {
-	if e.Err == nil {
-		return fmt.Sprintf("exit status %d", e.Code)
-	}
-	return e.Err.Error()
-}
-
-func (e *ExitError) Unwrap() error { return e.Err }
-
-// ExitCode maps an error returned by Run to the process exit code. It is the one place
-// where errors become exit codes.
+// ExitCode maps an error returned by Run to the process exit code: the one place where
+// a failure's kind becomes an exit code.
 func ExitCode(err error) int {
-	if err == nil || errors.Is(err, flag.ErrHelp) {
+	if errors.Is(err, flag.ErrHelp) {
 		return ExitOK
 	}
-	var ee *ExitError
-	var ce *config.Error
-	switch {
-	case errors.As(err, &ee):
-		return ee.Code
-	case errors.Is(err, ErrUsage), errors.As(err, &ce), errors.Is(err, config.ErrNoFile):
+	switch failure.Of(err) {
+	case failure.None:
+		return ExitOK
+	case failure.Usage, failure.Config:
 		return ExitUsage
-	case errors.Is(err, ErrNeedsHuman), errors.Is(err, rotate.ErrNeedsHuman),
-		errors.Is(err, vault.ErrPermissionDenied), certcentral.IsCredentialsRejected(err):
+	case failure.NeedsHuman:
 		return ExitNeedsHuman
 	}
 	return ExitRetry
+}
+
+// joinFailures joins errs (nil ones left out) into one error, headed by summary, whose
+// kind is the worst of theirs; nil when there are none.
+func joinFailures(summary string, errs []error) error {
+	kind := failure.Worst(errs...)
+	if kind == failure.None {
+		return nil
+	}
+	return failure.Wrap(kind, fmt.Errorf("%s: %w", summary, errors.Join(errs...)))
 }

@@ -84,7 +84,7 @@ func runListen(ctx context.Context, env *Env, args []string) error {
 		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}
 	}
 
-	sess, err := vault.Login(ctx, cfg.Vault, env.Log)
+	sess, err := login(ctx, env, cfg.Vault)
 	if err != nil {
 		return err
 	}

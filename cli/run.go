@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -169,26 +168,16 @@ func orDash(s string) string {
 	return s
 }
 
-// worst turns per-target results into the run's error: exit 3 if any target needs a human,
-// else 1 if any failed, else nil.
+// worst turns per-target results into the run's error: nil when every target succeeded,
+// else the failures, of the worst kind among them.
 func worst(results []rotate.Result) error {
-	code := ExitOK
-	var errs []string
+	var errs []error
 	for _, r := range results {
-		if r.Err == nil {
-			continue
+		if r.Err != nil {
+			errs = append(errs, r.Err)
 		}
-		errs = append(errs, r.Err.Error())
-		c := ExitRetry
-		if errors.Is(r.Err, rotate.ErrNeedsHuman) {
-			c = ExitNeedsHuman
-		}
-		code = max(code, c)
 	}
-	if code == ExitOK {
-		return nil
-	}
-	return &ExitError{Code: code, Err: fmt.Errorf("%d of %d targets failed: %s", len(errs), len(results), strings.Join(errs, "; "))}
+	return joinFailures(fmt.Sprintf("%d of %d targets failed", len(errs), len(results)), errs)
 }
 
 // hiddenFlag removes the undocumented flag --name FILE (or -name, or =FILE) from args

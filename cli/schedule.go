@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -13,8 +12,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/keyroll/keyroll/config"
 	"github.com/keyroll/keyroll/evidence"
+	"github.com/keyroll/keyroll/failure"
 	"github.com/keyroll/keyroll/metrics"
 	"github.com/keyroll/keyroll/rotate"
 	"github.com/keyroll/keyroll/schedule"
@@ -45,10 +44,6 @@ func runSchedule(ctx context.Context, env *Env, args []string) error {
 	cfg, err := f.start(env)
 	if err != nil {
 		return err
-	}
-	sched, err := schedule.Parse(config.CronParser, cfg.Rotation.Schedule)
-	if err != nil {
-		return &config.Error{Problems: config.FieldErrors{{Path: "rotation.schedule", Msg: err.Error()}}}
 	}
 	a, err := newApp(ctx, env, cfg)
 	if err != nil {
@@ -99,8 +94,7 @@ func runSchedule(ctx context.Context, env *Env, args []string) error {
 		healthy := func() error {
 			mu.Lock()
 			defer mu.Unlock()
-			var ee *ExitError
-			if errors.As(lastErr, &ee) && ee.Code == ExitNeedsHuman {
+			if failure.Of(lastErr) == failure.NeedsHuman {
 				return lastErr
 			}
 			return nil
@@ -131,7 +125,7 @@ func runSchedule(ctx context.Context, env *Env, args []string) error {
 			}
 		}
 	}()
-	s := &schedule.Scheduler{Schedule: sched, Job: job, Log: env.Log, Grace: grace}
+	s := &schedule.Scheduler{Schedule: cfg.Rotation.Cron, Job: job, Log: env.Log, Grace: grace}
 	return s.Run(ctx, hard)
 }
 

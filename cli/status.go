@@ -12,6 +12,7 @@ import (
 
 	"github.com/keyroll/keyroll/certcentral"
 	"github.com/keyroll/keyroll/config"
+	"github.com/keyroll/keyroll/failure"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/vault"
 )
@@ -80,7 +81,7 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 		}
 	}
 	if len(bad) > 0 {
-		return &ExitError{Code: ExitRetry, Err: fmt.Errorf("status: %d target(s) need attention: %v", len(bad), bad)}
+		return failure.Wrap(failure.Retryable, fmt.Errorf("status: %d target(s) need attention: %v", len(bad), bad))
 	}
 	return nil
 }
@@ -88,7 +89,6 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 // status gathers where each target stands at now.
 func (a *app) status(ctx context.Context, targets []config.Target, now time.Time) []TargetStatus {
 	rot := a.cfg.Rotation
-	sched, schedErr := config.CronParser.Parse(rot.Schedule)
 	rows := make([]TargetStatus, 0, len(targets))
 	for _, t := range targets {
 		s := TargetStatus{Target: t.Name}
@@ -132,11 +132,11 @@ func (a *app) status(ctx context.Context, targets []config.Target, now time.Time
 				pu := d.PreviousUntil
 				s.OverlapUntil = &pu
 			}
-			if schedErr == nil {
-				next := sched.Next(now)
+			if rot.Cron != nil {
+				next := rot.Cron.Next(now)
 				if s.CurrentSince != nil {
 					if due := s.CurrentSince.Add(rot.MinInterval.D()); due.After(next) {
-						next = sched.Next(due)
+						next = rot.Cron.Next(due)
 					}
 				}
 				s.NextDue = &next
@@ -173,10 +173,9 @@ func matchLive(w certcentral.Webhook, d keyset.Document) string {
 		return "not returned"
 	case w.Secret == "":
 		return "none"
-	case d.Current != "" && keyset.Equal(w.Secret, d.Current) == 1:
-		return "current"
-	case d.Pending != "" && keyset.Equal(w.Secret, d.Pending) == 1:
-		return "pending"
+	}
+	if r := d.LiveRole(w.Secret); r != keyset.RoleNone {
+		return r.String()
 	}
 	return "unknown"
 }

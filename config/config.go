@@ -12,7 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
+
+	"github.com/keyroll/keyroll/failure"
 )
 
 // EnvConfig names the variable that points at the config file when --config is not given.
@@ -84,6 +87,9 @@ type Rotation struct {
 	VerifyListener   bool     `yaml:"verify_listener"`
 	// StuckAfter is how long a target may stay staged before `keyroll status` alarms.
 	StuckAfter Duration `yaml:"stuck_after"`
+
+	// Cron is Schedule as parsed by Validate (nil before a successful Validate).
+	Cron cron.Schedule `yaml:"-"`
 }
 
 // Target is one webhook whose secret keyroll rotates.
@@ -139,22 +145,23 @@ func Default() Config {
 }
 
 // ErrNoFile is returned by Load when the config file does not exist.
-var ErrNoFile = errors.New("config: file not found")
+var ErrNoFile = failure.New(failure.Config, "config: file not found")
 
-// Path returns the config file to read: flag, then $KEYROLL_CONFIG, then ./config.yaml.
-func Path(flag string) string {
+// Path returns the config file to read: flag, then $KEYROLL_CONFIG (looked up with
+// lookup), then ./config.yaml.
+func Path(flag string, lookup func(string) (string, bool)) string {
 	if flag != "" {
 		return flag
 	}
-	if p := os.Getenv(EnvConfig); p != "" {
+	if p, _ := lookup(EnvConfig); p != "" {
 		return p
 	}
 	return DefaultPath
 }
 
-// Load reads, parses and validates the file at path. Parse and validation errors are
-// *Error values listing every problem.
-func Load(path string) (*Config, error) {
+// Load reads, parses and validates the file at path, expanding ${NAME} references with
+// lookup. Parse and validation errors are *Error values listing every problem.
+func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", ErrNoFile, path)
@@ -162,7 +169,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: read %s: %w", path, err)
 	}
-	c, err := Parse(bytes.NewReader(b), os.LookupEnv)
+	c, err := Parse(bytes.NewReader(b), lookup)
 	if err != nil {
 		return nil, fmt.Errorf("config: %s: %w", path, err)
 	}

@@ -23,7 +23,7 @@ targets:
 `
 
 func TestRepoConfigValidates(t *testing.T) {
-	c, err := config.Load(filepath.Join("..", "config.yaml"))
+	c, err := config.Load(filepath.Join("..", "config.yaml"), os.LookupEnv)
 	if err != nil {
 		t.Fatalf("config.yaml: %v", err)
 	}
@@ -174,7 +174,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestLoadMissingFile(t *testing.T) {
-	_, err := config.Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	_, err := config.Load(filepath.Join(t.TempDir(), "nope.yaml"), os.LookupEnv)
 	if !errors.Is(err, config.ErrNoFile) {
 		t.Fatalf("got %v, want ErrNoFile", err)
 	}
@@ -182,14 +182,14 @@ func TestLoadMissingFile(t *testing.T) {
 
 func TestPath(t *testing.T) {
 	t.Setenv(config.EnvConfig, "")
-	if got := config.Path(""); got != "config.yaml" {
+	if got := config.Path("", os.LookupEnv); got != "config.yaml" {
 		t.Errorf("default path %q", got)
 	}
 	t.Setenv(config.EnvConfig, "/etc/keyroll/config.yaml")
-	if got := config.Path(""); got != "/etc/keyroll/config.yaml" {
+	if got := config.Path("", os.LookupEnv); got != "/etc/keyroll/config.yaml" {
 		t.Errorf("env path %q", got)
 	}
-	if got := config.Path("x.yaml"); got != "x.yaml" {
+	if got := config.Path("x.yaml", os.LookupEnv); got != "x.yaml" {
 		t.Errorf("flag path %q", got)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/keyroll/keyroll/failure"
 )
 
 // FieldError is one problem with one key of the configuration.
@@ -25,6 +27,9 @@ type Error struct {
 	Problems FieldErrors
 }
 
+// FailureKind marks every configuration problem as such (exit code 2).
+func (e *Error) FailureKind() failure.Kind { return failure.Config }
+
 func (e *Error) Error() string {
 	parts := make([]string, len(e.Problems))
 	for i, p := range e.Problems {
@@ -33,9 +38,9 @@ func (e *Error) Error() string {
 	return "invalid configuration: " + strings.Join(parts, "; ")
 }
 
-// CronParser is the schedule parser of `keyroll schedule`: the standard five fields,
-// descriptors such as @daily, and a CRON_TZ= or TZ= prefix.
-var CronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+// cronParser reads rotation.schedule: the standard five fields, descriptors such as
+// @daily, and a CRON_TZ= or TZ= prefix.
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 var (
 	targetName = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$`)
@@ -77,8 +82,10 @@ func (c *Config) Validate() error {
 	validateCertCentral(&p, "certcentral", c.CertCentral, true)
 
 	r := c.Rotation
-	if _, err := CronParser.Parse(r.Schedule); err != nil {
+	if sched, err := cronParser.Parse(r.Schedule); err != nil {
 		add("rotation.schedule", "invalid cron schedule %q: %v", r.Schedule, err)
+	} else {
+		c.Rotation.Cron = sched
 	}
 	if r.SecretLength < 32 {
 		add("rotation.secret_length", "must be at least 32 (DigiCert's minimum), got %d", r.SecretLength)

@@ -21,10 +21,7 @@ const (
 	TriggerCronJob  Trigger = "cronjob"  // the Kubernetes CronJob ran `keyroll run --trigger cronjob`
 )
 
-// Triggers lists every valid Trigger, for flag help and validation.
-var Triggers = []Trigger{TriggerManual, TriggerSchedule, TriggerCronJob}
-
-// Valid reports whether t is one of Triggers.
+// Valid reports whether t is one of the Trigger constants.
 func (t Trigger) Valid() bool {
 	switch t {
 	case TriggerManual, TriggerSchedule, TriggerCronJob:

@@ -250,7 +250,7 @@ func TestParseTrigger(t *testing.T) {
 			t.Errorf("ParseTrigger(%q) = %q, %v", tt.in, got, err)
 		}
 	}
-	for _, tr := range Triggers {
+	for _, tr := range []Trigger{TriggerManual, TriggerSchedule, TriggerCronJob} {
 		if !tr.Valid() {
 			t.Errorf("%q not valid", tr)
 		}

@@ -75,51 +75,35 @@ func (d Document) PreviousActive(now time.Time) bool {
 	return d.Previous != "" && now.Before(d.PreviousUntil)
 }
 
-// Accepts reports whether key is in the accept set at now and which role it matched.
-// Every slot is compared in constant time and all of them are always compared, so the
-// time taken does not depend on which slot (if any) matched.
+// Accepts reports whether key is in the accept set at now and which role it matched
+// (d.AcceptSet(now).Match at once).
 func (d Document) Accepts(key string, now time.Time) (Role, bool) {
-	cur := Equal(key, d.Current) & nonEmpty(d.Current)
-	pen := Equal(key, d.Pending) & nonEmpty(d.Pending)
-	prev := Equal(key, d.Previous) & nonEmpty(d.Previous)
-	if !d.PreviousActive(now) {
-		prev = 0
+	m := d.AcceptSet(now).Match([]byte(key), 0)
+	return m.Role, m.Role != RoleNone
+}
+
+// LiveRole says which key of d a secret DigiCert holds is: RoleCurrent, RolePending, or
+// RoleNone when it is neither (or empty). Both slots are compared in constant time. The
+// previous key is not a live key: DigiCert has moved on from it.
+func (d Document) LiveRole(secret string) Role {
+	if secret == "" {
+		return RoleNone
 	}
+	cur := Equal(secret, d.Current) && d.Current != ""
+	pen := Equal(secret, d.Pending) && d.Pending != ""
 	switch {
-	case cur == 1:
-		return RoleCurrent, true
-	case pen == 1:
-		return RolePending, true
-	case prev == 1:
-		return RolePrevious, true
+	case cur:
+		return RoleCurrent
+	case pen:
+		return RolePending
 	}
-	return RoleNone, false
+	return RoleNone
 }
 
-// AcceptSet returns the keys a listener must accept at now: current, pending when set,
-// and previous while its window is open. Empty slots are left out.
-func (d Document) AcceptSet(now time.Time) []string {
-	var set []string
-	if d.Current != "" {
-		set = append(set, d.Current)
-	}
-	if d.Pending != "" {
-		set = append(set, d.Pending)
-	}
-	if d.PreviousActive(now) {
-		set = append(set, d.Previous)
-	}
-	return set
-}
-
-// Equal compares two keys in constant time (for keys of equal length) and returns 1 when
-// they are equal, 0 otherwise.
-func Equal(a, b string) int {
-	return subtle.ConstantTimeCompare([]byte(a), []byte(b))
-}
-
-func nonEmpty(s string) int {
-	return subtle.ConstantTimeEq(int32(min(len(s), 1)), 1)
+// Equal reports whether two keys are equal, comparing them in constant time (for keys
+// of equal length).
+func Equal(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
 
 // Fingerprint identifies a key without revealing it: "sha256:" followed by the first 16

@@ -86,10 +86,10 @@ func TestAccepts(t *testing.T) {
 			}
 		})
 	}
-	if n := len(doc.AcceptSet(now)); n != 3 {
+	if n := len(doc.AcceptSet(now).Roles(0)); n != 3 {
 		t.Errorf("AcceptSet in window has %d keys, want 3", n)
 	}
-	if n := len(doc.AcceptSet(now.Add(2 * time.Hour))); n != 2 {
+	if n := len(doc.AcceptSet(now.Add(2 * time.Hour)).Roles(0)); n != 2 {
 		t.Errorf("AcceptSet after window has %d keys, want 2", n)
 	}
 }
@@ -156,5 +156,62 @@ func BenchmarkAccepts(b *testing.B) {
 		if _, ok := doc.Accepts(k3, now); !ok {
 			b.Fatal("not accepted")
 		}
+	}
+}
+
+func TestAcceptSetMatch(t *testing.T) {
+	at := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	doc := keyset.Document{Current: "CURRENTxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", Pending: "PENDINGxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+		Previous: "PREVIOUSxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", PreviousUntil: at.Add(time.Hour)}
+	set := doc.AcceptSet(at)
+	tests := []struct {
+		name    string
+		key     string
+		elapsed time.Duration
+		want    keyset.Match
+	}{
+		{"current", doc.Current, 0, keyset.Match{Role: keyset.RoleCurrent}},
+		{"pending", doc.Pending, 0, keyset.Match{Role: keyset.RolePending}},
+		{"previous in window", doc.Previous, time.Hour - 1, keyset.Match{Role: keyset.RolePrevious}},
+		{"previous expired", doc.Previous, time.Hour, keyset.Match{Expired: true}},
+		{"unknown", "nope", 0, keyset.Match{}},
+		{"empty", "", 0, keyset.Match{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := set.Match([]byte(tt.key), tt.elapsed); got != tt.want {
+				t.Errorf("Match = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	if !set.Accepting(keyset.RolePrevious, 0) || set.Accepting(keyset.RolePrevious, time.Hour) {
+		t.Error("Accepting(previous) must follow the window")
+	}
+	if (keyset.Document{Current: "c"}).AcceptSet(at).Accepting(keyset.RolePending, 0) {
+		t.Error("an empty slot is never accepting")
+	}
+}
+
+func TestLiveRole(t *testing.T) {
+	doc := keyset.Document{Current: "cur", Pending: "pen", Previous: "old"}
+	for _, tt := range []struct {
+		secret string
+		want   keyset.Role
+	}{
+		{"cur", keyset.RoleCurrent}, {"pen", keyset.RolePending}, {"old", keyset.RoleNone},
+		{"", keyset.RoleNone}, {"other", keyset.RoleNone},
+	} {
+		if got := doc.LiveRole(tt.secret); got != tt.want {
+			t.Errorf("LiveRole(%q) = %v, want %v", tt.secret, got, tt.want)
+		}
+	}
+	if (keyset.Document{}).LiveRole("") != keyset.RoleNone {
+		t.Error("an empty secret must not match empty slots")
+	}
+}
+
+func TestEqual(t *testing.T) {
+	if !keyset.Equal("abc", "abc") || keyset.Equal("abc", "abd") || keyset.Equal("abc", "ab") {
+		t.Error("Equal is wrong")
 	}
 }

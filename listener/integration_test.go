@@ -21,7 +21,6 @@ import (
 
 	"github.com/keyroll/keyroll/certcentral"
 	"github.com/keyroll/keyroll/certcentral/certcentraltest"
-	"github.com/keyroll/keyroll/config"
 	"github.com/keyroll/keyroll/internal/vaulttest"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/listener"
@@ -78,7 +77,7 @@ func TestVerifierOutlivesTokenTTL(t *testing.T) {
 
 	logs := &syncBuffer{}
 	log := zerolog.New(logs).Level(zerolog.DebugLevel)
-	cfg := config.Vault{Address: srv.Addr, KVMount: "secret", Auth: auth}
+	cfg := vault.Options{Address: srv.Addr, Auth: auth}
 	sess, err := vault.Login(ctx, cfg, log)
 	if err != nil {
 		t.Fatal(err)

@@ -37,7 +37,7 @@ func (c *counters) count(role keyset.Role, reason Reason) {
 }
 
 // roles lists the roles of the accept set, in order of precedence.
-var roles = [numSlots]keyset.Role{keyset.RoleCurrent, keyset.RolePending, keyset.RolePrevious}
+var roles = [...]keyset.Role{keyset.RoleCurrent, keyset.RolePending, keyset.RolePrevious}
 
 // reasons lists the reasons for a rejection.
 var reasons = [...]Reason{ReasonMissingKey, ReasonWrongKey, ReasonExpiredKey, ReasonUnavailable}

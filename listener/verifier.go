@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/keyroll/keyroll/clock"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/vault"
 )
@@ -39,11 +40,6 @@ type DocumentSource interface {
 	Read(ctx context.Context, path string) (vault.Versioned, error)
 }
 
-// Clock tells the time. Tests inject a fake one; certcentraltest.FakeClock implements it.
-type Clock interface {
-	Now() time.Time
-}
-
 // Config configures a Verifier.
 type Config struct {
 	// Source reads the document; required.
@@ -64,7 +60,7 @@ type Config struct {
 	MaxBodyBytes int64
 	// Clock decides expiry and staleness. nil: the system clock. Run's refresh cadence
 	// always uses real timers.
-	Clock Clock
+	Clock clock.Clock
 	// Log receives refresh problems and rejections; never a key or the header.
 	Log zerolog.Logger
 }
@@ -79,7 +75,7 @@ type Verifier struct {
 	maxStale time.Duration
 	timeout  time.Duration
 	maxBody  int64
-	clock    Clock // nil: system clock
+	clock    clock.Clock // nil: system clock
 	log      zerolog.Logger
 
 	snap  atomic.Pointer[snapshot]
@@ -249,9 +245,9 @@ func (v *Verifier) succeeded(s *snapshot) {
 		return
 	}
 	ev := v.log.Info().Int("version", s.version).Str("rotation_id", s.rotationID).Str("state", s.state).
-		Str("current_fingerprint", s.fingerprints[slotCurrent]).
-		Str("pending_fingerprint", s.fingerprints[slotPending]).
-		Str("previous_fingerprint", s.fingerprints[slotPrevious])
+		Str("current_fingerprint", s.fingerprints[0]).
+		Str("pending_fingerprint", s.fingerprints[1]).
+		Str("previous_fingerprint", s.fingerprints[2])
 	if s.hasWindow {
 		ev = ev.Time("previous_until", s.previousUntil)
 	}
@@ -409,12 +405,10 @@ func (v *Verifier) Status() Status {
 		st.Fresh = elapsed <= v.maxStale
 	}
 	st.Version, st.RotationID, st.State = s.version, s.rotationID, s.state
-	st.CurrentFingerprint = s.fingerprints[slotCurrent]
-	st.PendingFingerprint = s.fingerprints[slotPending]
-	st.PreviousFingerprint = s.fingerprints[slotPrevious]
+	st.CurrentFingerprint, st.PendingFingerprint, st.PreviousFingerprint = s.fingerprints[0], s.fingerprints[1], s.fingerprints[2]
 	st.PreviousUntil = s.previousUntil
-	for i, r := range [numSlots]keyset.Role{keyset.RoleCurrent, keyset.RolePending, keyset.RolePrevious} {
-		st.Accepting[r] = s.accepting(i, elapsed)
+	for _, r := range roles {
+		st.Accepting[r] = s.set.Accepting(r, elapsed)
 	}
 	return st
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/keyroll/keyroll/certcentral/certcentraltest"
 	"github.com/keyroll/keyroll/evidence"
+	"github.com/keyroll/keyroll/failure"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/rotate"
 )
@@ -97,7 +98,7 @@ func TestCrashPoints(t *testing.T) {
 				if p.name != "after promote" && res.Err == nil {
 					t.Fatalf("first run did not stop")
 				}
-				if errors.Is(res.Err, rotate.ErrNeedsHuman) {
+				if failure.Of(res.Err) == failure.NeedsHuman {
 					t.Errorf("a crash must not need a human: %v", res.Err)
 				}
 				f.checkSafe("after the crash")

@@ -5,17 +5,16 @@ import (
 	"fmt"
 
 	"github.com/keyroll/keyroll/certcentral"
+	"github.com/keyroll/keyroll/failure"
 	"github.com/keyroll/keyroll/vault"
 )
 
 // Failures a caller branches on. They are wrapped in *Error.
 var (
-	// ErrNeedsHuman matches every failure that retrying will not fix (exit code 3).
-	ErrNeedsHuman = errors.New("needs a human")
 	// ErrDrift: DigiCert's live secret is neither the current nor the pending key.
-	ErrDrift = errors.New("drift: DigiCert's live secret is not a key in Vault (rerun with --force to adopt it)")
+	ErrDrift = failure.New(failure.NeedsHuman, "drift: DigiCert's live secret is not a key in Vault (rerun with --force to adopt it)")
 	// ErrNotActive: the webhook is not active at DigiCert.
-	ErrNotActive = errors.New("webhook is not active")
+	ErrNotActive = failure.New(failure.NeedsHuman, "webhook is not active")
 	// ErrListenerRejected: DigiCert's test event with the new key did not reach a 2xx.
 	ErrListenerRejected = errors.New("listener rejected the test event with the new key")
 	// ErrVerify: reading the webhook back after the push showed something unexpected.
@@ -26,10 +25,10 @@ var (
 
 // Error is a failed rotation of one target at one step.
 type Error struct {
-	Target     string
-	Step       string
-	NeedsHuman bool
-	Err        error
+	Target string
+	Step   string
+	Kind   failure.Kind // see kindOf
+	Err    error
 }
 
 func (e *Error) Error() string {
@@ -39,8 +38,13 @@ func (e *Error) Error() string {
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Is makes errors.Is(err, ErrNeedsHuman) true for failures that need a human.
-func (e *Error) Is(target error) bool { return target == ErrNeedsHuman && e.NeedsHuman }
+// FailureKind returns e.Kind (Retryable when unset).
+func (e *Error) FailureKind() failure.Kind {
+	if e.Kind == failure.None {
+		return failure.Retryable
+	}
+	return e.Kind
+}
 
 // Code is a short machine-readable name of the failure for evidence records.
 func (e *Error) Code() string {
@@ -78,22 +82,12 @@ func (e *Error) Code() string {
 
 var errCanceled = errors.New("canceled")
 
-// needsHuman decides whether err is one retrying will not fix.
-func needsHuman(err error) bool {
-	switch {
-	case errors.Is(err, ErrDrift), errors.Is(err, ErrNotActive):
-		return true
-	case errors.Is(err, vault.ErrPermissionDenied), errors.Is(err, vault.ErrInvalidDocument):
-		return true
-	case certcentral.IsCredentialsRejected(err):
-		return true
-	case errors.Is(err, certcentral.ErrNoWebhook), errors.Is(err, certcentral.ErrAmbiguousWebhook):
-		return true // no webhook to rotate, or several and no webhook_id to pick one
+// kindOf decides the kind of a rotation's failure: the kind its cause carries (vault,
+// certcentral and this package's sentinels decide theirs), except that a listener
+// rejecting the test event is worth another run, since nothing was pushed.
+func kindOf(err error) failure.Kind {
+	if errors.Is(err, ErrListenerRejected) {
+		return failure.Retryable
 	}
-	var ae *certcentral.APIError
-	if errors.As(err, &ae) && !ae.Retryable() {
-		// Any other 4xx: DigiCert refused the request; repeating it will not help.
-		return !errors.Is(err, ErrListenerRejected)
-	}
-	return false
+	return failure.Of(err)
 }

@@ -7,7 +7,6 @@ package rotate
 
 import (
 	"context"
-	"time"
 
 	"github.com/keyroll/keyroll/certcentral"
 	"github.com/keyroll/keyroll/evidence"
@@ -33,11 +32,4 @@ type WebhookAPI interface {
 // Recorder receives one evidence record per rotation attempt; evidence.Sink implements it.
 type Recorder interface {
 	Emit(ctx context.Context, rec evidence.Record) error
-}
-
-// Clock tells time and waits; tests inject a fake one so no test really sleeps.
-// certcentral.SystemClock is the real one.
-type Clock interface {
-	Now() time.Time
-	Sleep(ctx context.Context, d time.Duration) error
 }

@@ -10,7 +10,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/keyroll/keyroll/certcentral"
+	"github.com/keyroll/keyroll/clock"
 	"github.com/keyroll/keyroll/evidence"
+	"github.com/keyroll/keyroll/failure"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/vault"
 )
@@ -61,8 +63,8 @@ type Options struct {
 // Engine runs rotations. Its zero value is not usable: set Store; the rest has defaults.
 type Engine struct {
 	Store    KeyStore
-	Recorder Recorder // nil: evidence is only returned in Result
-	Clock    Clock    // nil: certcentral.SystemClock
+	Recorder Recorder    // nil: evidence is only returned in Result
+	Clock    clock.Clock // nil: clock.System
 	Log      zerolog.Logger
 	// NewKey mints a key of n characters; nil: keyset.Generate.
 	NewKey func(n int) (string, error)
@@ -152,12 +154,12 @@ func (e *Engine) rotate(ctx context.Context, t Target, p Policy, o Options, hold
 	if err != nil {
 		var re *Error
 		if !errors.As(err, &re) {
-			re = &Error{Target: t.Name, Step: "run", Err: err}
+			re = &Error{Target: t.Name, Step: "run", Kind: kindOf(err), Err: err}
 		}
 		err = re
 		outcome = evidence.OutcomeFailed
 		r.rec.Error = &evidence.ErrorInfo{Code: re.Code(), Message: re.Error()}
-		r.log.Error().Str("rotation_id", r.rec.RotationID).Str("step", re.Step).Bool("needs_human", re.NeedsHuman).
+		r.log.Error().Str("rotation_id", r.rec.RotationID).Str("step", re.Step).Bool("needs_human", re.FailureKind() == failure.NeedsHuman).
 			Str("code", re.Code()).Err(re.Err).Msg("rotation failed")
 	}
 	r.rec.Outcome = outcome
@@ -172,7 +174,7 @@ func (e *Engine) rotate(ctx context.Context, t Target, p Policy, o Options, hold
 		if rerr := e.Recorder.Emit(context.WithoutCancel(ctx), r.rec); rerr != nil {
 			r.log.Error().Err(rerr).Msg("evidence could not be recorded")
 			if res.Err == nil {
-				res.Err = &Error{Target: t.Name, Step: "record", Err: fmt.Errorf("rotation %s but evidence not recorded: %w", outcome, rerr)}
+				res.Err = &Error{Target: t.Name, Step: "record", Kind: failure.Retryable, Err: fmt.Errorf("rotation %s but evidence not recorded: %w", outcome, rerr)}
 			}
 		}
 	}
@@ -180,9 +182,9 @@ func (e *Engine) rotate(ctx context.Context, t Target, p Policy, o Options, hold
 	return res
 }
 
-func (e *Engine) clock() Clock {
+func (e *Engine) clock() clock.Clock {
 	if e.Clock == nil {
-		return certcentral.SystemClock
+		return clock.System
 	}
 	return e.Clock
 }
@@ -194,13 +196,13 @@ func (r *run) fail(step string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("%w: %w", errCanceled, err)
 	}
-	return r.failAs(step, err, needsHuman(err))
+	return r.failAs(step, err, kindOf(err))
 }
 
-// failAs is fail with an explicit needs-a-human verdict.
-func (r *run) failAs(step string, err error, human bool) error {
+// failAs is fail with an explicit kind.
+func (r *run) failAs(step string, err error, kind failure.Kind) error {
 	r.step(step, "failed", 0, httpStatus(err), "")
-	return &Error{Target: r.t.Name, Step: step, NeedsHuman: human, Err: err}
+	return &Error{Target: r.t.Name, Step: step, Kind: kind, Err: err}
 }
 
 // step appends one step to the evidence record and logs it.
@@ -230,7 +232,7 @@ func (r *run) after(ctx context.Context, step string) error {
 		return nil
 	}
 	if err := r.e.AfterStep(ctx, r.t.Name, step); err != nil {
-		return &Error{Target: r.t.Name, Step: step, Err: err}
+		return &Error{Target: r.t.Name, Step: step, Kind: kindOf(err), Err: err}
 	}
 	return nil
 }
@@ -351,8 +353,8 @@ func (r *run) reconcile(ctx context.Context) (action, error) {
 
 	r.adopt, r.pushed = "", false
 	if live.SecretReturned && live.Secret != "" && r.exists {
-		inCurrent := r.doc.Current != "" && keyset.Equal(live.Secret, r.doc.Current) == 1
-		inPending := r.doc.Pending != "" && keyset.Equal(live.Secret, r.doc.Pending) == 1
+		inCurrent := r.doc.Current != "" && keyset.Equal(live.Secret, r.doc.Current)
+		inPending := r.doc.Pending != "" && keyset.Equal(live.Secret, r.doc.Pending)
 		if !inCurrent && !inPending {
 			if r.drift == 0 {
 				// A concurrent run may have staged and pushed between our two reads.
@@ -590,13 +592,13 @@ func (r *run) verify(ctx context.Context) error {
 		problems = append(problems, "status is "+after.Status)
 	}
 	if len(problems) > 0 {
-		return r.failAs(StepVerify, fmt.Errorf("%w: %v", ErrVerify, problems), true)
+		return r.failAs(StepVerify, fmt.Errorf("%w: %v", ErrVerify, problems), failure.NeedsHuman)
 	}
 	detail := "endpoint, events and status unchanged; secret not returned"
 	if after.SecretReturned {
-		if keyset.Equal(after.Secret, r.doc.Pending) != 1 {
+		if !keyset.Equal(after.Secret, r.doc.Pending) {
 			err := fmt.Errorf("%w: live secret is %s, not the pushed %s", ErrVerify, fpOrNone(after.Secret), keyset.Fingerprint(r.doc.Pending))
-			if after.Secret != "" && keyset.Equal(after.Secret, r.doc.Current) != 1 {
+			if after.Secret != "" && !keyset.Equal(after.Secret, r.doc.Current) {
 				err = fmt.Errorf("%w (%w)", err, ErrDrift) // someone else changed it
 			}
 			return r.fail(StepVerify, err)
@@ -620,13 +622,13 @@ func (r *run) promote(ctx context.Context) error {
 	for attempt := 0; attempt < maxReconcile; attempt++ {
 		now := r.now()
 		nd := keyset.Document{Current: pending, CurrentSince: now, RotationID: r.doc.RotationID}
-		if r.doc.PreviousActive(now) && keyset.Equal(r.doc.Previous, r.oldKey()) != 1 {
+		if r.doc.PreviousActive(now) && !keyset.Equal(r.doc.Previous, r.oldKey()) {
 			// One previous slot: a rotation within the overlap of the last one ends that
 			// key's window early. Deliveries DigiCert retries with it will be rejected.
 			r.log.Warn().Str("rotation_id", r.doc.RotationID).Str("dropped_fingerprint", keyset.Fingerprint(r.doc.Previous)).
 				Time("window_was_until", r.doc.PreviousUntil).Msg("rotating within the previous overlap: the older key leaves the accept set early")
 		}
-		if old := r.oldKey(); r.p.Overlap > 0 && old != "" && keyset.Equal(old, pending) != 1 {
+		if old := r.oldKey(); r.p.Overlap > 0 && old != "" && !keyset.Equal(old, pending) {
 			nd.Previous, nd.PreviousUntil = old, now.Add(r.p.Overlap)
 			r.overlapTo = nd.PreviousUntil
 		}
@@ -647,7 +649,7 @@ func (r *run) promote(ctx context.Context) error {
 			return r.fail(StepPromote, rerr)
 		}
 		switch {
-		case keyset.Equal(vv.Doc.Current, pending) == 1:
+		case keyset.Equal(vv.Doc.Current, pending):
 			// Another run finished this very rotation: success.
 			r.doc, r.version = vv.Doc, vv.Version
 			if vv.Doc.PreviousActive(now) {
@@ -655,7 +657,7 @@ func (r *run) promote(ctx context.Context) error {
 			}
 			r.step(StepPromote, "ok", vv.Version, 0, "already promoted by a concurrent run")
 			return nil
-		case keyset.Equal(vv.Doc.Pending, pending) == 1:
+		case keyset.Equal(vv.Doc.Pending, pending):
 			r.doc, r.version = vv.Doc, vv.Version // same rotation, a newer version: try again
 			r.step(StepPromote, "conflict", 0, 0, "document changed; promoting on the new version")
 		default:

@@ -12,6 +12,8 @@ import (
 	"github.com/keyroll/keyroll/certcentral"
 	"github.com/keyroll/keyroll/certcentral/certcentraltest"
 	"github.com/keyroll/keyroll/evidence"
+	"github.com/keyroll/keyroll/failure"
+	"github.com/keyroll/keyroll/internal/vaulttest"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/rotate"
 	"github.com/keyroll/keyroll/vault"
@@ -144,7 +146,7 @@ func TestOverlapZeroDropsOldKey(t *testing.T) {
 			t.Fatal(res.Err)
 		}
 		vv := f.doc()
-		if vv.Doc.Previous != "" || len(vv.Doc.AcceptSet(f.clock.Now())) != 1 {
+		if vv.Doc.Previous != "" || len(vv.Doc.AcceptSet(f.clock.Now()).Roles(0)) != 1 {
 			t.Errorf("--overlap 0 must leave only the new key in the accept set")
 		}
 		if res.Record.OverlapUntil != nil {
@@ -187,7 +189,7 @@ func TestDrift(t *testing.T) {
 		}
 		before := f.doc()
 		res := f.rotate(ctx, rotate.Options{})
-		if !errors.Is(res.Err, rotate.ErrDrift) || !errors.Is(res.Err, rotate.ErrNeedsHuman) {
+		if !errors.Is(res.Err, rotate.ErrDrift) || !(failure.Of(res.Err) == failure.NeedsHuman) {
 			t.Fatalf("Rotate with drift = %v, want ErrDrift needing a human", res.Err)
 		}
 		if f.doc().Version != before.Version {
@@ -219,7 +221,7 @@ func TestWebhookNotActive(t *testing.T) {
 				t.Fatal(err)
 			}
 			res := f.rotate(context.Background(), rotate.Options{Force: true})
-			if !errors.Is(res.Err, rotate.ErrNotActive) || !errors.Is(res.Err, rotate.ErrNeedsHuman) {
+			if !errors.Is(res.Err, rotate.ErrNotActive) || !(failure.Of(res.Err) == failure.NeedsHuman) {
 				t.Fatalf("Rotate = %v, want ErrNotActive", res.Err)
 			}
 			if _, err := f.store.Read(context.Background(), f.path); !errors.Is(err, vault.ErrNotFound) {
@@ -258,7 +260,7 @@ func TestListenerRejectsTestEvent(t *testing.T) {
 	// The engine stages in a store the listener does not read: the listener rejects the
 	// new key, as one that never learned it would.
 	res := (&rotate.Engine{Store: newMemStore(), Clock: f.clock}).Rotate(ctx, f.target(), policy(), rotate.Options{})
-	if !errors.Is(res.Err, rotate.ErrListenerRejected) || errors.Is(res.Err, rotate.ErrNeedsHuman) {
+	if !errors.Is(res.Err, rotate.ErrListenerRejected) || (failure.Of(res.Err) == failure.NeedsHuman) {
 		t.Fatalf("Rotate = %v, want ErrListenerRejected (retryable)", res.Err)
 	}
 	if len(f.pushedSecrets()) != 0 {
@@ -307,10 +309,7 @@ func TestMetadataWritten(t *testing.T) {
 			t.Errorf("metadata step failed: %s", s.Detail)
 		}
 	}
-	meta, err := f.store.(*vault.Store).ReadMetadata(context.Background(), f.path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	meta := vaulttest.Shared(t).CustomMetadata(t, "secret", f.path)
 	vv := f.doc()
 	if meta["state"] != "idle" || meta["current_fingerprint"] != keyset.Fingerprint(vv.Doc.Current) ||
 		meta["rotation_id"] != vv.Doc.RotationID || meta["rotated_at"] == "" {
@@ -350,12 +349,12 @@ func TestNoOrAmbiguousWebhookNeedsHuman(t *testing.T) {
 	f := newFixture(t, newMemStore())
 	f.acct.AddWebhook(certcentraltest.Webhook{Endpoint: "https://other.invalid/hook", Status: certcentraltest.StatusActive})
 	res := f.rotate(context.Background(), rotate.Options{})
-	if !errors.Is(res.Err, certcentral.ErrAmbiguousWebhook) || !errors.Is(res.Err, rotate.ErrNeedsHuman) {
+	if !errors.Is(res.Err, certcentral.ErrAmbiguousWebhook) || !(failure.Of(res.Err) == failure.NeedsHuman) {
 		t.Errorf("two webhooks and webhook_id 0: %v, want ambiguous, needing a human", res.Err)
 	}
 	f.acct.RemoveWebhook()
 	res = f.rotate(context.Background(), rotate.Options{})
-	if !errors.Is(res.Err, certcentral.ErrNoWebhook) || !errors.Is(res.Err, rotate.ErrNeedsHuman) {
+	if !errors.Is(res.Err, certcentral.ErrNoWebhook) || !(failure.Of(res.Err) == failure.NeedsHuman) {
 		t.Errorf("no webhook: %v, want ErrNoWebhook, needing a human", res.Err)
 	}
 }

@@ -6,7 +6,6 @@ package schedule
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -31,15 +30,6 @@ type Scheduler struct {
 
 	mu      sync.Mutex
 	running bool
-}
-
-// Parse parses spec with parser into a Schedule, wrapping errors with the spec.
-func Parse(parser cron.ScheduleParser, spec string) (cron.Schedule, error) {
-	s, err := parser.Parse(spec)
-	if err != nil {
-		return nil, fmt.Errorf("schedule: %q: %w", spec, err)
-	}
-	return s, nil
 }
 
 // cronLogger adapts zerolog to cron.Logger.

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/keyroll/keyroll/failure"
 )
 
 // Kinds of failure the rotation branches on. Errors returned by Store wrap one of them;
@@ -77,8 +79,15 @@ func (e *Error) Unwrap() []error {
 	return errs
 }
 
-// Retryable reports whether err is a transient Vault failure worth another run.
-func Retryable(err error) bool { return errors.Is(err, ErrUnavailable) }
+// FailureKind says what the failure needs: a denied token or policy and a malformed
+// document need a human; anything else (Vault down or sealed, a lost race, a path not
+// found) is worth another run.
+func (e *Error) FailureKind() failure.Kind {
+	if errors.Is(e.Kind, ErrPermissionDenied) || errors.Is(e.Kind, ErrInvalidDocument) {
+		return failure.NeedsHuman
+	}
+	return failure.Retryable
+}
 
 // classify maps an error from the Vault API client to one of the kinds.
 func classify(err error) error {

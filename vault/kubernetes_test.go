@@ -20,7 +20,6 @@ import (
 	"github.com/hashicorp/vault/api"
 	"github.com/rs/zerolog"
 
-	"github.com/keyroll/keyroll/config"
 	"github.com/keyroll/keyroll/internal/vaulttest"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/vault"
@@ -117,8 +116,8 @@ func TestLoginKubernetes(t *testing.T) {
 		if err := os.WriteFile(f, []byte(jwt), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		return vault.Login(ctx, config.Vault{Address: srv.Addr, Auth: config.VaultAuth{
-			Method: config.AuthKubernetes, Role: "keyroll", Mount: "kubernetes", ServiceAccountTokenFile: f,
+		return vault.Login(ctx, vault.Options{Address: srv.Addr, Auth: vault.Auth{
+			Method: vault.AuthKubernetes, Role: "keyroll", Mount: "kubernetes", ServiceAccountTokenFile: f,
 		}}, zerolog.Nop())
 	}
 	sess, err := login(good)

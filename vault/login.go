@@ -14,17 +14,48 @@ import (
 	"github.com/hashicorp/vault/api/auth/approle"
 	"github.com/hashicorp/vault/api/auth/kubernetes"
 	"github.com/rs/zerolog"
-
-	"github.com/keyroll/keyroll/config"
 )
 
 // ErrNoToken is returned for token auth when neither VAULT_TOKEN nor token_file gives one.
 var ErrNoToken = errors.New("no Vault token: set VAULT_TOKEN or vault.auth.token_file")
 
+// Auth methods.
+const (
+	AuthToken      = "token"
+	AuthKubernetes = "kubernetes"
+	AuthAppRole    = "approle"
+)
+
+// Options say where Vault is and how to log in.
+type Options struct {
+	// Address is Vault's URL. Settings beyond it (TLS, namespace) come from the standard
+	// VAULT_* environment variables, which Vault's API client reads itself.
+	Address string
+	Auth    Auth
+}
+
+// Auth selects a login method and holds its fields.
+type Auth struct {
+	// Method is AuthToken (also ""), AuthKubernetes or AuthAppRole.
+	Method string
+	// Token is the token for AuthToken when TokenFile is empty (the caller reads it from
+	// VAULT_TOKEN); TokenFile is read again at every login.
+	Token     string
+	TokenFile string
+	// Role is the kubernetes auth role; Mount the auth mount of either method ("": the
+	// method's default); ServiceAccountTokenFile overrides the pod's token path.
+	Role                    string
+	Mount                   string
+	ServiceAccountTokenFile string
+	// RoleID and SecretIDFile are the approle credentials.
+	RoleID       string
+	SecretIDFile string
+}
+
 // Session is a logged-in Vault client whose token is kept alive: renewed while Vault allows
 // it, and replaced by a fresh login when renewal ends.
 type Session struct {
-	cfg    config.Vault
+	opts   Options
 	client *api.Client
 	log    zerolog.Logger
 
@@ -34,33 +65,32 @@ type Session struct {
 	identity string // from the login, for Identity
 }
 
-// NewClient returns a Vault API client for cfg without logging in. Settings beyond the
-// address (TLS, namespace) come from the standard VAULT_* environment variables.
-func NewClient(cfg config.Vault) (*api.Client, error) {
+// NewClient returns a Vault API client for o's address without logging in.
+func NewClient(o Options) (*api.Client, error) {
 	ac := api.DefaultConfig()
 	if ac.Error != nil {
 		return nil, fmt.Errorf("vault: client config: %w", ac.Error)
 	}
-	ac.Address = cfg.Address
+	ac.Address = o.Address
 	ac.MaxRetries = 2
 	if tr, ok := ac.HttpClient.Transport.(*http.Transport); ok {
 		tr.MaxIdleConnsPerHost = 64 // a fleet's rotations talk to Vault at once
 	}
 	c, err := api.NewClient(ac)
 	if err != nil {
-		return nil, fmt.Errorf("vault: new client for %s: %w", cfg.Address, err)
+		return nil, fmt.Errorf("vault: new client for %s: %w", o.Address, err)
 	}
 	c.ClearToken()
 	return c, nil
 }
 
-// Login returns a Session logged in with the method cfg.Auth names.
-func Login(ctx context.Context, cfg config.Vault, log zerolog.Logger) (*Session, error) {
-	c, err := NewClient(cfg)
+// Login returns a Session logged in with the method o.Auth names.
+func Login(ctx context.Context, o Options, log zerolog.Logger) (*Session, error) {
+	c, err := NewClient(o)
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{cfg: cfg, client: c, log: log}
+	s := &Session{opts: o, client: c, log: log}
 	if err := s.login(ctx); err != nil {
 		return nil, err
 	}
@@ -71,16 +101,16 @@ func Login(ctx context.Context, cfg config.Vault, log zerolog.Logger) (*Session,
 func (s *Session) Client() *api.Client { return s.client }
 
 func (s *Session) login(ctx context.Context) error {
-	a := s.cfg.Auth
+	a := s.opts.Auth
 	var (
 		sec      *api.Secret
 		err      error
 		identity string
 	)
 	switch a.Method {
-	case config.AuthToken, "":
+	case AuthToken, "":
 		var tok string
-		tok, err = readToken(a.TokenFile)
+		tok, err = readToken(a)
 		if err != nil {
 			return &Error{Op: "login", Kind: ErrPermissionDenied, Err: err}
 		}
@@ -91,7 +121,7 @@ func (s *Session) login(ctx context.Context) error {
 			sec = tokenSecret(tok, lookup)
 			identity = identityOf(lookup.Data)
 		}
-	case config.AuthKubernetes:
+	case AuthKubernetes:
 		var opts []kubernetes.LoginOption
 		if a.Mount != "" {
 			opts = append(opts, kubernetes.WithMountPath(a.Mount))
@@ -104,7 +134,7 @@ func (s *Session) login(ctx context.Context) error {
 		if err == nil {
 			sec, err = s.client.Auth().Login(ctx, k)
 		}
-	case config.AuthAppRole:
+	case AuthAppRole:
 		var opts []approle.LoginOption
 		if a.Mount != "" {
 			opts = append(opts, approle.WithMountPath(a.Mount))
@@ -119,7 +149,7 @@ func (s *Session) login(ctx context.Context) error {
 	}
 	if err != nil {
 		kind := classify(err)
-		if kind == nil && a.Method != config.AuthToken {
+		if kind == nil && a.Method != AuthToken {
 			kind = ErrPermissionDenied
 		}
 		return &Error{Op: "login " + methodName(a.Method), Kind: kind, Err: err}
@@ -137,13 +167,13 @@ func (s *Session) login(ctx context.Context) error {
 
 func methodName(m string) string {
 	if m == "" {
-		return config.AuthToken
+		return AuthToken
 	}
 	return m
 }
 
-func readToken(file string) (string, error) {
-	if file != "" {
+func readToken(a Auth) (string, error) {
+	if file := a.TokenFile; file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return "", fmt.Errorf("read token_file: %w", err)
@@ -153,7 +183,7 @@ func readToken(file string) (string, error) {
 		}
 		return "", fmt.Errorf("token_file %s is empty", file)
 	}
-	if t := strings.TrimSpace(os.Getenv(api.EnvVaultToken)); t != "" {
+	if t := strings.TrimSpace(a.Token); t != "" {
 		return t, nil
 	}
 	return "", ErrNoToken
@@ -200,7 +230,7 @@ func (s *Session) KeepAlive(ctx context.Context) {
 			continue
 		}
 		backoff = time.Second
-		s.log.Info().Str("method", methodName(s.cfg.Auth.Method)).Msg("vault re-login")
+		s.log.Info().Str("method", methodName(s.opts.Auth.Method)).Msg("vault re-login")
 	}
 }
 

@@ -25,9 +25,6 @@ func NewStore(client *api.Client, mount string) *Store {
 	return &Store{client: client, mount: strings.Trim(mount, "/")}
 }
 
-// Client returns the underlying Vault API client.
-func (s *Store) Client() *api.Client { return s.client }
-
 // Versioned is a document and the KV version it was read at. Version 0 means the path has
 // never been written; a deleted latest version reads as an empty document at that version.
 type Versioned struct {
@@ -107,27 +104,6 @@ func (s *Store) WriteMetadata(ctx context.Context, path string, meta map[string]
 		return &Error{Op: "metadata", Path: full, Kind: classify(err), Err: err}
 	}
 	return nil
-}
-
-// ReadMetadata returns the custom_metadata of path.
-func (s *Store) ReadMetadata(ctx context.Context, path string) (map[string]string, error) {
-	full := s.metaPath(path)
-	sec, err := s.client.Logical().ReadWithContext(ctx, full)
-	if err != nil {
-		return nil, &Error{Op: "read metadata", Path: full, Kind: classify(err), Err: err}
-	}
-	if sec == nil || sec.Data == nil {
-		return nil, &Error{Op: "read metadata", Path: full, Kind: ErrNotFound}
-	}
-	out := map[string]string{}
-	if cm, ok := sec.Data["custom_metadata"].(map[string]any); ok {
-		for k, v := range cm {
-			if s, ok := v.(string); ok {
-				out[k] = s
-			}
-		}
-	}
-	return out, nil
 }
 
 // ReadField returns one string field of the latest version of the KV v2 secret at path,

@@ -13,7 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/keyroll/keyroll/config"
+	"github.com/keyroll/keyroll/failure"
 	"github.com/keyroll/keyroll/internal/vaulttest"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/vault"
@@ -36,7 +36,7 @@ func testPath(t *testing.T) string {
 
 func TestStoreRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	s, _ := newStore(t)
+	s, srv := newStore(t)
 	path := testPath(t)
 
 	_, err := s.Read(ctx, path)
@@ -66,9 +66,9 @@ func TestStoreRoundTrip(t *testing.T) {
 	if err := s.WriteMetadata(ctx, path, doc.Metadata()); err != nil {
 		t.Fatal(err)
 	}
-	meta, err := s.ReadMetadata(ctx, path)
-	if err != nil || meta["state"] != "idle" || meta["current_fingerprint"] != keyset.Fingerprint("c1") {
-		t.Fatalf("metadata = %v, %v", meta, err)
+	meta := srv.CustomMetadata(t, "secret", path)
+	if meta["state"] != "idle" || meta["current_fingerprint"] != keyset.Fingerprint("c1") {
+		t.Fatalf("metadata = %v", meta)
 	}
 }
 
@@ -171,7 +171,7 @@ func TestStoreUnavailable(t *testing.T) {
 	}
 	srv.Stop()
 	_, err := s.Read(ctx, path)
-	if !errors.Is(err, vault.ErrUnavailable) || !vault.Retryable(err) {
+	if !errors.Is(err, vault.ErrUnavailable) || failure.Of(err) != failure.Retryable {
 		t.Fatalf("Read from stopped server = %v, want ErrUnavailable", err)
 	}
 	if _, err := s.Write(ctx, path, keyset.Document{Current: "b"}, 1); !errors.Is(err, vault.ErrUnavailable) {
@@ -195,16 +195,14 @@ func TestStoreSealed(t *testing.T) {
 func TestLoginToken(t *testing.T) {
 	ctx := context.Background()
 	srv := vaulttest.Shared(t)
-	t.Setenv("VAULT_TOKEN", srv.RootToken)
-	sess, err := vault.Login(ctx, config.Vault{Address: srv.Addr, Auth: config.VaultAuth{Method: config.AuthToken}}, zerolog.Nop())
+	sess, err := vault.Login(ctx, vault.Options{Address: srv.Addr, Auth: vault.Auth{Method: vault.AuthToken, Token: srv.RootToken}}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := vault.NewStore(sess.Client(), "secret").Read(ctx, testPath(t)); !errors.Is(err, vault.ErrNotFound) {
 		t.Fatalf("Read = %v", err)
 	}
-	t.Setenv("VAULT_TOKEN", "not-a-token")
-	_, err = vault.Login(ctx, config.Vault{Address: srv.Addr, Auth: config.VaultAuth{Method: config.AuthToken}}, zerolog.Nop())
+	_, err = vault.Login(ctx, vault.Options{Address: srv.Addr, Auth: vault.Auth{Method: vault.AuthToken, Token: "not-a-token"}}, zerolog.Nop())
 	if !errors.Is(err, vault.ErrPermissionDenied) || strings.Contains(err.Error(), "not-a-token") {
 		t.Fatalf("Login with a bad token = %v, want ErrPermissionDenied without the token", err)
 	}
@@ -217,7 +215,7 @@ func TestLoginAppRoleAndRelogin(t *testing.T) {
 	// Tokens live 4s and cannot be renewed past 6s: KeepAlive must log in again.
 	// (Vault reports TTLs in whole seconds, so shorter ones leave renewal little margin.)
 	auth := srv.AppRole(t, "approle", "kr", `path "secret/data/keyroll/*" { capabilities = ["read", "create", "update"] }`, "4s", "6s")
-	cfg := config.Vault{Address: srv.Addr, Auth: auth}
+	cfg := vault.Options{Address: srv.Addr, Auth: auth}
 	sess, err := vault.Login(ctx, cfg, zerolog.New(zerolog.NewTestWriter(t)))
 	if err != nil {
 		t.Fatal(err)
@@ -254,7 +252,7 @@ func TestEnsureLogsInAgainAfterExpiry(t *testing.T) {
 	ctx := context.Background()
 	srv := vaulttest.Start(t)
 	auth := srv.AppRole(t, "approle", "kr", `path "secret/data/keyroll/*" { capabilities = ["read", "create", "update"] }`, "1s", "1s")
-	cfg := config.Vault{Address: srv.Addr, Auth: auth}
+	cfg := vault.Options{Address: srv.Addr, Auth: auth}
 	sess, err := vault.Login(ctx, cfg, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)

@@ -23,8 +23,8 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
-	"github.com/keyroll/keyroll/config"
 	"github.com/keyroll/keyroll/internal/syncbuf"
+	"github.com/keyroll/keyroll/vault"
 )
 
 // EnvBinary names the variable holding the path of the Vault binary.
@@ -276,7 +276,7 @@ func (s *Server) Logs() string {
 // AppRole enables the approle auth method at mount (if it is not yet), creates role with
 // policy (HCL) and the given token TTLs, and returns the login settings for it, with the
 // secret id in a 0600 file under t's temp dir.
-func (s *Server) AppRole(t testing.TB, mount, role, policy, ttl, maxTTL string) config.VaultAuth {
+func (s *Server) AppRole(t testing.TB, mount, role, policy, ttl, maxTTL string) vault.Auth {
 	t.Helper()
 	c := s.Client(t)
 	if err := c.Sys().EnableAuthWithOptions(mount, &api.EnableAuthOptions{Type: "approle"}); err != nil &&
@@ -301,5 +301,23 @@ func (s *Server) AppRole(t testing.TB, mount, role, policy, ttl, maxTTL string) 
 	if err := os.WriteFile(f, []byte(sid.Data["secret_id"].(string)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return config.VaultAuth{Method: config.AuthAppRole, Mount: mount, RoleID: rid.Data["role_id"].(string), SecretIDFile: f}
+	return vault.Auth{Method: vault.AuthAppRole, Mount: mount, RoleID: rid.Data["role_id"].(string), SecretIDFile: f}
+}
+
+// CustomMetadata returns the custom_metadata of the KV v2 secret at path under mount, read
+// with the root token.
+func (s *Server) CustomMetadata(t testing.TB, mount, path string) map[string]string {
+	t.Helper()
+	sec, err := s.Client(t).Logical().Read(mount + "/metadata/" + path)
+	if err != nil || sec == nil {
+		t.Fatalf("vaulttest: read metadata of %s: %v", path, err)
+	}
+	out := map[string]string{}
+	cm, _ := sec.Data["custom_metadata"].(map[string]any)
+	for k, v := range cm {
+		if str, ok := v.(string); ok {
+			out[k] = str
+		}
+	}
+	return out
 }
