@@ -231,7 +231,7 @@ func TestZeroDowntimeRotation(t *testing.T) {
 	// 2. A rotation stopped right after the push (DigiCert sends the pending key, the
 	// document still has it as pending), then resumed by the next run.
 	errCrash := errors.New("simulated crash after push")
-	crashing := &rotate.Engine{Store: store, Log: log, AfterStep: func(_ context.Context, _, step string) error {
+	crashing := &rotate.Engine{Store: store, Log: log, AfterStep: func(_ context.Context, _ string, step rotate.StepKind) error {
 		if step == rotate.StepPush {
 			return errCrash
 		}

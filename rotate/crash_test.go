@@ -18,8 +18,8 @@ import (
 var errCrash = errors.New("injected crash")
 
 // crashAt returns an AfterStep hook that fails the run right after step.
-func crashAt(step string) func(context.Context, string, string) error {
-	return func(_ context.Context, _, s string) error {
+func crashAt(step rotate.StepKind) func(context.Context, string, rotate.StepKind) error {
+	return func(_ context.Context, _ string, s rotate.StepKind) error {
 		if s == step {
 			return errCrash
 		}
@@ -66,7 +66,7 @@ func TestCrashPoints(t *testing.T) {
 		}, true},
 		{"after push", func(f *fixture, e *rotate.Engine, _ context.CancelFunc) { e.AfterStep = crashAt(rotate.StepPush) }, true},
 		{"verify GET failed", func(f *fixture, e *rotate.Engine, _ context.CancelFunc) {
-			e.AfterStep = func(_ context.Context, _, s string) error {
+			e.AfterStep = func(_ context.Context, _ string, s rotate.StepKind) error {
 				if s == rotate.StepPush {
 					f.sim.Inject(certcentraltest.Fault{Method: http.MethodGet, Path: "/webhook", Status: 500, Count: 3})
 				}
@@ -169,7 +169,7 @@ func TestPromoteLostCAS(t *testing.T) {
 			forEachBackend(t, func(t *testing.T, f *fixture) {
 				ctx := context.Background()
 				e := f.engine()
-				e.AfterStep = func(ctx context.Context, _, step string) error {
+				e.AfterStep = func(ctx context.Context, _ string, step rotate.StepKind) error {
 					if step != rotate.StepVerify {
 						return nil
 					}

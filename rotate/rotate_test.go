@@ -63,7 +63,7 @@ func TestFirstRotationAdoptsLiveSecret(t *testing.T) {
 		}
 		var names []string
 		for _, s := range rec.Steps {
-			if s.Name != rotate.StepMeta {
+			if s.Name != string(rotate.StepMeta) {
 				names = append(names, s.Name)
 			}
 		}
@@ -305,7 +305,7 @@ func TestMetadataWritten(t *testing.T) {
 		t.Fatal(res.Err)
 	}
 	for _, s := range res.Record.Steps {
-		if s.Name == rotate.StepMeta {
+		if s.Name == string(rotate.StepMeta) {
 			t.Errorf("metadata step failed: %s", s.Detail)
 		}
 	}

@@ -1,0 +1,298 @@
+package rotate
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/keyroll/keyroll/certcentral"
+	"github.com/keyroll/keyroll/failure"
+	"github.com/keyroll/keyroll/keyset"
+)
+
+// StepKind names a step of a rotation, as it appears in the decision, in logs, in
+// evidence and in the AfterStep hook. The steps a decision orders are StepAdopt,
+// StepStage, StepWait, StepTest, StepPush, StepVerify and StepPromote; the others are the
+// reads that come before deciding and the metadata write after each document write.
+type StepKind string
+
+// The step kinds.
+const (
+	StepRead    StepKind = "read"     // read the document
+	StepGet     StepKind = "get"      // read the live webhook
+	StepAdopt   StepKind = "adopt"    // keep a drifted live key as previous while resuming (--force)
+	StepStage   StepKind = "stage"    // mint a key and write it as pending
+	StepWait    StepKind = "wait"     // let listeners learn the pending key (propagation_delay)
+	StepTest    StepKind = "test"     // DigiCert's test event with the pending key
+	StepPush    StepKind = "push"     // PUT the pending key to DigiCert
+	StepVerify  StepKind = "verify"   // read the webhook back
+	StepPromote StepKind = "promote"  // pending becomes current, the old key previous
+	StepMeta    StepKind = "metadata" // the document's custom_metadata
+)
+
+// RefusalKind says why a decision orders no step.
+type RefusalKind int
+
+// The refusals. Each has one failure kind (see Failure); RefuseNotDue is no failure.
+const (
+	// RefuseNone: the decision has steps.
+	RefuseNone RefusalKind = iota
+	// RefuseNotDue: the last rotation is younger than min_interval (and no --force).
+	RefuseNotDue
+	// RefuseReadAgain: DigiCert holds a key that is neither current nor pending, at the
+	// first read of this run. A concurrent run may have staged and pushed between the two
+	// reads: read both again and decide again.
+	RefuseReadAgain
+	// RefuseNotActive: the webhook is not active at DigiCert.
+	RefuseNotActive
+	// RefuseDrift: DigiCert still holds an unknown key at the second read, and no --force.
+	RefuseDrift
+)
+
+// String names the refusal as the printed decision shows it.
+func (k RefusalKind) String() string {
+	switch k {
+	case RefuseNone:
+		return "none"
+	case RefuseNotDue:
+		return "not due"
+	case RefuseReadAgain:
+		return "read again"
+	case RefuseNotActive:
+		return "webhook not active"
+	case RefuseDrift:
+		return "drift"
+	}
+	return "unknown"
+}
+
+// Failure is the failure kind of a refusal: None for RefuseNone and RefuseNotDue (a skip),
+// Retryable for RefuseReadAgain, NeedsHuman for the rest.
+func (k RefusalKind) Failure() failure.Kind {
+	switch k {
+	case RefuseNone, RefuseNotDue:
+		return failure.None
+	case RefuseReadAgain:
+		return failure.Retryable
+	}
+	return failure.NeedsHuman
+}
+
+// Input is everything a decision depends on: values read and configured, no clients.
+type Input struct {
+	Doc     keyset.Document
+	Version int  // the document's KV version (0: never written)
+	Exists  bool // false: never written, or its latest version is deleted
+	Live    certcentral.Webhook
+	Policy  Policy
+	Options Options
+	Now     time.Time
+	// Reread: this run already read again because DigiCert's key looked unknown.
+	Reread bool
+}
+
+// Decision is what a run does for one target: the ordered steps, or a refusal.
+type Decision struct {
+	Steps   []Step
+	Refusal RefusalKind
+	// Reason explains a refusal, naming keys by fingerprint only.
+	Reason string
+	// Resume: a staged rotation is finished, not a new one started. Pushed: DigiCert
+	// already holds the staged key, so wait, test and push are left out.
+	Resume bool
+	Pushed bool
+	// Old is the key being replaced and New the pending one ("" when this run mints it).
+	Old, New string
+	// Adopt is the drifted live key --force keeps as previous ("" when none).
+	Adopt string
+}
+
+// Step is one step of a decision with the keys it involves. The keys are secrets: print a
+// Step (String), never its fields.
+type Step struct {
+	Kind StepKind
+	// CAS is the document version a write checks against (StepStage, StepAdopt).
+	CAS int
+	// Length is the length of the key StepStage mints.
+	Length int
+	// Current is the live key StepStage writes as current when the document is new, so
+	// listeners keep accepting what DigiCert sends; "" when none.
+	Current string
+	// Previous is the key StepStage or StepAdopt writes as previous until
+	// PreviousFor after the write, and the key StepPromote keeps as previous for
+	// PreviousFor ("" to keep none).
+	Previous    string
+	PreviousFor time.Duration
+	// Key is the pending key (StepWait, StepTest, StepPush, StepVerify, StepPromote); ""
+	// when the StepStage of the same decision mints it.
+	Key string
+	// Drops is the previous key StepPromote ends inside its window ("" when none): the
+	// document has one previous slot.
+	Drops string
+	// Delay is StepWait's propagation delay, counted from pending_since.
+	Delay time.Duration
+	// Endpoint and WebhookID address DigiCert's webhook (StepTest, StepPush, StepVerify).
+	Endpoint  string
+	WebhookID int
+}
+
+// adoptMargin is how much longer than the rotation itself an adopted drifted key stays in
+// the accept set: until promote replaces it as previous.
+const adoptMargin = time.Hour
+
+// Decide decides what one run does for one target. It is a pure function of its input:
+// no I/O, no clock. The table in the package documentation lists its cases.
+func Decide(in Input) Decision {
+	p := in.Policy
+	if in.Options.Overlap != nil {
+		p.Overlap = *in.Options.Overlap
+	}
+	if p.SecretLength == 0 {
+		p.SecretLength = keyset.DefaultLength
+	}
+	doc, live := in.Doc, in.Live
+	if live.Status != certcentral.StatusActive {
+		return refuse(RefuseNotActive, fmt.Sprintf("status is %q", live.Status))
+	}
+	d := Decision{Resume: doc.Staged(), New: doc.Pending}
+	if liveKnown := live.SecretReturned && live.Secret != ""; liveKnown && in.Exists {
+		switch doc.LiveRole(live.Secret) {
+		case keyset.RolePending:
+			d.Pushed = true
+		case keyset.RoleNone:
+			reason := fmt.Sprintf("live %s, current %s, pending %s", keyset.Fingerprint(live.Secret), fpOrNone(doc.Current), fpOrNone(doc.Pending))
+			switch {
+			case !in.Reread:
+				return refuse(RefuseReadAgain, reason)
+			case !in.Options.Force:
+				return refuse(RefuseDrift, reason)
+			}
+			d.Adopt = live.Secret
+		}
+	}
+	d.Old = oldKey(d.Adopt, doc, live)
+	if !d.Resume && !in.Options.Force && in.Exists && !doc.CurrentSince.IsZero() {
+		if age := in.Now.Sub(doc.CurrentSince); age < p.MinInterval {
+			return refuse(RefuseNotDue, fmt.Sprintf("last rotation %s ago, min_interval %s", age.Round(time.Second), p.MinInterval))
+		}
+	}
+	adoptFor := p.PropagationDelay + p.Overlap + adoptMargin
+	switch {
+	case !d.Resume:
+		st := Step{Kind: StepStage, CAS: in.Version, Length: p.SecretLength}
+		if !in.Exists && live.SecretReturned {
+			st.Current = live.Secret // first rotation: listeners keep accepting the live key
+		}
+		if d.Adopt != "" {
+			st.Previous, st.PreviousFor = d.Adopt, adoptFor
+		}
+		d.Steps = append(d.Steps, st)
+	case d.Adopt != "":
+		d.Steps = append(d.Steps, Step{Kind: StepAdopt, CAS: in.Version, Previous: d.Adopt, PreviousFor: adoptFor})
+	}
+	if !d.Pushed {
+		d.Steps = append(d.Steps, Step{Kind: StepWait, Key: d.New, Delay: p.PropagationDelay})
+		if p.VerifyListener {
+			d.Steps = append(d.Steps, Step{Kind: StepTest, Key: d.New, Endpoint: live.Endpoint})
+		}
+		d.Steps = append(d.Steps, Step{Kind: StepPush, Key: d.New, Endpoint: live.Endpoint, WebhookID: live.ID})
+	}
+	d.Steps = append(d.Steps, Step{Kind: StepVerify, Key: d.New, WebhookID: live.ID})
+	promote := Step{Kind: StepPromote, Key: d.New}
+	if p.Overlap > 0 && d.Old != "" && !keyset.Equal(d.Old, d.New) {
+		promote.Previous, promote.PreviousFor = d.Old, p.Overlap
+	}
+	if doc.PreviousActive(in.Now) && !keyset.Equal(doc.Previous, d.Old) {
+		promote.Drops = doc.Previous
+	}
+	d.Steps = append(d.Steps, promote)
+	return d
+}
+
+func refuse(k RefusalKind, reason string) Decision {
+	return Decision{Refusal: k, Reason: reason}
+}
+
+// oldKey is the key a rotation replaces: the adopted live key, else the current one, else
+// (first rotation) the live key.
+func oldKey(adopt string, doc keyset.Document, live certcentral.Webhook) string {
+	switch {
+	case adopt != "":
+		return adopt
+	case doc.Current != "":
+		return doc.Current
+	case live.SecretReturned:
+		return live.Secret
+	}
+	return ""
+}
+
+// Lines is the decision as `keyroll run --dry-run` prints it, one line a step.
+func (d Decision) Lines() []string {
+	switch d.Refusal {
+	case RefuseNone:
+	case RefuseNotDue:
+		return []string{"skip: not due (" + d.Reason + "; use --force to rotate anyway)"}
+	default:
+		return []string{"refuse: " + d.Refusal.String() + " (" + d.Reason + ")"}
+	}
+	var out []string
+	if d.Resume {
+		out = append(out, "resume: the staged key "+keyset.Fingerprint(d.New))
+	}
+	for _, s := range d.Steps {
+		out = append(out, s.String())
+	}
+	if d.Pushed {
+		out = append(out, "push: already done (DigiCert has the staged key)")
+	}
+	return out
+}
+
+// String prints the step, naming keys by fingerprint.
+func (s Step) String() string {
+	key := "the new key"
+	if s.Key != "" {
+		key = keyset.Fingerprint(s.Key)
+	}
+	var b strings.Builder
+	b.WriteString(string(s.Kind) + ": ")
+	switch s.Kind {
+	case StepStage:
+		fmt.Fprintf(&b, "mint a %d-character key, write it as pending (cas %d)", s.Length, s.CAS)
+		if s.Current != "" {
+			fmt.Fprintf(&b, "; keep the live key %s as current", keyset.Fingerprint(s.Current))
+		}
+		if s.Previous != "" {
+			fmt.Fprintf(&b, "; keep the drifted live key %s as previous", keyset.Fingerprint(s.Previous))
+		}
+	case StepAdopt:
+		fmt.Fprintf(&b, "keep the drifted live key %s as previous (cas %d)", keyset.Fingerprint(s.Previous), s.CAS)
+	case StepWait:
+		fmt.Fprintf(&b, "propagation_delay %s from pending_since", s.Delay)
+	case StepTest:
+		fmt.Fprintf(&b, "POST /webhook/test-endpoint to %s with %s", s.Endpoint, key)
+	case StepPush:
+		fmt.Fprintf(&b, "PUT /webhook/%d with %s, the endpoint unchanged, events omitted, settings as read", s.WebhookID, key)
+	case StepVerify:
+		fmt.Fprintf(&b, "GET /webhook/%d: endpoint, events and status unchanged, secret %s", s.WebhookID, key)
+	case StepPromote:
+		fmt.Fprintf(&b, "%s becomes current; ", key)
+		if s.Previous == "" {
+			b.WriteString("no previous key (overlap 0 or none to keep)")
+		} else {
+			fmt.Fprintf(&b, "keep %s as previous for %s", keyset.Fingerprint(s.Previous), s.PreviousFor)
+		}
+		if s.Drops != "" {
+			fmt.Fprintf(&b, "; %s leaves the accept set before its window ends", keyset.Fingerprint(s.Drops))
+		}
+	}
+	return b.String()
+}
+
+func fpOrNone(k string) string {
+	if k == "" {
+		return "none"
+	}
+	return keyset.Fingerprint(k)
+}

@@ -1,0 +1,472 @@
+package rotate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/keyroll/keyroll/certcentral"
+	"github.com/keyroll/keyroll/evidence"
+	"github.com/keyroll/keyroll/failure"
+	"github.com/keyroll/keyroll/keyset"
+	"github.com/keyroll/keyroll/vault"
+)
+
+// maxReconcile bounds how often one run reads and decides again: after a lost
+// check-and-set, or once when DigiCert's key looked unknown.
+const maxReconcile = 5
+
+// run executes the decisions of one rotation of one target.
+type run struct {
+	e   *Engine
+	t   Target
+	p   Policy
+	o   Options
+	log zerolog.Logger
+	rec evidence.Record
+
+	doc     keyset.Document // the document as last read or written
+	version int             // its KV version (0: never written)
+	exists  bool
+	live    certcentral.Webhook // the webhook as read before deciding
+	d       Decision            // the decision being executed
+	newKey  string              // minted once per run
+}
+
+// do reads, decides and executes until the decision is carried out or refused. A lost
+// check-and-set makes it read and decide again.
+func (r *run) do(ctx context.Context) (evidence.Outcome, error) {
+	reread := false
+	for range maxReconcile {
+		if err := r.observe(ctx); err != nil {
+			return "", err
+		}
+		r.d = Decide(Input{Doc: r.doc, Version: r.version, Exists: r.exists, Live: r.live,
+			Policy: r.p, Options: r.o, Now: r.now(), Reread: reread})
+		switch k := r.d.Refusal; k {
+		case RefuseNone:
+		case RefuseReadAgain:
+			reread = true // a concurrent run may have staged and pushed between our reads
+			continue
+		case RefuseNotDue:
+			r.step(stepReconcile, "skipped", 0, 0, "not due: "+r.d.Reason)
+			return evidence.OutcomeSkipped, nil
+		default:
+			return "", r.failAs(stepReconcile, fmt.Errorf("%w: %s", refusalErrs[k], r.d.Reason), k.Failure())
+		}
+		r.begin()
+		if r.o.DryRun {
+			return evidence.OutcomeSkipped, nil
+		}
+		outcome, err := r.execute(ctx)
+		if errors.Is(err, vault.ErrCASConflict) {
+			continue // another run wrote first: read again, likely resuming its key
+		}
+		return outcome, err
+	}
+	return "", r.fail(stepReconcile, ErrContention)
+}
+
+// stepReconcile names failures and skips that come from the decision itself.
+const stepReconcile StepKind = "reconcile"
+
+// refusalErrs are the errors of the refusals that fail a run.
+var refusalErrs = map[RefusalKind]error{
+	RefuseNotActive: ErrNotActive,
+	RefuseDrift:     ErrDrift,
+}
+
+// observe reads the document and the live webhook.
+func (r *run) observe(ctx context.Context) error {
+	vv, err := r.e.Store.Read(ctx, r.t.VaultPath)
+	switch {
+	case err == nil:
+		r.exists = true
+	case errors.Is(err, vault.ErrNotFound):
+		r.exists = false
+	default:
+		return r.fail(StepRead, err)
+	}
+	r.doc, r.version = vv.Doc, vv.Version
+	if r.doc.Staged() && r.doc.RotationID != "" {
+		r.rec.RotationID = r.doc.RotationID
+	}
+	r.step(StepRead, "ok", r.version, 0, "state "+r.doc.State())
+	if err := r.after(ctx, StepRead); err != nil {
+		return err
+	}
+	live, err := r.t.API.GetWebhook(ctx, r.t.WebhookID)
+	if err != nil {
+		return r.fail(StepGet, err)
+	}
+	r.live = live
+	r.rec.WebhookID = live.ID
+	r.step(StepGet, "ok", 0, 200, liveDetail(live))
+	return r.after(ctx, StepGet)
+}
+
+// begin logs what the decision resumes or adopts and records the keys of a resumed
+// rotation.
+func (r *run) begin() {
+	if r.d.Adopt != "" {
+		r.log.Warn().Str("live_fingerprint", keyset.Fingerprint(r.d.Adopt)).Msg("drift: --force adopts the live key as previous")
+	}
+	if r.d.Resume {
+		r.rec.NewFingerprint = keyset.Fingerprint(r.d.New)
+		r.rec.OldFingerprint = keyset.Fingerprint(r.d.Old)
+		r.log.Info().Str("rotation_id", r.doc.RotationID).Str("pending_fingerprint", r.rec.NewFingerprint).
+			Bool("already_pushed", r.d.Pushed).Msg("resuming staged rotation")
+	}
+}
+
+// execute walks the decision's steps.
+func (r *run) execute(ctx context.Context) (evidence.Outcome, error) {
+	for _, s := range r.d.Steps {
+		var err error
+		switch s.Kind {
+		case StepStage:
+			err = r.stage(ctx, s)
+		case StepAdopt:
+			err = r.adopt(ctx, s)
+		case StepWait:
+			err = r.wait(ctx, s)
+		case StepTest:
+			err = r.test(ctx, s)
+		case StepPush:
+			err = r.push(ctx, s)
+		case StepVerify:
+			err = r.verify(ctx, s)
+		case StepPromote:
+			err = r.promote(ctx, s)
+		default:
+			err = r.fail(s.Kind, fmt.Errorf("no executor for step %q", s.Kind))
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	r.metadata(ctx)
+	if r.d.Resume {
+		return evidence.OutcomeResumed, nil
+	}
+	return evidence.OutcomeRotated, nil
+}
+
+func (r *run) now() time.Time { return r.e.clock().Now().UTC() }
+
+func (r *run) newID() string {
+	if r.e.NewID != nil {
+		return r.e.NewID()
+	}
+	return newUUIDv7(r.now())
+}
+
+// fail wraps err as the failure of step, of the kind kindOf decides.
+func (r *run) fail(step StepKind, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("%w: %w", errCanceled, err)
+	}
+	return r.failAs(step, err, kindOf(err))
+}
+
+// failAs is fail with an explicit kind.
+func (r *run) failAs(step StepKind, err error, kind failure.Kind) error {
+	r.step(step, "failed", 0, httpStatus(err), "")
+	return &Error{Target: r.t.Name, Step: string(step), Kind: kind, Err: err}
+}
+
+// failed makes err the run's *Error, records it in the evidence and logs it.
+func (r *run) failed(err error) *Error {
+	var re *Error
+	if !errors.As(err, &re) {
+		re = &Error{Target: r.t.Name, Step: "run", Kind: kindOf(err), Err: err}
+	}
+	r.rec.Error = &evidence.ErrorInfo{Code: re.Code(), Message: re.Error()}
+	r.log.Error().Str("rotation_id", r.rec.RotationID).Str("step", re.Step).Bool("needs_human", re.FailureKind() == failure.NeedsHuman).
+		Str("code", re.Code()).Err(re.Err).Msg("rotation failed")
+	return re
+}
+
+// step appends one step to the evidence record and logs it.
+func (r *run) step(name StepKind, outcome string, vaultVersion, status int, detail string) {
+	s := evidence.Step{Name: string(name), Time: r.now(), Outcome: outcome, VaultVersion: vaultVersion, HTTPStatus: status, Detail: detail}
+	r.rec.Steps = append(r.rec.Steps, s)
+	ev := r.log.Info()
+	if outcome == "failed" {
+		ev = r.log.Warn()
+	}
+	ev = ev.Str("rotation_id", r.rec.RotationID).Str("step", string(name)).Str("outcome", outcome)
+	if vaultVersion > 0 {
+		ev = ev.Int("vault_version", vaultVersion)
+	}
+	if status > 0 {
+		ev = ev.Int("http_status", status)
+	}
+	if detail != "" {
+		ev = ev.Str("detail", detail)
+	}
+	ev.Msg("step")
+}
+
+// after runs the AfterStep hook.
+func (r *run) after(ctx context.Context, step StepKind) error {
+	if r.e.AfterStep == nil {
+		return nil
+	}
+	if err := r.e.AfterStep(ctx, r.t.Name, step); err != nil {
+		return &Error{Target: r.t.Name, Step: string(step), Kind: kindOf(err), Err: err}
+	}
+	return nil
+}
+
+func httpStatus(err error) int {
+	var ae *certcentral.APIError
+	if errors.As(err, &ae) {
+		return ae.Status
+	}
+	return 0
+}
+
+func liveDetail(w certcentral.Webhook) string {
+	s := "status " + w.Status
+	switch {
+	case !w.SecretReturned:
+		s += ", secret not returned"
+	case w.Secret == "":
+		s += ", no secret"
+	default:
+		s += ", secret " + keyset.Fingerprint(w.Secret)
+	}
+	return s
+}
+
+// write stores nd with check-and-set on the version last read or written. A lost race is
+// returned as is (the caller reads and decides again), after recording it for step.
+func (r *run) write(ctx context.Context, step StepKind, nd keyset.Document) error {
+	v, err := r.e.Store.Write(ctx, r.t.VaultPath, nd, r.version)
+	if errors.Is(err, vault.ErrCASConflict) {
+		r.step(step, "conflict", 0, 0, "another writer won; reading again")
+		return err
+	}
+	if err != nil {
+		return r.fail(step, err)
+	}
+	r.doc, r.version = nd, v
+	return nil
+}
+
+// stage writes a fresh pending key, minted once per run.
+func (r *run) stage(ctx context.Context, s Step) error {
+	if r.newKey == "" {
+		gen := r.e.NewKey
+		if gen == nil {
+			gen = keyset.Generate
+		}
+		k, err := gen(s.Length)
+		if err != nil {
+			return r.fail(StepStage, err)
+		}
+		r.newKey = k
+	}
+	now := r.now()
+	nd := r.doc
+	if s.Current != "" {
+		nd.Current = s.Current
+	}
+	if s.Previous != "" {
+		nd.Previous, nd.PreviousUntil = s.Previous, now.Add(s.PreviousFor)
+	}
+	nd.Pending, nd.PendingSince = r.newKey, now
+	nd.RotationID = r.rec.RotationID
+	if err := r.write(ctx, StepStage, nd); err != nil {
+		return err
+	}
+	r.rec.OldFingerprint = keyset.Fingerprint(r.d.Old)
+	r.rec.NewFingerprint = keyset.Fingerprint(nd.Pending)
+	r.step(StepStage, "ok", r.version, 0, "pending "+r.rec.NewFingerprint)
+	r.metadata(ctx)
+	return r.after(ctx, StepStage)
+}
+
+// adopt writes a drifted live key into previous while resuming (--force).
+func (r *run) adopt(ctx context.Context, s Step) error {
+	nd := r.doc
+	nd.Previous, nd.PreviousUntil = s.Previous, r.now().Add(s.PreviousFor)
+	if err := r.write(ctx, StepAdopt, nd); err != nil {
+		return err
+	}
+	r.step(StepAdopt, "ok", r.version, 0, "previous "+keyset.Fingerprint(s.Previous))
+	return nil
+}
+
+// wait lets every listener learn the pending key before DigiCert may send it.
+func (r *run) wait(ctx context.Context, s Step) error {
+	until := r.doc.PendingSince.Add(s.Delay)
+	if d := until.Sub(r.now()); d > 0 {
+		r.log.Info().Str("rotation_id", r.rec.RotationID).Dur("wait", d).Time("until", until).Msg("waiting for listeners to learn the new key")
+		if err := r.idle(func() error { return r.e.clock().Sleep(ctx, d) }); err != nil {
+			return r.fail(StepWait, err)
+		}
+	}
+	r.step(StepWait, "ok", 0, 0, fmt.Sprintf("propagation_delay %s", s.Delay))
+	return r.after(ctx, StepWait)
+}
+
+// idle runs wait without holding a RotateAll work slot, and takes one back afterwards.
+func (r *run) idle(wait func() error) error {
+	if r.e.slots == nil {
+		return wait()
+	}
+	<-r.e.slots
+	err := wait()
+	r.e.slots <- struct{}{} // the deferred release gives it back at the end
+	return err
+}
+
+// test asks DigiCert to deliver a test event carrying the pending key.
+func (r *run) test(ctx context.Context, s Step) error {
+	err := r.t.API.TestEndpoint(ctx, s.Endpoint, certcentral.SecretValue(r.doc.Pending))
+	if err != nil {
+		var ae *certcentral.APIError
+		if errors.As(err, &ae) && ae.HasCode(certcentral.CodeWebhookEndpointError) {
+			err = fmt.Errorf("%w: %w", ErrListenerRejected, err)
+		}
+		return r.fail(StepTest, err)
+	}
+	r.step(StepTest, "ok", 0, 200, "test event accepted")
+	return r.after(ctx, StepTest)
+}
+
+// push sends the pending key to DigiCert, leaving endpoint, events and settings as read.
+func (r *run) push(ctx context.Context, s Step) error {
+	req := certcentral.UpdateRequest{
+		Endpoint: s.Endpoint,
+		Secret:   certcentral.SecretValue(r.doc.Pending),
+		Settings: r.live.Settings,
+	}
+	if err := r.t.API.UpdateWebhook(ctx, s.WebhookID, req); err != nil {
+		return r.fail(StepPush, err)
+	}
+	r.step(StepPush, "ok", 0, 204, "secret "+keyset.Fingerprint(r.doc.Pending))
+	return r.after(ctx, StepPush)
+}
+
+// verify reads the webhook back: endpoint, events and status as before the push, and the
+// secret (when DigiCert returns it) the pushed one.
+func (r *run) verify(ctx context.Context, s Step) error {
+	after, err := r.t.API.GetWebhook(ctx, s.WebhookID)
+	if err != nil {
+		return r.fail(StepVerify, err)
+	}
+	endpointSame := after.Endpoint == r.live.Endpoint
+	eventsSame := sameSet(after.Events, r.live.Events)
+	r.rec.EndpointUnchanged = evidence.Bool(endpointSame)
+	r.rec.EventsUnchanged = evidence.Bool(eventsSame)
+	var problems []string
+	if !endpointSame {
+		problems = append(problems, "endpoint changed")
+	}
+	if !eventsSame {
+		problems = append(problems, "events changed")
+	}
+	if after.Status != certcentral.StatusActive {
+		problems = append(problems, "status is "+after.Status)
+	}
+	if len(problems) > 0 {
+		return r.failAs(StepVerify, fmt.Errorf("%w: %v", ErrVerify, problems), failure.NeedsHuman)
+	}
+	detail := "endpoint, events and status unchanged; secret not returned"
+	if after.SecretReturned {
+		if role := r.doc.LiveRole(after.Secret); role != keyset.RolePending {
+			err := fmt.Errorf("%w: live secret is %s, not the pushed %s", ErrVerify, fpOrNone(after.Secret), keyset.Fingerprint(r.doc.Pending))
+			if after.Secret != "" && role != keyset.RoleCurrent {
+				err = fmt.Errorf("%w (%w)", err, ErrDrift) // someone else changed it
+			}
+			return r.fail(StepVerify, err)
+		}
+		detail = "endpoint, events and status unchanged; secret is the new key"
+	}
+	r.step(StepVerify, "ok", 0, 200, detail)
+	return r.after(ctx, StepVerify)
+}
+
+func sameSet(a, b []string) bool {
+	x, y := slices.Clone(a), slices.Clone(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(x, y)
+}
+
+// promote makes the pushed key current, keeping s.Previous as previous for the overlap.
+// A lost check-and-set reads again: another run may have promoted this very key, or
+// written a newer version of the same rotation.
+func (r *run) promote(ctx context.Context, s Step) error {
+	pending := r.doc.Pending
+	if s.Drops != "" {
+		// One previous slot: a rotation within the overlap of the last one ends that
+		// key's window early. Deliveries DigiCert retries with it will be rejected.
+		r.log.Warn().Str("rotation_id", r.doc.RotationID).Str("dropped_fingerprint", keyset.Fingerprint(s.Drops)).
+			Time("window_was_until", r.doc.PreviousUntil).Msg("rotating within the previous overlap: the older key leaves the accept set early")
+	}
+	for range maxReconcile {
+		now := r.now()
+		nd := keyset.Document{Current: pending, CurrentSince: now, RotationID: r.doc.RotationID}
+		if s.Previous != "" {
+			nd.Previous, nd.PreviousUntil = s.Previous, now.Add(s.PreviousFor)
+		}
+		v, err := r.e.Store.Write(ctx, r.t.VaultPath, nd, r.version)
+		if err == nil {
+			r.doc, r.version = nd, v
+			if s.Previous != "" {
+				r.rec.OverlapUntil = evidence.Time(nd.PreviousUntil)
+			}
+			r.step(StepPromote, "ok", v, 0, "current "+keyset.Fingerprint(pending))
+			return r.after(ctx, StepPromote)
+		}
+		if !errors.Is(err, vault.ErrCASConflict) {
+			return r.fail(StepPromote, err)
+		}
+		done, err := r.promoteConflict(ctx, pending, now)
+		if done || err != nil {
+			return err
+		}
+	}
+	return r.fail(StepPromote, ErrContention)
+}
+
+// promoteConflict reads the document after a lost promote: done when another run
+// promoted pending already; nil error and not done to try again on the newer version.
+func (r *run) promoteConflict(ctx context.Context, pending string, now time.Time) (bool, error) {
+	vv, err := r.e.Store.Read(ctx, r.t.VaultPath)
+	if err != nil {
+		return false, r.fail(StepPromote, err)
+	}
+	switch vv.Doc.LiveRole(pending) {
+	case keyset.RoleCurrent:
+		// Another run finished this very rotation: success.
+		r.doc, r.version = vv.Doc, vv.Version
+		if vv.Doc.PreviousActive(now) {
+			r.rec.OverlapUntil = evidence.Time(vv.Doc.PreviousUntil)
+		}
+		r.step(StepPromote, "ok", vv.Version, 0, "already promoted by a concurrent run")
+		return true, nil
+	case keyset.RolePending:
+		r.doc, r.version = vv.Doc, vv.Version // same rotation, a newer version: try again
+		r.step(StepPromote, "conflict", 0, 0, "document changed; promoting on the new version")
+		return false, nil
+	}
+	return false, r.fail(StepPromote, fmt.Errorf("%w: the staged key %s is neither current nor pending any more",
+		ErrContention, keyset.Fingerprint(pending)))
+}
+
+// metadata writes the non-secret custom_metadata; a failure is logged, not fatal, because
+// the document itself (what listeners read) is already right.
+func (r *run) metadata(ctx context.Context) {
+	if err := r.e.Store.WriteMetadata(ctx, r.t.VaultPath, r.doc.Metadata()); err != nil {
+		r.step(StepMeta, "failed", 0, 0, "custom_metadata not updated: "+err.Error())
+	}
+}
