@@ -1,8 +1,3 @@
-// Package rotate is keyroll's rotation state machine (DESIGN.md section 2): reconcile the
-// Vault document with DigiCert's live webhook, stage a fresh key, wait for listeners to
-// learn it, test it, push it, verify, promote, and record evidence. Every step is
-// idempotent and a run that finds a staged key resumes it, so a crash or a second
-// concurrent run at any point converges. The only lock is Vault's check-and-set.
 package rotate
 
 import (
