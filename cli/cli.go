@@ -44,6 +44,8 @@ type Env struct {
 	Log    zerolog.Logger
 	// LookupEnv reads the environment (os.LookupEnv; replaceable in tests).
 	LookupEnv func(string) (string, bool)
+	// Hard is closed by a second stop request (see Main); nil: never.
+	Hard <-chan struct{}
 }
 
 // Getenv returns the value of the environment variable k, "" when it is not set.
@@ -52,10 +54,27 @@ func (e *Env) Getenv(k string) string {
 	return v
 }
 
-// Run runs keyroll with args (without the program name). Errors map to exit codes via
-// ExitCode.
+// Main runs keyroll as a process with args (without the program name) and returns its
+// exit code. The first SIGINT or SIGTERM stops the command gracefully, a second one at
+// once (notifyStop).
+func Main(args []string, stdout, stderr io.Writer) int {
+	ctx, hard, release := notifyStop(context.Background())
+	defer release()
+	err := run(ctx, &Env{Stdout: stdout, Stderr: stderr, LookupEnv: os.LookupEnv, Hard: hard}, args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stderr, "keyroll:", err)
+	}
+	return ExitCode(err)
+}
+
+// Run runs keyroll with args (without the program name) until ctx ends. Errors map to
+// exit codes via ExitCode.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	env := &Env{Stdout: stdout, Stderr: stderr, LookupEnv: os.LookupEnv}
+	return run(ctx, &Env{Stdout: stdout, Stderr: stderr, LookupEnv: os.LookupEnv}, args)
+}
+
+func run(ctx context.Context, env *Env, args []string) error {
+	stderr := env.Stderr
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {

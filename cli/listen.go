@@ -40,6 +40,7 @@ type listenFlags struct {
 	tlsCert string
 	tlsKey  string
 	target  string
+	plain   bool // no TLS flags: plain HTTP on a loopback address
 }
 
 // runListen runs the reference webhook listener: HTTPS (or plain HTTP on a loopback
@@ -47,20 +48,7 @@ type listenFlags struct {
 // Vault document, DigiCert's events answered 200 and logged, /healthz and /metrics beside
 // them without the key check. It stops gracefully when ctx ends.
 func runListen(ctx context.Context, env *Env, args []string) error {
-	var f listenFlags
-	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
-	f.register(fs)
-	fs.StringVar(&f.addr, "addr", "", "address to listen on, e.g. :8443 (required)")
-	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file (PEM, chain included); without it, plain HTTP on a loopback address only")
-	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS private key file (PEM)")
-	fs.StringVar(&f.target, "target", "", "the target whose keys to accept (default: the only configured target)")
-	if err := parseFlags(fs, env, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: listen: unexpected argument %q", ErrUsage, fs.Arg(0))
-	}
-	plain, err := f.checkAddr()
+	f, err := parseListenFlags(env, args)
 	if err != nil {
 		return err
 	}
@@ -72,18 +60,11 @@ func runListen(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	lc := cfg.Listener // Validate made sure max_staleness > refresh
 	log := env.Log.With().Str("target", t.Name).Logger()
-
-	var tlsConfig *tls.Config
-	if !plain {
-		certs, err := newCertLoader(f.tlsCert, f.tlsKey, log)
-		if err != nil {
-			return fmt.Errorf("%w: listen: %v", ErrUsage, err)
-		}
-		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}
+	tlsConfig, err := f.tlsConfig(log)
+	if err != nil {
+		return err
 	}
-
 	sess, err := login(ctx, env, cfg.Vault)
 	if err != nil {
 		return err
@@ -93,7 +74,62 @@ func runListen(ctx context.Context, env *Env, args []string) error {
 	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBg()
 	go sess.KeepAlive(bg)
+	v, err := startVerifier(ctx, bg, env, cfg, t, sess)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	logListening(log, ln, tlsConfig == nil, t, cfg.Listener.Refresh.D(), v)
+	if err := serve(ctx, listenServer(v, tlsConfig, log), ln, listenShutdownTimeout, log); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	st := v.Stats()
+	log.Info().Interface("accepted", roleCounts(st)).Interface("rejected", reasonCounts(st)).Msg("stopped")
+	return nil
+}
 
+// parseListenFlags reads the flags of `keyroll listen` and checks --addr and the TLS flags.
+func parseListenFlags(env *Env, args []string) (*listenFlags, error) {
+	f := &listenFlags{}
+	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
+	f.register(fs)
+	fs.StringVar(&f.addr, "addr", "", "address to listen on, e.g. :8443 (required)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file (PEM, chain included); without it, plain HTTP on a loopback address only")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.StringVar(&f.target, "target", "", "the target whose keys to accept (default: the only configured target)")
+	if err := parseFlags(fs, env, args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("%w: listen: unexpected argument %q", ErrUsage, fs.Arg(0))
+	}
+	plain, err := f.checkAddr()
+	if err != nil {
+		return nil, err
+	}
+	f.plain = plain
+	return f, nil
+}
+
+// tlsConfig returns the server's TLS settings, nil for plain HTTP.
+func (f *listenFlags) tlsConfig(log zerolog.Logger) (*tls.Config, error) {
+	if f.plain {
+		return nil, nil
+	}
+	certs, err := newCertLoader(f.tlsCert, f.tlsKey, log)
+	if err != nil {
+		return nil, fmt.Errorf("%w: listen: %v", ErrUsage, err)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}, nil
+}
+
+// startVerifier builds the verifier of target t, loads its key set once (bounded by
+// listenFirstLoadTimeout) and keeps it fresh until bg ends.
+func startVerifier(ctx, bg context.Context, env *Env, cfg *config.Config, t config.Target, sess *vault.Session) (*listener.Verifier, error) {
+	lc := cfg.Listener // Validate made sure max_staleness > refresh
 	v, err := listener.New(listener.Config{
 		Source:       vault.NewStore(sess.Client(), cfg.Vault.KVMount),
 		Path:         t.VaultPath,
@@ -103,7 +139,7 @@ func runListen(ctx context.Context, env *Env, args []string) error {
 		Log:          env.Log,
 	})
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return nil, fmt.Errorf("listen: %w", err)
 	}
 	first, cancelFirst := context.WithTimeout(ctx, listenFirstLoadTimeout)
 	err = v.Load(first)
@@ -111,17 +147,22 @@ func runListen(ctx context.Context, env *Env, args []string) error {
 	switch {
 	case errors.Is(err, vault.ErrPermissionDenied):
 		// A policy that does not let the listener read the document will not fix itself.
-		return fmt.Errorf("listen: target %s: %w", t.Name, err)
+		return nil, fmt.Errorf("listen: target %s: %w", t.Name, err)
 	case err != nil:
-		log.Warn().Err(err).Msg("key set not loaded yet: rejecting deliveries until it is")
+		env.Log.Warn().Str("target", t.Name).Err(err).Msg("key set not loaded yet: rejecting deliveries until it is")
 	}
 	go v.Run(bg)
+	return v, nil
+}
 
+// listenServer is the listener's HTTP server: the health and metrics endpoints, and every
+// other path behind the key check.
+func listenServer(v *listener.Verifier, tlsConfig *tls.Config, log zerolog.Logger) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", v.HealthHandler())
 	mux.Handle("GET /metrics", v.MetricsHandler())
 	mux.Handle("/", v.Middleware(listener.EventHandler(log)))
-	srv := &http.Server{
+	return &http.Server{
 		Handler:           mux,
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: listenReadHeaderTimeout,
@@ -131,44 +172,16 @@ func runListen(ctx context.Context, env *Env, args []string) error {
 		MaxHeaderBytes:    listenMaxHeaderBytes,
 		ErrorLog:          stdlog.New(warnWriter{log.With().Str("component", "http").Logger()}, "", 0),
 	}
-	ln, err := net.Listen("tcp", f.addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	served := make(chan error, 1)
-	go func() {
-		if plain {
-			served <- srv.Serve(ln)
-		} else {
-			served <- srv.ServeTLS(ln, "", "")
-		}
-	}()
+}
+
+func logListening(log zerolog.Logger, ln net.Listener, plain bool, t config.Target, refresh time.Duration, v *listener.Verifier) {
 	scheme := "https"
 	if plain {
 		scheme = "http"
 		log.Warn().Msg("plain HTTP on a loopback address: put a TLS-terminating proxy in front, DigiCert only delivers to https:// endpoints")
 	}
 	log.Info().Str("addr", ln.Addr().String()).Str("scheme", scheme).Str("vault_path", t.VaultPath).
-		Dur("refresh", lc.Refresh.D()).Dur("max_staleness", v.Status().MaxStaleness).Msg("listening")
-
-	select {
-	case err := <-served:
-		return fmt.Errorf("listen: serve %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-	}
-	log.Info().Msg("shutting down")
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), listenShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		_ = srv.Close()
-		return fmt.Errorf("listen: shutdown: %w", err)
-	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("listen: serve: %w", err)
-	}
-	st := v.Stats()
-	log.Info().Interface("accepted", roleCounts(st)).Interface("rejected", reasonCounts(st)).Msg("stopped")
-	return nil
+		Dur("refresh", refresh).Dur("max_staleness", v.Status().MaxStaleness).Msg("listening")
 }
 
 // checkAddr validates --addr and the TLS flags and reports whether to serve plain HTTP.

@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/keyroll/keyroll/evidence"
@@ -23,23 +20,20 @@ import (
 // it logs in again.
 const minTokenTTL = 5 * time.Minute
 
+// scheduleFlags are the flags of `keyroll schedule`.
+type scheduleFlags struct {
+	common
+	metricsAddr string
+	grace       time.Duration
+	parallel    int
+}
+
+// runSchedule rotates every target on rotation.schedule until ctx ends; a running
+// rotation then gets --grace to reach a safe point, or stops at once on env.Hard.
 func runSchedule(ctx context.Context, env *Env, args []string) error {
-	var (
-		f           common
-		metricsAddr string
-		grace       time.Duration
-		parallel    int
-	)
-	fs := flag.NewFlagSet("schedule", flag.ContinueOnError)
-	f.register(fs)
-	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve /healthz and Prometheus /metrics on this address")
-	fs.DurationVar(&grace, "grace", 2*time.Minute, "how long a running rotation may go on after SIGTERM")
-	fs.IntVar(&parallel, "parallel", DefaultParallel, "targets rotated at once")
-	if err := parseFlags(fs, env, args); err != nil {
+	f, err := parseScheduleFlags(env, args)
+	if err != nil {
 		return err
-	}
-	if parallel < 1 || grace <= 0 {
-		return fmt.Errorf("%w: --parallel and --grace must be positive", ErrUsage)
 	}
 	cfg, err := f.start(env)
 	if err != nil {
@@ -59,74 +53,100 @@ func runSchedule(ctx context.Context, env *Env, args []string) error {
 	defer stopKeep()
 	go a.session.KeepAlive(keep)
 
-	m := metrics.NewRotations(nil)
-	var mu sync.Mutex
-	var lastErr error
-	job := func(ctx context.Context) error {
-		if err := a.session.Ensure(ctx, minTokenTTL); err != nil {
-			mu.Lock()
-			lastErr = err
-			mu.Unlock()
-			return fmt.Errorf("schedule: vault login: %w", err)
+	j := &scheduledJob{a: a, parallel: f.parallel, metrics: metrics.NewRotations(nil)}
+	if f.metricsAddr != "" {
+		stopMetrics, err := j.serveMetrics(keep, f.metricsAddr)
+		if err != nil {
+			return err
 		}
-		results, err := a.rotate(ctx, cfg.Targets, rotate.Options{Trigger: evidence.TriggerSchedule}, parallel, nil)
-		if err == nil {
-			for _, r := range results {
-				var since time.Time
-				if r.Err == nil {
-					since = currentSince(ctx, a, r.Target)
-				}
-				m.Observe(r.Target, string(r.Outcome), r.Err != nil, r.Duration, time.Now(), since)
-			}
-			err = worst(results)
-		}
-		mu.Lock()
-		lastErr = err
-		mu.Unlock()
+		defer stopMetrics()
+	}
+	s := &schedule.Scheduler{Schedule: cfg.Rotation.Cron, Job: j.run, Log: env.Log, Grace: f.grace}
+	return s.Run(ctx, env.Hard)
+}
+
+func parseScheduleFlags(env *Env, args []string) (*scheduleFlags, error) {
+	f := &scheduleFlags{}
+	fs := flag.NewFlagSet("schedule", flag.ContinueOnError)
+	f.register(fs)
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve /healthz and Prometheus /metrics on this address")
+	fs.DurationVar(&f.grace, "grace", 2*time.Minute, "how long a running rotation may go on after SIGTERM")
+	fs.IntVar(&f.parallel, "parallel", DefaultParallel, "targets rotated at once")
+	if err := parseFlags(fs, env, args); err != nil {
+		return nil, err
+	}
+	if f.parallel < 1 || f.grace <= 0 {
+		return nil, fmt.Errorf("%w: --parallel and --grace must be positive", ErrUsage)
+	}
+	return f, nil
+}
+
+// scheduledJob is one scheduled run of every target, with the metrics and health it
+// leaves behind.
+type scheduledJob struct {
+	a        *app
+	parallel int
+	metrics  *metrics.Rotations
+
+	mu      sync.Mutex
+	lastErr error // of the last run
+}
+
+// run rotates every target once, after making sure the Vault token will last.
+func (j *scheduledJob) run(ctx context.Context) error {
+	err := j.rotate(ctx)
+	j.mu.Lock()
+	j.lastErr = err
+	j.mu.Unlock()
+	return err
+}
+
+func (j *scheduledJob) rotate(ctx context.Context) error {
+	if err := j.a.session.Ensure(ctx, minTokenTTL); err != nil {
+		return fmt.Errorf("schedule: vault login: %w", err)
+	}
+	results, err := j.a.rotate(ctx, j.a.cfg.Targets, rotate.Options{Trigger: evidence.TriggerSchedule}, j.parallel, nil)
+	if err != nil {
 		return err
 	}
-
-	if metricsAddr != "" {
-		ln, err := net.Listen("tcp", metricsAddr)
-		if err != nil {
-			return fmt.Errorf("%w: --metrics-addr: %v", ErrUsage, err)
+	for _, r := range results {
+		var since time.Time
+		if r.Err == nil {
+			since = currentSince(ctx, j.a, r.Target)
 		}
-		healthy := func() error {
-			mu.Lock()
-			defer mu.Unlock()
-			if failure.Of(lastErr) == failure.NeedsHuman {
-				return lastErr
-			}
-			return nil
-		}
-		srv := &http.Server{Handler: metrics.Handler(healthy, m), ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		defer srv.Close()
-		env.Log.Info().Str("addr", ln.Addr().String()).Msg("metrics listening")
+		j.metrics.Observe(r.Target, string(r.Outcome), r.Err != nil, r.Duration, time.Now(), since)
 	}
+	return worst(results)
+}
 
-	// A second SIGINT/SIGTERM (the first ended ctx) cancels a running rotation at once.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	hard := make(chan struct{})
+// healthy is /healthz: unhealthy while the last run ended needing a human.
+func (j *scheduledJob) healthy() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if failure.Of(j.lastErr) == failure.NeedsHuman {
+		return j.lastErr
+	}
+	return nil
+}
+
+// serveMetrics serves /healthz and /metrics on addr until ctx ends or stop is called.
+func (j *scheduledJob) serveMetrics(ctx context.Context, addr string) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --metrics-addr: %v", ErrUsage, err)
+	}
+	log := j.a.env.Log
+	srv := &http.Server{Handler: metrics.Handler(j.healthy, j.metrics), ReadHeaderTimeout: 5 * time.Second}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
 	go func() {
-		n := 0
-		for {
-			select {
-			case <-sigs:
-				n++
-				if n == 2 {
-					close(hard)
-					return
-				}
-			case <-keep.Done():
-				return
-			}
+		defer close(done)
+		if err := serve(ctx, srv, ln, 5*time.Second, log); err != nil {
+			log.Error().Err(err).Msg("metrics server")
 		}
 	}()
-	s := &schedule.Scheduler{Schedule: cfg.Rotation.Cron, Job: job, Log: env.Log, Grace: grace}
-	return s.Run(ctx, hard)
+	log.Info().Str("addr", ln.Addr().String()).Msg("metrics listening")
+	return func() { cancel(); <-done }, nil
 }
 
 // currentSince reads when the target's current key was promoted, for the key-age metric.
