@@ -4,7 +4,7 @@
 # `keyroll run` (it is a yardstick, not a tool: no resume, no drift check, no evidence, no
 # retries, no rate limiting, secrets pass through jq and curl's command lines).
 #
-# Same document and steps as keyroll (DESIGN.md section 2): read the Vault document and its
+# Same document and steps as keyroll (docs/design.md, "The rotation"): read the Vault document and its
 # version, GET the webhook, stage a fresh 48-character key as pending (check-and-set on the
 # version read), ask DigiCert for a test event with it, PUT it (endpoint and settings as
 # read, events omitted), GET to verify, promote (check-and-set on the staged version).

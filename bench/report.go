@@ -35,8 +35,8 @@ func ratio(a, b time.Duration) float64 {
 	return float64(a) / float64(b)
 }
 
-// minVault and minDigiCert are the fewest requests one rotation can make (DESIGN.md
-// section 2): read, stage and promote, custom_metadata after stage and after promote;
+// minVault and minDigiCert are the fewest requests one rotation can make (docs/design.md,
+// "The rotation"): read, stage and promote, custom_metadata after stage and after promote;
 // GET, the test event, PUT and the verifying GET.
 const (
 	minVault    = 5
@@ -105,7 +105,7 @@ func (r *report) markdown(o options) string {
 		w("| listener verification, `%s` | %s | | | | |\n", benchName(r.benchVerify), benchResult(r.benchVerify))
 	}
 	w("\n")
-	w("¹ Vault, one target: %s. DESIGN.md section 2's minimum is 5: read, stage and promote on `data/`, and custom_metadata after stage and after promote on `metadata/`; ", r.krVault)
+	w("¹ Vault, one target: %s. The minimum (docs/design.md, \"The rotation\") is 5: read, stage and promote on `data/`, and custom_metadata after stage and after promote on `metadata/`; ", r.krVault)
 	w("the rest is start-up: `auth/token/lookup-self` once to validate the token at login and once for the evidence actor (the Vault entity or accessor).\n")
 	w("DigiCert, one target: %s; %d deliveries to the listener (the test event, and the contact DigiCert makes on update).\n", r.krDC, r.deliveries)
 	w("The manual script: Vault %d requests (%s) — each `vault kv` command first asks `sys/internal/ui/mounts` which KV version the mount is — and DigiCert %d (%s); its CPU (user+sys, all its processes) averages %s.\n",

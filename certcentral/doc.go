@@ -1,5 +1,5 @@
 // Package certcentral is a small client for the webhook part of DigiCert's
-// CertCentral Services API v2, as described in shared/certcentral-api.md.
+// CertCentral Services API v2, as described in docs/design.md, "The CertCentral API".
 //
 // The client covers listing, creating and updating the account's one webhook,
 // sending test events and challenges, and activating and deactivating it. It is

@@ -8,7 +8,7 @@ import (
 	"github.com/keyroll/keyroll/failure"
 )
 
-// Exit codes (docs/design.md, "Exit codes").
+// Exit codes (docs/design.md, "The command line and exit codes").
 const (
 	ExitOK         = 0 // success, or nothing due
 	ExitRetry      = 1 // failed but safe to retry: state is resumable

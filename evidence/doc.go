@@ -1,5 +1,5 @@
 // Package evidence holds the compliance evidence keyroll leaves for every rotation attempt
-// (DESIGN.md section 5): the Record, its zerolog log-line form, the optional hash-chained
+// (docs/design.md, "The evidence"): the Record, its zerolog log-line form, the optional hash-chained
 // JSON-lines file and the verification of that file's chain.
 //
 // # No secrets

@@ -14,7 +14,7 @@ import (
 // Trigger says what started a rotation.
 type Trigger string
 
-// The triggers of DESIGN.md section 5.
+// The triggers of docs/design.md, "The evidence".
 const (
 	TriggerManual   Trigger = "manual"   // an operator ran `keyroll run`
 	TriggerSchedule Trigger = "schedule" // `keyroll schedule` fired
@@ -41,7 +41,7 @@ func ParseTrigger(s string) (Trigger, error) {
 // Outcome is how a rotation attempt ended.
 type Outcome string
 
-// The outcomes of DESIGN.md section 5.
+// The outcomes of docs/design.md, "The evidence".
 const (
 	OutcomeRotated Outcome = "rotated" // a new key was staged, pushed and promoted by this run
 	OutcomeResumed Outcome = "resumed" // this run finished a rotation an earlier run had staged
@@ -59,7 +59,7 @@ func (o Outcome) Valid() bool {
 }
 
 // Record is the evidence of one rotation attempt of one target. Its JSON encoding is the
-// schema of DESIGN.md section 5; times are written in RFC 3339 in UTC whatever their location.
+// schema of docs/design.md, "The evidence"; times are written in RFC 3339 in UTC whatever their location.
 //
 // Unknown is distinct from false: EndpointUnchanged and EventsUnchanged are nil (JSON null)
 // when the run never got as far as verifying the webhook after the push.
@@ -115,7 +115,7 @@ func Time(t time.Time) *time.Time { return &t }
 // record has Record's fields without its methods, so MarshalJSON can encode it.
 type record Record
 
-// MarshalJSON encodes r in the schema of DESIGN.md section 5: times in UTC, steps as an
+// MarshalJSON encodes r in the schema of docs/design.md, "The evidence": times in UTC, steps as an
 // array (never null), and no HTML escaping, so that what a reader sees is what was hashed.
 func (r Record) MarshalJSON() ([]byte, error) {
 	n := r.normalized()

@@ -13,7 +13,7 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// The schema of DESIGN.md section 5 plus dry_run and the chain fields: nothing else may
+// The schema of docs/design.md, "The evidence" plus dry_run and the chain fields: nothing else may
 // appear in a record.
 var (
 	recordKeys = []string{

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Field names of the document's data in Vault (DESIGN.md section 1).
+// Field names of the document's data in Vault (docs/design.md, "The Vault document").
 const (
 	FieldCurrent       = "current"
 	FieldCurrentSince  = "current_since"

@@ -1,5 +1,5 @@
 // Package keyset holds the Vault document that keyroll writes and webhook listeners read
-// (DESIGN.md section 1): the current, pending and previous webhook keys, the accept set
+// (docs/design.md, "The Vault document"): the current, pending and previous webhook keys, the accept set
 // derived from them, key generation and key fingerprints.
 package keyset
 

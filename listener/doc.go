@@ -1,5 +1,5 @@
 // Package listener verifies the X-WEBHOOK-KEY of DigiCert CertCentral webhook deliveries
-// against the accept set keyroll keeps in Vault (DESIGN.md section 1), for webhook
+// against the accept set keyroll keeps in Vault (docs/design.md, "The Vault document"), for webhook
 // receivers written in Go and for `keyroll listen`.
 //
 // A Verifier reads one target's key document through a DocumentSource (*vault.Store

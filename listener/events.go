@@ -11,7 +11,7 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// DigiCert's system events (certcentral-api.md, "Deliveries to the listener").
+// DigiCert's system events (docs/design.md, "The CertCentral API").
 const (
 	EventTest      = "test_webhook_endpoint"
 	EventChallenge = "challenge_webhook_endpoint"

@@ -1,5 +1,5 @@
 // Package certcentraltest is an in-process simulator of DigiCert CertCentral's
-// webhook API (shared/certcentral-api.md), for tests in the style of
+// webhook API (docs/design.md, "The CertCentral API"), for tests in the style of
 // net/http/httptest and for `keyroll simulate`.
 //
 // It simulates API keys with one webhook per account (Account.AddWebhook seeds
