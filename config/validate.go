@@ -49,113 +49,128 @@ var (
 )
 
 // Validate checks the whole configuration and returns an *Error listing every problem,
-// each with its key path, or nil.
+// each with its key path, or nil. It parses rotation.schedule into Rotation.Cron.
 func (c *Config) Validate() error {
 	var p FieldErrors
-	add := func(path, format string, args ...any) {
-		p = append(p, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
-	}
-
-	if u, err := url.Parse(c.Vault.Address); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		add("vault.address", "want an http(s) URL, got %q", c.Vault.Address)
-	}
-	if !vaultPath.MatchString(c.Vault.KVMount) {
-		add("vault.kv_mount", "want a mount path such as secret, got %q", c.Vault.KVMount)
-	}
-	switch a := c.Vault.Auth; a.Method {
-	case AuthToken:
-	case AuthKubernetes:
-		if a.Role == "" {
-			add("vault.auth.role", "required for method kubernetes")
-		}
-	case AuthAppRole:
-		if a.RoleID == "" {
-			add("vault.auth.role_id", "required for method approle")
-		}
-		if a.SecretIDFile == "" {
-			add("vault.auth.secret_id_file", "required for method approle")
-		}
-	default:
-		add("vault.auth.method", "want token, kubernetes or approle, got %q", a.Method)
-	}
-
+	c.validateVault(&p)
 	validateCertCentral(&p, "certcentral", c.CertCentral, true)
-
-	r := c.Rotation
-	if sched, err := cronParser.Parse(r.Schedule); err != nil {
-		add("rotation.schedule", "invalid cron schedule %q: %v", r.Schedule, err)
-	} else {
-		c.Rotation.Cron = sched
-	}
-	if r.SecretLength < 32 {
-		add("rotation.secret_length", "must be at least 32 (DigiCert's minimum), got %d", r.SecretLength)
-	} else if r.SecretLength > 1024 {
-		add("rotation.secret_length", "must be at most 1024, got %d", r.SecretLength)
-	}
-	if r.Overlap < 0 {
-		add("rotation.overlap", "must not be negative")
-	}
-	if r.PropagationDelay < 0 {
-		add("rotation.propagation_delay", "must not be negative")
-	}
-	if r.PropagationDelay < c.Listener.Refresh {
-		add("rotation.propagation_delay", "%s is shorter than listener.refresh %s: listeners could miss the staged key", r.PropagationDelay, c.Listener.Refresh)
-	}
-	if r.MinInterval < 0 {
-		add("rotation.min_interval", "must not be negative")
-	}
-	if r.MaxAge <= 0 {
-		add("rotation.max_age", "must be positive")
-	}
-	if r.StuckAfter <= 0 {
-		add("rotation.stuck_after", "must be positive")
-	}
-
-	if len(c.Targets) == 0 {
-		add("targets", "at least one target is required")
-	}
-	names := map[string]int{}
-	paths := map[string]int{}
-	for i, t := range c.Targets {
-		at := fmt.Sprintf("targets[%d]", i)
-		if !targetName.MatchString(t.Name) {
-			add(at+".name", "want lower-case letters, digits, '.', '_' or '-' (1-63), got %q", t.Name)
-		} else if j, dup := names[t.Name]; dup {
-			add(at+".name", "duplicate of targets[%d]", j)
-		} else {
-			names[t.Name] = i
-		}
-		if !vaultPath.MatchString(t.VaultPath) {
-			add(at+".vault_path", "want a relative path such as keyroll/digicert/prod-us, got %q", t.VaultPath)
-		} else if j, dup := paths[t.VaultPath]; dup {
-			add(at+".vault_path", "same document as targets[%d]", j)
-		} else {
-			paths[t.VaultPath] = i
-		}
-		if t.WebhookID < 0 {
-			add(at+".webhook_id", "must not be negative")
-		}
-		if t.CertCentral != nil {
-			validateCertCentral(&p, at+".certcentral", *t.CertCentral, false)
-		}
-	}
-
-	if c.Listener.Refresh < 0 {
-		add("listener.refresh", "must not be negative (0: listeners read Vault on every request)")
-	}
-	if c.Listener.MaxStaleness <= c.Listener.Refresh {
-		add("listener.max_staleness", "must be longer than listener.refresh")
-	}
+	c.validateRotation(&p)
+	c.validateTargets(&p)
+	c.validateListener(&p)
 	if len(p) > 0 {
 		return &Error{Problems: p}
 	}
 	return nil
 }
 
-func validateCertCentral(p *FieldErrors, at string, cc CertCentral, full bool) {
-	add := func(path, format string, args ...any) {
-		*p = append(*p, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+// add appends one problem.
+func (p *FieldErrors) add(path, format string, args ...any) {
+	*p = append(*p, FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// validateVault checks vault.*.
+func (c *Config) validateVault(p *FieldErrors) {
+	if u, err := url.Parse(c.Vault.Address); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.add("vault.address", "want an http(s) URL, got %q", c.Vault.Address)
 	}
+	if !vaultPath.MatchString(c.Vault.KVMount) {
+		p.add("vault.kv_mount", "want a mount path such as secret, got %q", c.Vault.KVMount)
+	}
+	switch a := c.Vault.Auth; a.Method {
+	case AuthToken:
+	case AuthKubernetes:
+		if a.Role == "" {
+			p.add("vault.auth.role", "required for method kubernetes")
+		}
+	case AuthAppRole:
+		if a.RoleID == "" {
+			p.add("vault.auth.role_id", "required for method approle")
+		}
+		if a.SecretIDFile == "" {
+			p.add("vault.auth.secret_id_file", "required for method approle")
+		}
+	default:
+		p.add("vault.auth.method", "want token, kubernetes or approle, got %q", a.Method)
+	}
+}
+
+// validateRotation checks rotation.* and parses the schedule.
+func (c *Config) validateRotation(p *FieldErrors) {
+	r := c.Rotation
+	if sched, err := cronParser.Parse(r.Schedule); err != nil {
+		p.add("rotation.schedule", "invalid cron schedule %q: %v", r.Schedule, err)
+	} else {
+		c.Rotation.Cron = sched
+	}
+	if r.SecretLength < 32 {
+		p.add("rotation.secret_length", "must be at least 32 (DigiCert's minimum), got %d", r.SecretLength)
+	} else if r.SecretLength > 1024 {
+		p.add("rotation.secret_length", "must be at most 1024, got %d", r.SecretLength)
+	}
+	if r.Overlap < 0 {
+		p.add("rotation.overlap", "must not be negative")
+	}
+	if r.PropagationDelay < 0 {
+		p.add("rotation.propagation_delay", "must not be negative")
+	}
+	if r.PropagationDelay < c.Listener.Refresh {
+		p.add("rotation.propagation_delay", "%s is shorter than listener.refresh %s: listeners could miss the staged key", r.PropagationDelay, c.Listener.Refresh)
+	}
+	if r.MinInterval < 0 {
+		p.add("rotation.min_interval", "must not be negative")
+	}
+	if r.MaxAge <= 0 {
+		p.add("rotation.max_age", "must be positive")
+	}
+	if r.StuckAfter <= 0 {
+		p.add("rotation.stuck_after", "must be positive")
+	}
+}
+
+// validateTargets checks targets[]: names and documents unique.
+func (c *Config) validateTargets(p *FieldErrors) {
+	if len(c.Targets) == 0 {
+		p.add("targets", "at least one target is required")
+	}
+	names := map[string]int{}
+	paths := map[string]int{}
+	for i, t := range c.Targets {
+		at := fmt.Sprintf("targets[%d]", i)
+		if !targetName.MatchString(t.Name) {
+			p.add(at+".name", "want lower-case letters, digits, '.', '_' or '-' (1-63), got %q", t.Name)
+		} else if j, dup := names[t.Name]; dup {
+			p.add(at+".name", "duplicate of targets[%d]", j)
+		} else {
+			names[t.Name] = i
+		}
+		if !vaultPath.MatchString(t.VaultPath) {
+			p.add(at+".vault_path", "want a relative path such as keyroll/digicert/prod-us, got %q", t.VaultPath)
+		} else if j, dup := paths[t.VaultPath]; dup {
+			p.add(at+".vault_path", "same document as targets[%d]", j)
+		} else {
+			paths[t.VaultPath] = i
+		}
+		if t.WebhookID < 0 {
+			p.add(at+".webhook_id", "must not be negative")
+		}
+		if t.CertCentral != nil {
+			validateCertCentral(p, at+".certcentral", *t.CertCentral, false)
+		}
+	}
+}
+
+// validateListener checks listener.*.
+func (c *Config) validateListener(p *FieldErrors) {
+	if c.Listener.Refresh < 0 {
+		p.add("listener.refresh", "must not be negative (0: listeners read Vault on every request)")
+	}
+	if c.Listener.MaxStaleness <= c.Listener.Refresh {
+		p.add("listener.max_staleness", "must be longer than listener.refresh")
+	}
+}
+
+func validateCertCentral(p *FieldErrors, at string, cc CertCentral, full bool) {
+	add := p.add
 	if cc.URL != "" || full {
 		if u, err := url.Parse(cc.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add(at+".url", "want an http(s) URL, got %q", cc.URL)
