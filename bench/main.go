@@ -376,40 +376,55 @@ func single(ctx context.Context, o options, r *report, v *vaultServer, lis *okLi
 			i--
 			continue
 		}
-		after, err := s.stats(ctx)
-		if err != nil {
+		if before, err = r.singleKeyroll(ctx, v, s, before, res); err != nil {
 			return err
 		}
-		ops, err := v.audit.read()
-		if err != nil {
-			return err
-		}
-		r.krWalls = append(r.krWalls, res.wall)
-		r.krCPUs = append(r.krCPUs, res.cpu())
 		rss = append(rss, res.maxRSS)
-		r.krVault, r.krDC = ops, diffStats(before, after)
 		r.deliveries = int(lis.n.Load() - dl)
-
-		before = after
-		res, err = measure(ctx, time.Minute, scriptEnv, scriptLog, "bash", o.manual)
-		if err != nil || res.code != 0 {
-			return fmt.Errorf("manual script (exit %d): %v\n%s", res.code, err, tail(res.stderr, 2000))
-		}
-		after, err = s.stats(ctx)
-		if err != nil {
+		if err := r.singleScript(ctx, o, v, s, before, scriptEnv, scriptLog); err != nil {
 			return err
 		}
-		ops, err = v.audit.read()
-		if err != nil {
-			return err
-		}
-		r.scriptWalls = append(r.scriptWalls, res.wall)
-		r.scriptCPU += res.cpu()
-		r.scriptVault, r.scriptDC = ops, diffStats(before, after)
 	}
 	r.krWall, r.scriptWall, r.krCPU = median(r.krWalls), median(r.scriptWalls), median(r.krCPUs)
 	r.scriptCPU /= time.Duration(o.runs)
 	r.krRSS = slices.Max(rss)
+	return nil
+}
+
+// singleKeyroll records keyroll's run res of the single-rotation benchmark and its
+// requests since before; it returns the simulator's stats after it.
+func (r *report) singleKeyroll(ctx context.Context, v *vaultServer, s *sim, before simStats, res runResult) (simStats, error) {
+	after, err := s.stats(ctx)
+	if err != nil {
+		return after, err
+	}
+	ops, err := v.audit.read()
+	if err != nil {
+		return after, err
+	}
+	r.krWalls = append(r.krWalls, res.wall)
+	r.krCPUs = append(r.krCPUs, res.cpu())
+	r.krVault, r.krDC = ops, diffStats(before, after)
+	return after, nil
+}
+
+// singleScript runs and records the manual rotation script once.
+func (r *report) singleScript(ctx context.Context, o options, v *vaultServer, s *sim, before simStats, scriptEnv []string, scriptLog io.Writer) error {
+	res, err := measure(ctx, time.Minute, scriptEnv, scriptLog, "bash", o.manual)
+	if err != nil || res.code != 0 {
+		return fmt.Errorf("manual script (exit %d): %v\n%s", res.code, err, tail(res.stderr, 2000))
+	}
+	after, err := s.stats(ctx)
+	if err != nil {
+		return err
+	}
+	ops, err := v.audit.read()
+	if err != nil {
+		return err
+	}
+	r.scriptWalls = append(r.scriptWalls, res.wall)
+	r.scriptCPU += res.cpu()
+	r.scriptVault, r.scriptDC = ops, diffStats(before, after)
 	return nil
 }
 
@@ -450,7 +465,32 @@ func fleetsPerKey(ctx context.Context, o options, r *report, v *vaultServer, lis
 	}
 
 	logf("fleets: one target at %s latency, %d runs (the per-target critical path)", o.latency, o.critRuns)
-	one := config(o, v, s.url, "fleet-1", all[:1])
+	if err := r.criticalPath(ctx, o, s, config(o, v, s.url, "fleet-1", all[:1]), env, logFile); err != nil {
+		return err
+	}
+	for _, n := range o.fleets {
+		cfg := config(o, v, s.url, fmt.Sprintf("fleet-%d", n), all[:n])
+		logf("fleet of %d targets (one API key each), --parallel %d, %d runs", n, o.parallel, o.fleetRuns)
+		fr, err := r.fleet(ctx, o, v, s, n, cfg, env, logFile)
+		if err != nil {
+			return err
+		}
+		r.fleets = append(r.fleets, fr)
+	}
+
+	logf("fleet of %d targets again, with --cpu-profile", maxN)
+	r.profile = filepath.Join(o.out, fmt.Sprintf("fleet%d.cpu.pprof", maxN))
+	res, err := runKeyrollRetry(ctx, o, r, s, "profiled fleet run", warm, env, logFile, "--parallel", itoa(o.parallel), "--cpu-profile", r.profile)
+	if err != nil {
+		return err
+	}
+	r.profileWall = res.wall
+	return nil
+}
+
+// criticalPath measures one target's run o.critRuns times: wall time, the rotation alone
+// (as keyroll reports it) and CPU.
+func (r *report) criticalPath(ctx context.Context, o options, s *sim, one string, env []string, logFile io.Writer) error {
 	var walls, rots, cpus []time.Duration
 	for i := 0; i < o.critRuns; i++ {
 		res, err := runKeyroll(ctx, o, one, env, logFile)
@@ -470,49 +510,40 @@ func fleetsPerKey(ctx context.Context, o options, r *report, v *vaultServer, lis
 		rots = append(rots, rows[0].dur)
 	}
 	r.critWall, r.critRot, r.critCPU = median(walls), median(rots), median(cpus)
-
-	for _, n := range o.fleets {
-		cfg := config(o, v, s.url, fmt.Sprintf("fleet-%d", n), all[:n])
-		fr := fleetResult{n: n, parallel: o.parallel}
-		var cpus []time.Duration
-		logf("fleet of %d targets (one API key each), --parallel %d, %d runs", n, o.parallel, o.fleetRuns)
-		for i := 0; i < o.fleetRuns; i++ {
-			v.audit.skip()
-			before, err := s.stats(ctx)
-			if err != nil {
-				return err
-			}
-			res, err := runKeyroll(ctx, o, cfg, env, logFile, "--parallel", itoa(o.parallel))
-			if err != nil {
-				if err := r.resumeFailed(ctx, o, s, fmt.Sprintf("fleet %d run", n), cfg, env, logFile, err, "--parallel", itoa(o.parallel)); err != nil {
-					return err
-				}
-				i--
-				continue
-			}
-			after, err := s.stats(ctx)
-			if err != nil {
-				return err
-			}
-			fr.vault, _ = v.audit.read()
-			fr.dc = diffStats(before, after)
-			fr.walls = append(fr.walls, res.wall)
-			cpus = append(cpus, res.cpu())
-			fr.rss = max(fr.rss, res.maxRSS)
-		}
-		fr.wall, fr.cpu = median(fr.walls), median(cpus)
-		fr.ideal = latencyIdeal(n, o.parallel, r.critWall, r.critRot)
-		r.fleets = append(r.fleets, fr)
-	}
-
-	logf("fleet of %d targets again, with --cpu-profile", maxN)
-	r.profile = filepath.Join(o.out, fmt.Sprintf("fleet%d.cpu.pprof", maxN))
-	res, err := runKeyrollRetry(ctx, o, r, s, "profiled fleet run", warm, env, logFile, "--parallel", itoa(o.parallel), "--cpu-profile", r.profile)
-	if err != nil {
-		return err
-	}
-	r.profileWall = res.wall
 	return nil
+}
+
+// fleet measures a fleet of n targets o.fleetRuns times.
+func (r *report) fleet(ctx context.Context, o options, v *vaultServer, s *sim, n int, cfg string, env []string, logFile io.Writer) (fleetResult, error) {
+	fr := fleetResult{n: n, parallel: o.parallel}
+	var cpus []time.Duration
+	for i := 0; i < o.fleetRuns; i++ {
+		v.audit.skip()
+		before, err := s.stats(ctx)
+		if err != nil {
+			return fr, err
+		}
+		res, err := runKeyroll(ctx, o, cfg, env, logFile, "--parallel", itoa(o.parallel))
+		if err != nil {
+			if err := r.resumeFailed(ctx, o, s, fmt.Sprintf("fleet %d run", n), cfg, env, logFile, err, "--parallel", itoa(o.parallel)); err != nil {
+				return fr, err
+			}
+			i--
+			continue
+		}
+		after, err := s.stats(ctx)
+		if err != nil {
+			return fr, err
+		}
+		fr.vault, _ = v.audit.read()
+		fr.dc = diffStats(before, after)
+		fr.walls = append(fr.walls, res.wall)
+		cpus = append(cpus, res.cpu())
+		fr.rss = max(fr.rss, res.maxRSS)
+	}
+	fr.wall, fr.cpu = median(fr.walls), median(cpus)
+	fr.ideal = latencyIdeal(n, o.parallel, r.critWall, r.critRot)
+	return fr, nil
 }
 
 // latencyIdeal is ceil(n/parallel) rounds of one target's rotation plus, once, what a

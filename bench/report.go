@@ -46,13 +46,25 @@ const (
 func (r *report) markdown(o options) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	r.mdHeader(w, o)
+	r.mdSingle(w, o)
+	r.mdFleets(w, o)
+	r.mdNotes(w, o)
+	return b.String()
+}
+
+// mdHeader writes the title and the machine.
+func (r *report) mdHeader(w func(string, ...any), o options) {
 	cores := runtime.NumCPU()
 	w("## keyroll benchmark\n\n")
 	w("Machine: %d cores (`nproc`), %s, %s %s/%s, %s; %s.\n\n", cores, cpuModel(), goVersion(), runtime.GOOS, runtime.GOARCH,
 		strings.SplitN(firstLine(r.vaultVersion), ",", 2)[0], r.started.UTC().Format("2006-01-02 15:04 UTC"))
 	w("Everything on 127.0.0.1: Vault dev server (in-memory, file audit device on), `keyroll simulate`, an always-200 webhook listener. ")
 	w("Config: `propagation_delay: 0s`, `listener.refresh: 0s`, `verify_listener: true`, no evidence file; `keyroll run --force`.\n\n")
+}
 
+// mdSingle writes the table head and the rows of one rotation.
+func (r *report) mdSingle(w func(string, ...any), o options) {
 	w("| measurement | result | reference | ratio | budget | holds |\n|---|---|---|---|---|---|\n")
 	w("| one rotation, `keyroll run --force` wall time, process start to exit (median of %d; no injected latency) | %s | | | | |\n", len(r.krWalls), ms(r.krWall))
 	w("| CPU of that whole process, user+sys, median (Go runtime start, package init, config, Vault login, one rotation, logs) | %s | | | | |\n", ms(r.krCPU))
@@ -72,6 +84,10 @@ func (r *report) markdown(o options) string {
 		len(r.scriptWalls), ms(r.scriptWall), ms(r.krWall), sr, verdict(sr >= 20))
 	w("| per-target critical path at %s latency: one-target `keyroll run`, median of %s (rotation alone, as keyroll reports it) | %s (%s) | | | | |\n",
 		o.latency, itoa(o.critRuns), ms(r.critWall), ms(r.critRot))
+}
+
+// mdFleets writes the rows of the fleets and memory.
+func (r *report) mdFleets(w func(string, ...any), o options) {
 	for _, f := range r.fleets {
 		rt := ratio(f.wall, f.ideal)
 		w("| fleet of %d targets, one API key each, %s latency, `--parallel %d` (median of %d) | %s | ideal %s² | %.2f× | ≤ 1.5× | %s |\n",
@@ -105,6 +121,10 @@ func (r *report) markdown(o options) string {
 		w("| listener verification, `%s` | %s | | | | |\n", benchName(r.benchVerify), benchResult(r.benchVerify))
 	}
 	w("\n")
+}
+
+// mdNotes writes the footnotes, the per-fleet details and the Go benchmarks.
+func (r *report) mdNotes(w func(string, ...any), o options) {
 	w("¹ Vault, one target: %s. The minimum (docs/design.md, \"The rotation\") is 5: read, stage and promote on `data/`, and custom_metadata after stage and after promote on `metadata/`; ", r.krVault)
 	w("the rest is start-up: `auth/token/lookup-self` once to validate the token at login and once for the evidence actor (the Vault entity or accessor).\n")
 	w("DigiCert, one target: %s; %d deliveries to the listener (the test event, and the contact DigiCert makes on update).\n", r.krDC, r.deliveries)
@@ -136,7 +156,6 @@ func (r *report) markdown(o options) string {
 	if r.benchNote != "" {
 		w("\n%s\n", r.benchNote)
 	}
-	return b.String()
 }
 
 func note(ok bool, mark string) string {
