@@ -177,6 +177,7 @@ func Decide(in Input) Decision {
 		}
 	}
 	adoptFor := p.PropagationDelay + p.Overlap + adoptMargin
+	d.Steps = make([]Step, 0, 7) // the most a decision orders
 	switch {
 	case !d.Resume:
 		st := Step{Kind: StepStage, CAS: in.Version, Length: p.SecretLength}

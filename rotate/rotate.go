@@ -63,7 +63,7 @@ type Result struct {
 	RotationID string
 	OldFP      string   // fingerprint of the key replaced (or to be replaced)
 	NewFP      string   // fingerprint of the new key
-	Plan       []string // the decision, printed (Decision.Lines)
+	Plan       []string // the decision as printed (Decision.Lines), for dry runs and refusals
 	Record     evidence.Record
 	Duration   time.Duration
 	Err        error // nil, or an *Error
@@ -105,8 +105,11 @@ func (e *Engine) rotate(ctx context.Context, t Target, p Policy, o Options, hold
 	if r.rec.OldFingerprint == "" {
 		r.rec.OldFingerprint = keyset.Fingerprint(r.doc.Current)
 	}
-	res := Result{Target: t.Name, Outcome: outcome, RotationID: r.rec.RotationID, Plan: r.d.Lines(), Err: err,
+	res := Result{Target: t.Name, Outcome: outcome, RotationID: r.rec.RotationID, Err: err,
 		OldFP: r.rec.OldFingerprint, NewFP: r.rec.NewFingerprint, Duration: r.rec.FinishedAt.Sub(start)}
+	if o.DryRun || r.d.Refusal != RefuseNone {
+		res.Plan = r.d.Lines()
+	}
 	if !o.DryRun && e.Recorder != nil {
 		if rerr := e.Recorder.Emit(context.WithoutCancel(ctx), r.rec); rerr != nil {
 			r.log.Error().Err(rerr).Msg("evidence could not be recorded")
