@@ -1,6 +1,15 @@
-// Package keyset holds the Vault document that keyroll writes and webhook listeners read
-// (docs/design.md, "The Vault document"): the current, pending and previous webhook keys, the accept set
-// derived from them, key generation and key fingerprints.
+// Package keyset holds the Vault document keyroll writes and webhook listeners read
+// (docs/design.md, "The Vault document"): the current, pending and previous webhook keys,
+// key generation and key fingerprints.
+//
+// # The accept set
+//
+// A listener accepts exactly the current key, the pending key when set, and the previous
+// key until previous_until. Document.AcceptSet takes that set from one read of the document;
+// AcceptSet.Match says which role a presented key holds (or that it is the previous key past
+// its window), comparing every slot in constant time. Document.LiveRole says which key of the
+// document DigiCert's live secret is. The listener, the rotation and `keyroll status` all
+// use these; no other package compares keys.
 package keyset
 
 import (

@@ -215,3 +215,22 @@ func TestEqual(t *testing.T) {
 		t.Error("Equal is wrong")
 	}
 }
+
+func ExampleDocument_AcceptSet() {
+	readAt := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	doc := keyset.Document{
+		Current:       strings.Repeat("c", 48),
+		Previous:      strings.Repeat("p", 48),
+		PreviousUntil: readAt.Add(time.Hour),
+	}
+	set := doc.AcceptSet(readAt)
+	fmt.Println(set.Match([]byte(doc.Current), 0).Role)
+	fmt.Println(set.Match([]byte(doc.Previous), 30*time.Minute).Role)
+	fmt.Println(set.Match([]byte(doc.Previous), 2*time.Hour).Expired)
+	fmt.Println(set.Match([]byte("guess"), 0).Role)
+	// Output:
+	// current
+	// previous
+	// true
+	// none
+}
