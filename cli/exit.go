@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/keyroll/keyroll/failure"
 )
@@ -43,5 +44,21 @@ func joinFailures(summary string, errs []error) error {
 	if kind == failure.None {
 		return nil
 	}
-	return failure.Wrap(kind, fmt.Errorf("%s: %w", summary, errors.Join(errs...)))
+	return failure.Wrap(kind, fmt.Errorf("%s: %w", summary, joined(errs)))
 }
+
+// joined is several errors on one line, separated by "; ".
+type joined []error
+
+func (j joined) Error() string {
+	msgs := make([]string, 0, len(j))
+	for _, e := range j {
+		if e != nil {
+			msgs = append(msgs, e.Error())
+		}
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Unwrap returns the errors, for errors.Is and errors.As.
+func (j joined) Unwrap() []error { return j }
