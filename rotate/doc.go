@@ -32,6 +32,6 @@
 // # Extending it
 //
 // A new step is a StepKind, the case in Decide that orders it, its line in Step.String and
-// its executor in run.execute. A new refusal is a RefusalKind with its failure kind
+// its executor in executors. A new refusal is a RefusalKind with its failure kind
 // (RefusalKind.Failure) and, when it fails the run, its error in refusalErrs.
 package rotate

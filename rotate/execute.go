@@ -123,29 +123,25 @@ func (r *run) begin() {
 	}
 }
 
+// executors carry out each kind of step a decision orders.
+var executors = map[StepKind]func(*run, context.Context, Step) error{
+	StepStage:   (*run).stage,
+	StepAdopt:   (*run).adopt,
+	StepWait:    (*run).wait,
+	StepTest:    (*run).test,
+	StepPush:    (*run).push,
+	StepVerify:  (*run).verify,
+	StepPromote: (*run).promote,
+}
+
 // execute walks the decision's steps.
 func (r *run) execute(ctx context.Context) (evidence.Outcome, error) {
 	for _, s := range r.d.Steps {
-		var err error
-		switch s.Kind {
-		case StepStage:
-			err = r.stage(ctx, s)
-		case StepAdopt:
-			err = r.adopt(ctx, s)
-		case StepWait:
-			err = r.wait(ctx, s)
-		case StepTest:
-			err = r.test(ctx, s)
-		case StepPush:
-			err = r.push(ctx, s)
-		case StepVerify:
-			err = r.verify(ctx, s)
-		case StepPromote:
-			err = r.promote(ctx, s)
-		default:
-			err = r.fail(s.Kind, fmt.Errorf("no executor for step %q", s.Kind))
+		exec, ok := executors[s.Kind]
+		if !ok {
+			return "", r.fail(s.Kind, fmt.Errorf("no executor for step %q", s.Kind))
 		}
-		if err != nil {
+		if err := exec(r, ctx, s); err != nil {
 			return "", err
 		}
 	}
