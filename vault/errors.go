@@ -15,18 +15,20 @@ import (
 )
 
 // Kinds of failure the rotation branches on. Errors returned by Store wrap one of them;
-// test with errors.Is.
+// test with errors.Is. Each carries its failure kind (failure.Of).
 var (
 	// ErrNotFound: the document (or field) does not exist, or its latest version is deleted.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = failure.New(failure.Retryable, "not found")
 	// ErrCASConflict: a check-and-set write lost against another writer.
-	ErrCASConflict = errors.New("check-and-set conflict")
-	// ErrPermissionDenied: Vault rejected the token or its policy forbids the path.
-	ErrPermissionDenied = errors.New("permission denied")
+	ErrCASConflict = failure.New(failure.Retryable, "check-and-set conflict")
+	// ErrPermissionDenied: Vault rejected the token or its policy forbids the path. Retrying
+	// will not fix it.
+	ErrPermissionDenied = failure.New(failure.NeedsHuman, "permission denied")
 	// ErrUnavailable: Vault could not be reached, is sealed, or answered 5xx.
-	ErrUnavailable = errors.New("vault unavailable")
-	// ErrInvalidDocument: the document exists but its data is malformed.
-	ErrInvalidDocument = errors.New("invalid document")
+	ErrUnavailable = failure.New(failure.Retryable, "vault unavailable")
+	// ErrInvalidDocument: the document exists but its data is malformed. Retrying will not
+	// fix it.
+	ErrInvalidDocument = failure.New(failure.NeedsHuman, "invalid document")
 )
 
 // Error is a failed Vault operation: what was done, on which path, the kind of failure
@@ -79,14 +81,14 @@ func (e *Error) Unwrap() []error {
 	return errs
 }
 
-// FailureKind says what the failure needs: a denied token or policy and a malformed
-// document need a human; anything else (Vault down or sealed, a lost race, a path not
-// found) is worth another run.
+// FailureKind is the kind of e.Kind: a denied token or policy and a malformed document
+// need a human; anything else (Vault down or sealed, a lost race, a path not found, a
+// failure nobody classified) is worth another run.
 func (e *Error) FailureKind() failure.Kind {
-	if errors.Is(e.Kind, ErrPermissionDenied) || errors.Is(e.Kind, ErrInvalidDocument) {
-		return failure.NeedsHuman
+	if e.Kind == nil {
+		return failure.Retryable
 	}
-	return failure.Retryable
+	return failure.Of(e.Kind)
 }
 
 // classify maps an error from the Vault API client to one of the kinds.
