@@ -1,7 +1,6 @@
 package evidence
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
+	"math"
 	"strconv"
+	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -22,25 +23,57 @@ const GenesisHash = "00000000000000000000000000000000000000000000000000000000000
 // A record is a few kilobytes at most; a longer line is damage, not evidence.
 const MaxLineSize = 1 << 20
 
-// lineHash returns the hash (see the package documentation) of one evidence line, without
-// its newline, and the values of the line's own "hash" and "prev_hash" members ("" when
-// missing or not strings).
-func lineHash(line []byte) (computed, recorded, prev string, err error) {
+// lineInfo is what the chain needs from one evidence line.
+type lineInfo struct {
+	computed  string // the line's hash: SHA-256 of its canonical encoding without "hash" and "signature"
+	recorded  string // the line's own "hash" ("" when missing or not a string)
+	prev      string // its "prev_hash"
+	seq       int64  // its "seq" (0 when missing)
+	hasSeq    bool
+	signature string // its "signature" ("" when missing)
+}
+
+// parseLine decodes one evidence line, without its newline, and computes its hash (see the
+// package documentation).
+func parseLine(line []byte) (lineInfo, error) {
 	v, err := decodeStrict(line)
 	if err != nil {
-		return "", "", "", err
+		return lineInfo{}, err
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {
-		return "", "", "", errors.New("not a JSON object")
+		return lineInfo{}, errors.New("not a JSON object")
 	}
-	recorded, _ = obj["hash"].(string)
-	prev, _ = obj["prev_hash"].(string)
+	var li lineInfo
+	li.recorded, _ = obj["hash"].(string)
+	li.prev, _ = obj["prev_hash"].(string)
+	li.signature, _ = obj["signature"].(string)
+	if n, ok := obj["seq"]; ok {
+		num, isNum := n.(json.Number)
+		seq, err := num.Int64()
+		if !isNum || err != nil || seq < 1 {
+			return lineInfo{}, errors.New(`"seq" is not a positive integer`)
+		}
+		li.seq, li.hasSeq = seq, true
+	}
+	if _, ok := obj["signature"]; ok && li.signature == "" {
+		return lineInfo{}, errors.New(`"signature" is not a non-empty string`)
+	}
 	delete(obj, "hash")
+	delete(obj, "signature")
 	var buf bytes.Buffer
-	writeCanonical(&buf, obj)
+	if err := writeCanonical(&buf, obj); err != nil {
+		return lineInfo{}, err
+	}
 	sum := sha256.Sum256(buf.Bytes())
-	return hex.EncodeToString(sum[:]), recorded, prev, nil
+	li.computed = hex.EncodeToString(sum[:])
+	return li, nil
+}
+
+// lineHash is parseLine for callers that need only the hashes.
+func lineHash(line []byte) (computed, recorded, prev string, err error) {
+	li, err := parseLine(line)
+	return li.computed, li.recorded, li.prev, err
 }
 
 // decodeStrict decodes exactly one JSON value from b, keeping numbers as written and
@@ -111,15 +144,16 @@ func decodeValue(dec *json.Decoder) (any, error) {
 	}
 }
 
-// writeCanonical writes v, as produced by decodeValue, in the canonical encoding.
-func writeCanonical(buf *bytes.Buffer, v any) {
+// writeCanonical writes v, as produced by decodeValue, in the canonical encoding (RFC 8785,
+// see the package documentation). It fails on a number that is not a finite IEEE 754 double.
+func writeCanonical(buf *bytes.Buffer, v any) error {
 	switch t := v.(type) {
 	case map[string]any:
 		keys := make([]string, 0, len(t))
 		for k := range t {
 			keys = append(keys, k)
 		}
-		slices.Sort(keys)
+		slices.SortFunc(keys, compareUTF16)
 		buf.WriteByte('{')
 		for i, k := range keys {
 			if i > 0 {
@@ -127,7 +161,9 @@ func writeCanonical(buf *bytes.Buffer, v any) {
 			}
 			writeString(buf, k)
 			buf.WriteByte(':')
-			writeCanonical(buf, t[k])
+			if err := writeCanonical(buf, t[k]); err != nil {
+				return err
+			}
 		}
 		buf.WriteByte('}')
 	case []any:
@@ -136,13 +172,19 @@ func writeCanonical(buf *bytes.Buffer, v any) {
 			if i > 0 {
 				buf.WriteByte(',')
 			}
-			writeCanonical(buf, e)
+			if err := writeCanonical(buf, e); err != nil {
+				return err
+			}
 		}
 		buf.WriteByte(']')
 	case string:
 		writeString(buf, t)
 	case json.Number:
-		buf.WriteString(string(t))
+		n, err := es6Number(string(t))
+		if err != nil {
+			return err
+		}
+		buf.WriteString(n)
 	case bool:
 		buf.WriteString(strconv.FormatBool(t))
 	case nil:
@@ -150,6 +192,59 @@ func writeCanonical(buf *bytes.Buffer, v any) {
 	default:
 		panic(fmt.Sprintf("evidence: canonical encoding of %T", v))
 	}
+	return nil
+}
+
+// compareUTF16 orders strings by their UTF-16 code units, as RFC 8785 section 3.2.3 sorts
+// member names.
+func compareUTF16(a, b string) int {
+	return slices.Compare(utf16.Encode([]rune(a)), utf16.Encode([]rune(b)))
+}
+
+// es6Number formats the JSON number s as ECMAScript's Number.prototype.toString does for
+// the nearest IEEE 754 double (RFC 8785 section 3.2.2.3).
+func es6Number(s string) (string, error) {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return "", fmt.Errorf("number %s is not a finite IEEE 754 double", s)
+	}
+	if f == 0 {
+		return "0", nil // -0 too
+	}
+	sign := ""
+	if f < 0 {
+		sign, f = "-", -f
+	}
+	// Shortest round-trip digits d1d2…dk and exponent: f = 0.d1…dk × 10^n.
+	e := strconv.FormatFloat(f, 'e', -1, 64) // d[.ddd]e±XX
+	mant, exp, _ := strings.Cut(e, "e")
+	digits := strings.Replace(mant, ".", "", 1)
+	x, _ := strconv.Atoi(exp)
+	k, n := len(digits), x+1
+	switch {
+	case k <= n && n <= 21:
+		return sign + digits + strings.Repeat("0", n-k), nil
+	case 0 < n && n <= 21:
+		return sign + digits[:n] + "." + digits[n:], nil
+	case -6 < n && n <= 0:
+		return sign + "0." + strings.Repeat("0", -n) + digits, nil
+	}
+	m := digits[:1]
+	if k > 1 {
+		m += "." + digits[1:]
+	}
+	es := "+"
+	if n-1 < 0 {
+		es = "-"
+	}
+	return sign + m + "e" + es + strconv.Itoa(abs(n-1)), nil
+}
+
+func abs(i int) int {
+	if i < 0 {
+		return -i
+	}
+	return i
 }
 
 func writeString(buf *bytes.Buffer, s string) {
@@ -180,134 +275,6 @@ func writeString(buf *bytes.Buffer, s string) {
 		}
 	}
 	buf.WriteByte('"')
-}
-
-// ChainError says where and why an evidence file's hash chain breaks. Line is 1-based and
-// names the first line that is not intact: the records before it verify.
-type ChainError struct {
-	Line   int
-	Reason string
-}
-
-func (e *ChainError) Error() string {
-	return fmt.Sprintf("evidence chain broken at line %d: %s", e.Line, e.Reason)
-}
-
-// Result is what Verify found.
-type Result struct {
-	// Records is the number of intact records: all of them when the chain verifies, those
-	// before the broken line when it does not.
-	Records int
-	// LastHash is the hash of the last intact record (GenesisHash when there is none).
-	// Compare it with the hash of the last evidence log line: a file cut off after a
-	// whole record still verifies, but its last hash is then an older one.
-	LastHash string
-}
-
-// Verify reads an evidence file from r and recomputes its hash chain (see GenesisHash and
-// the canonical encoding in the package documentation). It returns the number of intact records
-// and, when the chain breaks, a *ChainError naming the first broken line: an edited record
-// (its hash does not match), a deleted, inserted or reordered record (its prev_hash does not
-// match the previous hash), a truncated record (invalid JSON or no final newline), an empty
-// line, a missing or malformed hash. A read error is returned wrapped, not as a ChainError.
-// An empty input is a valid chain of zero records.
-func Verify(r io.Reader) (Result, error) {
-	br := bufio.NewReader(r)
-	res := Result{LastHash: GenesisHash}
-	for lineNo := 1; ; lineNo++ {
-		line, err := readLine(br)
-		if err == io.EOF && len(line) == 0 {
-			return res, nil
-		}
-		if err != nil && err != io.EOF {
-			if errors.Is(err, errLineTooLong) {
-				return res, &ChainError{Line: lineNo, Reason: err.Error()}
-			}
-			return res, fmt.Errorf("evidence: verify: read line %d: %w", lineNo, err)
-		}
-		terminated := err == nil // readLine returns io.EOF with a final unterminated line
-		hash, reason := checkLine(line, res.LastHash)
-		if reason == "" && !terminated {
-			reason = "record not terminated by a newline (truncated?)"
-		}
-		if reason != "" {
-			if !terminated {
-				reason = "last line: " + reason
-			}
-			return res, &ChainError{Line: lineNo, Reason: reason}
-		}
-		res.Records++
-		res.LastHash = hash
-	}
-}
-
-// VerifyFile is Verify on the file at path.
-func VerifyFile(path string) (Result, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return Result{LastHash: GenesisHash}, fmt.Errorf("evidence: verify: %w", err)
-	}
-	defer f.Close()
-	res, err := Verify(f)
-	if err != nil {
-		return res, fmt.Errorf("evidence: verify %s: %w", path, err)
-	}
-	return res, nil
-}
-
-var errLineTooLong = fmt.Errorf("line longer than %d bytes", MaxLineSize)
-
-// readLine returns the next line without its "\n". It returns io.EOF with the last line
-// when that line has no newline, and errLineTooLong past MaxLineSize.
-func readLine(br *bufio.Reader) ([]byte, error) {
-	var line []byte
-	for {
-		chunk, err := br.ReadSlice('\n')
-		line = append(line, chunk...)
-		if len(line) > MaxLineSize {
-			return nil, errLineTooLong
-		}
-		switch err {
-		case nil:
-			return line[:len(line)-1], nil
-		case bufio.ErrBufferFull:
-			continue
-		default:
-			return line, err
-		}
-	}
-}
-
-// checkLine checks one line (without its newline) against the previous record's hash and
-// returns the line's hash, or the reason the line breaks the chain.
-func checkLine(line []byte, prevHash string) (hash, reason string) {
-	if len(bytes.TrimSpace(line)) == 0 {
-		return "", "empty line"
-	}
-	if bytes.HasSuffix(line, []byte("\r")) {
-		return "", "line ends with a carriage return"
-	}
-	computed, recorded, prev, err := lineHash(line)
-	if err != nil {
-		return "", "record is not valid: " + err.Error()
-	}
-	switch {
-	case recorded == "":
-		return "", `record has no "hash"`
-	case !isHash(recorded):
-		return "", `"hash" is not 64 lowercase hex digits`
-	case recorded != computed:
-		return "", fmt.Sprintf("record altered: hash is %s, content hashes to %s", recorded, computed)
-	case prev == "":
-		return "", `record has no "prev_hash"`
-	case prev != prevHash:
-		what := "the previous record's hash"
-		if prevHash == GenesisHash {
-			what = "the genesis hash (this is the first line)"
-		}
-		return "", fmt.Sprintf("prev_hash is %s, want %s, %s: a record before this one was deleted, inserted or reordered", prev, prevHash, what)
-	}
-	return computed, ""
 }
 
 func isHash(s string) bool {

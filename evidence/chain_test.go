@@ -22,9 +22,12 @@ func TestCanonicalEncoding(t *testing.T) {
 		{"nested objects sorted, nested hash kept",
 			`{"z":{"y":[{"b":true,"a":null}],"hash":"h"},"a":[]}`,
 			`{"a":[],"z":{"hash":"h","y":[{"a":null,"b":true}]}}`},
-		{"numbers as written",
-			`{"n":[1.50,-0,1e3,12345678901234567890]}`,
-			`{"n":[1.50,-0,1e3,12345678901234567890]}`},
+		{"numbers as ECMAScript writes them",
+			`{"n":[1.50,-0,1e3,12345678901234567890,1e21,1e-7,0.000001,-12.5e-1,333333333.33333329,1E30,4.50,2e-3,0.0000012]}`,
+			`{"n":[1.5,0,1000,12345678901234567000,1e+21,1e-7,0.000001,-1.25,333333333.3333333,1e+30,4.5,0.002,0.0000012]}`},
+		{"keys in UTF-16 order", `{"\ufb01":1,"\ud83d\ude00":2,"\u0080":3}`, "{\"\u0080\":3,\"\U0001F600\":2,\"\ufb01\":1}"},
+		{"number out of range", `{"n":1e400}`, ""},
+		{"signature removed", `{"a":1,"signature":"vault:v1:AA=="}`, `{"a":1}`},
 		{"escapes resolved and re-escaped",
 			`{"s":"\u0041\/\"\\\b\t\n\f\r\u0001\u001f<&>\u00e9\u2028"}`,
 			"{\"s\":\"A/\\\"\\\\\\b\\t\\n\\f\\r\\u0001\\u001f<&>\u00e9\u2028\"}"},
@@ -66,7 +69,7 @@ func TestCanonicalEncoding(t *testing.T) {
 func TestGoldenHash(t *testing.T) {
 	rec := sample(0)
 	rec.Steps[1].Detail = "<wait> & \"see\" \u00e9"
-	line := sealLine(t, rec, GenesisHash)
+	line := sealLine(t, rec, GenesisHash, 0)
 	const want = "f8f33b957699a83668cd34a4ce861410b96677758fe6741c0e8a61b9ecaa336e"
 	if got := hashOf(t, line); got != want {
 		t.Errorf("hash = %s, want %s\nline: %s", got, want, line)
@@ -150,14 +153,14 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		{"edited and re-hashed", func(l []string) string {
 			rec := sample(1)
 			rec.Outcome = OutcomeSkipped
-			l[1] = sealLine(t, rec, hashOf(t, l[0]))
+			l[1] = sealLine(t, rec, hashOf(t, l[0]), 2)
 			return joinLines(l)
 		}, 3, "prev_hash"},
 		{"deleted first record", func(l []string) string { return joinLines(l[1:]) }, 1, "genesis"},
 		{"deleted record", func(l []string) string { return joinLines([]string{l[0], l[2], l[3]}) }, 2, "prev_hash"},
 		{"reordered records", func(l []string) string { return joinLines([]string{l[0], l[2], l[1], l[3]}) }, 2, "prev_hash"},
 		{"inserted sealed record", func(l []string) string {
-			return joinLines([]string{l[0], sealLine(t, forged, hashOf(t, l[0])), l[1], l[2], l[3]})
+			return joinLines([]string{l[0], sealLine(t, forged, hashOf(t, l[0]), 2), l[1], l[2], l[3]})
 		}, 3, "prev_hash"},
 		{"inserted unsealed record", func(l []string) string {
 			b, _ := forged.MarshalJSON()
@@ -229,9 +232,9 @@ func TestVerifyFile(t *testing.T) {
 // chain counts every line, a broken one names the line after the intact records.
 func FuzzVerify(f *testing.F) {
 	rec := sample(0)
-	l1, _ := seal(&rec, GenesisHash)
+	l1, _ := seal(&rec, GenesisHash, 0, nil)
 	rec2 := sample(1)
-	l2, _ := seal(&rec2, rec.Hash)
+	l2, _ := seal(&rec2, rec.Hash, 0, nil)
 	f.Add(string(l1) + string(l2))
 	f.Add(string(l1) + string(l2[:40]))
 	f.Add(string(l2) + string(l1))

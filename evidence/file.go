@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // FileMode is the mode of a new evidence file. OpenFile refuses an existing file whose mode
@@ -39,54 +40,181 @@ func (e *ModeError) Error() string {
 		e.Path, e.Mode.Perm(), FileMode, e.Path)
 }
 
-// File is an open hash-chained evidence file (see the package documentation). Its methods
-// are safe for concurrent use, and several Files, in one process or many, may append to the
-// same path: each Append takes an exclusive flock(2) and re-reads the last record's hash
-// under it. A *File is a Sink.
-type File struct {
-	path string
-	mu   sync.Mutex
-	f    *os.File // nil once closed
+// ErrNeedsHuman is wrapped by the error Open returns when the evidence file cannot be used
+// and no tool can safely fix it: a broken record before the last line, a file that ends
+// before its anchored head or differs from it, a missing file after a non-empty anchor, a
+// signed file without a signer. The message says what to do.
+var ErrNeedsHuman = errors.New("evidence file needs a human")
+
+// ErrNotAnchored is wrapped by the error Append returns when the record was written to the
+// file but its head could not be anchored. The record stays; the next append anchors.
+var ErrNotAnchored = errors.New("record written but not anchored")
+
+// Options configure Open.
+type Options struct {
+	// Signer, when set, signs every appended record (see the package documentation).
+	Signer Signer
+	// Anchor, when set, receives the file's head after every append and is compared with
+	// the file's end on Open.
+	Anchor Anchor
+	// Repair moves a torn last line aside and appends a repair record (see Repair).
+	Repair bool
+	// Actor names the writer in repair records.
+	Actor string
+	// Now tells the time of repairs; nil: time.Now.
+	Now func() time.Time
 }
 
-// OpenFile opens the evidence file at path for appending, creating it with FileMode if it
-// does not exist (its directory must). It refuses, with a *ModeError, an existing file that
-// group or others may access, and, with an error wrapping ErrBrokenTail, a file whose last
-// line is not an intact record. The file is opened read-write (and O_APPEND) because each
-// Append reads the last record back through the same descriptor.
+// File is an open hash-chained evidence file (see the package documentation). Its methods
+// are safe for concurrent use, and several Files, in one process or many, may append to the
+// same path: each Append takes an exclusive flock(2) and re-reads the last record under it.
+// A *File is a Sink.
+type File struct {
+	path string
+	o    Options
+	mu   sync.Mutex
+	f    *os.File // nil once closed
+	// anchorVer is the anchor's version after this File's last write; 0 with !anchorKnown
+	// means read it first.
+	anchorVer   int
+	anchorKnown bool
+}
+
+// OpenFile opens the evidence file at path for appending unsigned, unanchored records; it
+// is Open with no Options.
 func OpenFile(path string) (*File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, FileMode)
-	if err != nil {
-		return nil, fmt.Errorf("evidence: open: %w", err)
+	f, _, err := Open(context.Background(), path, Options{})
+	return f, err
+}
+
+// Open opens the evidence file at path for appending, creating it with FileMode if it does
+// not exist (its directory must). It checks the whole file first and refuses:
+//   - with a *ModeError, a file that group or others may access or that is not regular;
+//   - with an error wrapping ErrBrokenTail, a torn last line (cut short by a crash or a
+//     full disk), unless o.Repair is set: then the torn bytes are moved to
+//     PATH.torn-<UTC time>, a repair record naming them is appended, and the returned
+//     *Repair says what was moved;
+//   - with an error wrapping ErrNeedsHuman, every other damage, a file that does not match
+//     o.Anchor's head, and a signed file without o.Signer.
+//
+// A file with records after the anchored head (an earlier anchor write failed) is
+// re-anchored. Errors reading the anchor are returned as they are (retryable).
+func Open(ctx context.Context, path string, o Options) (*File, *Repair, error) {
+	if o.Now == nil {
+		o.Now = time.Now
 	}
-	fi, err := f.Stat()
+	var head *Head
+	if o.Anchor != nil {
+		h, _, err := o.Anchor.ReadHead(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("evidence: open %s: read anchor: %w", path, err)
+		}
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) && h.Seq > 0 {
+			return nil, nil, fmt.Errorf("evidence: open %s: %w: the file does not exist but Vault's anchor is at seq %d: "+
+				"restore the file from a backup (keyroll then goes on), or, to start a new file on purpose, delete the anchor", path, ErrNeedsHuman, h.Seq)
+		}
+		head = &h
+	}
+	fd, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, FileMode)
 	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("evidence: open %s: %w", path, err)
+		return nil, nil, fmt.Errorf("evidence: open: %w", err)
+	}
+	fi, err := fd.Stat()
+	if err != nil {
+		fd.Close()
+		return nil, nil, fmt.Errorf("evidence: open %s: %w", path, err)
 	}
 	if !fi.Mode().IsRegular() || fi.Mode().Perm()&^FileMode != 0 {
-		f.Close()
-		return nil, &ModeError{Path: path, Mode: fi.Mode()}
+		fd.Close()
+		return nil, nil, &ModeError{Path: path, Mode: fi.Mode()}
 	}
-	err = withLock(context.Background(), f, lockShared, func() error {
-		_, _, err := readTail(f)
+	f := &File{path: path, o: o, f: fd}
+	var rep *Repair
+	var unanchored bool
+	err = withLock(ctx, fd, lockExclusive, func() error {
+		var err error
+		rep, unanchored, err = f.check(ctx, head)
 		return err
 	})
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("evidence: open %s: %w", path, err)
+	if err == nil && unanchored && rep == nil {
+		err = f.catchUp(ctx)
 	}
-	return &File{path: path, f: f}, nil
+	if err != nil {
+		fd.Close()
+		return nil, nil, fmt.Errorf("evidence: open %s: %w", path, err)
+	}
+	return f, rep, nil
+}
+
+// check verifies the whole file against head, repairs a torn tail when allowed, and
+// reports whether records after the head await anchoring. It runs under the file lock.
+func (f *File) check(ctx context.Context, head *Head) (rep *Repair, unanchored bool, err error) {
+	for {
+		size, err := f.size()
+		if err != nil {
+			return nil, false, err
+		}
+		res, err := VerifyWith(io.NewSectionReader(f.f, 0, size), VerifyOptions{Head: head})
+		var ce *ChainError
+		switch {
+		case err == nil:
+		case !errors.As(err, &ce):
+			return nil, false, err
+		case ce.Torn && rep == nil && f.o.Repair:
+			if rep, err = f.moveAside(res.Size, size); err != nil {
+				return nil, false, fmt.Errorf("repair torn tail: %w", err)
+			}
+			continue // check the rest again, anchor included
+		case ce.Torn && rep == nil:
+			return nil, false, fmt.Errorf("%w: line %d: %s; run `keyroll evidence repair %s` to move it aside", ErrBrokenTail, ce.Line, ce.Reason, f.path)
+		case ce.Unanchored:
+			unanchored = true
+		default:
+			return rep, false, fmt.Errorf("%w: line %d: %s. keyroll appends nothing to it: keep it as it is, "+
+				"find out what changed it (`keyroll evidence verify %s`), then restore a good copy, or move it aside and start a new file on purpose",
+				ErrNeedsHuman, ce.Line, ce.Reason, f.path)
+		}
+		if err := f.checkSigner(); err != nil {
+			return rep, false, err
+		}
+		if rep != nil {
+			return rep, false, f.appendRepair(ctx, rep)
+		}
+		return nil, unanchored, nil
+	}
+}
+
+// checkSigner refuses to go on with a signed file and no signer: an unsigned record after a
+// signed one would break the file.
+func (f *File) checkSigner() error {
+	t, err := readTail(f.f)
+	if err != nil {
+		return err
+	}
+	if t.signed && f.o.Signer == nil {
+		return fmt.Errorf("%w: its records are signed but no signer is configured: set evidence.signing", ErrNeedsHuman)
+	}
+	return nil
+}
+
+func (f *File) size() (int64, error) {
+	fi, err := f.f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
 }
 
 // Path returns the path the file was opened with.
 func (f *File) Path() string { return f.path }
 
-// Append chains rec onto the file: it sets rec.PrevHash to the last record's hash
-// (GenesisHash for the first record) and rec.Hash to rec's own hash, writes rec as one line
-// with a single write call, fsyncs the file, and returns rec as written. ctx bounds the wait
-// for the file lock only; once writing has started it completes. A failed write is rolled
-// back so that the file never ends in a partial line.
+// Append chains rec onto the file: it sets rec.Seq to the record's line number,
+// rec.PrevHash to the last record's hash (GenesisHash for the first record), rec.Hash to
+// rec's own hash and, with a Signer, rec.Signature; writes rec as one line with a single
+// write call, fsyncs the file, anchors the new head with an Anchor, and returns rec as
+// written. ctx bounds the wait for the file lock and the calls to the signer and the
+// anchor. A failed write is rolled back so that the file never ends in a partial line. When
+// only the anchor fails, the record stays written and the error wraps ErrNotAnchored.
 func (f *File) Append(ctx context.Context, rec Record) (Record, error) {
 	if err := ctx.Err(); err != nil {
 		return rec, fmt.Errorf("evidence: append %s: %w", f.path, err)
@@ -96,33 +224,87 @@ func (f *File) Append(ctx context.Context, rec Record) (Record, error) {
 	if f.f == nil {
 		return rec, fmt.Errorf("evidence: append %s: %w", f.path, ErrClosed)
 	}
-	err := withLock(ctx, f.f, lockExclusive, func() error {
-		prev, size, err := readTail(f.f)
-		if err != nil {
-			return err
-		}
-		line, err := seal(&rec, prev)
-		if err != nil {
-			return err
-		}
-		if _, err := f.f.Write(line); err != nil {
-			if terr := f.f.Truncate(size); terr != nil {
-				return fmt.Errorf("write: %w (and rolling back the partial line failed: %v)", err, terr)
-			}
-			return fmt.Errorf("write: %w", err)
-		}
-		if err := f.f.Sync(); err != nil {
-			return fmt.Errorf("fsync: %w", err)
-		}
-		if size == 0 {
-			syncDir(filepath.Dir(f.path)) // make the new file's name durable too
-		}
-		return nil
-	})
+	in := rec
+	err := withLock(ctx, f.f, lockExclusive, func() error { return f.appendLocked(ctx, &rec) })
 	if err != nil {
-		return rec, fmt.Errorf("evidence: append %s: %w", f.path, err)
+		return in, fmt.Errorf("evidence: append %s: %w", f.path, err)
+	}
+	if err := f.anchor(ctx, Head{Seq: rec.Seq, Hash: rec.Hash, Time: f.o.Now().UTC()}); err != nil {
+		return rec, fmt.Errorf("evidence: append %s: %w: seq %d: %w", f.path, ErrNotAnchored, rec.Seq, err)
 	}
 	return rec, nil
+}
+
+// appendLocked writes rec after the last record; the caller holds the file lock.
+func (f *File) appendLocked(ctx context.Context, rec *Record) error {
+	t, err := readTail(f.f)
+	if err != nil {
+		return err
+	}
+	var sign func(string) (string, error)
+	if f.o.Signer != nil {
+		sign = func(hash string) (string, error) { return f.o.Signer.Sign(ctx, signedMessage(hash)) }
+	}
+	line, err := seal(rec, t.hash, t.seq+1, sign)
+	if err != nil {
+		return err
+	}
+	if _, err := f.f.Write(line); err != nil {
+		if terr := f.f.Truncate(t.size); terr != nil {
+			return fmt.Errorf("write: %w (and rolling back the partial line failed: %v)", err, terr)
+		}
+		return fmt.Errorf("write: %w", err)
+	}
+	if err := f.f.Sync(); err != nil {
+		return fmt.Errorf("fsync: %w", err)
+	}
+	if t.size == 0 {
+		syncDir(filepath.Dir(f.path)) // make the new file's name durable too
+	}
+	return nil
+}
+
+// anchor stores h as the anchored head with check-and-set. A writer that loses the race
+// re-reads the anchor: when another writer already anchored this record or a later one,
+// there is nothing left to do; otherwise it writes again on the version it read.
+func (f *File) anchor(ctx context.Context, h Head) error {
+	if f.o.Anchor == nil {
+		return nil
+	}
+	const attempts = 5
+	for range attempts {
+		if !f.anchorKnown {
+			cur, ver, err := f.o.Anchor.ReadHead(ctx)
+			if err != nil {
+				return fmt.Errorf("read anchor: %w", err)
+			}
+			if cur.Seq >= h.Seq {
+				return nil
+			}
+			f.anchorVer, f.anchorKnown = ver, true
+		}
+		ver, err := f.o.Anchor.WriteHead(ctx, h, f.anchorVer)
+		if errors.Is(err, ErrAnchorConflict) {
+			f.anchorKnown = false
+			continue
+		}
+		if err != nil {
+			f.anchorKnown = false
+			return fmt.Errorf("write anchor: %w", err)
+		}
+		f.anchorVer = ver
+		return nil
+	}
+	return fmt.Errorf("write anchor: %w %d times", ErrAnchorConflict, attempts)
+}
+
+// catchUp anchors the file's current head.
+func (f *File) catchUp(ctx context.Context) error {
+	t, err := readTail(f.f)
+	if err != nil {
+		return err
+	}
+	return f.anchor(ctx, Head{Seq: t.seq, Hash: t.hash, Time: f.o.Now().UTC()})
 }
 
 // Emit appends rec; it makes *File a Sink.
@@ -146,10 +328,10 @@ func (f *File) Close() error {
 	return nil
 }
 
-// seal sets rec's chain fields for a predecessor with hash prev and returns its line,
-// newline included.
-func seal(rec *Record, prev string) ([]byte, error) {
-	rec.PrevHash, rec.Hash = prev, ""
+// seal sets rec's chain fields for a predecessor with hash prev, seq (0: none) and, with
+// sign, its signature, and returns its line, newline included.
+func seal(rec *Record, prev string, seq int64, sign func(hash string) (string, error)) ([]byte, error) {
+	rec.Seq, rec.PrevHash, rec.Hash, rec.Signature = seq, prev, "", ""
 	unsealed, err := rec.MarshalJSON()
 	if err != nil {
 		return nil, fmt.Errorf("encode record: %w", err)
@@ -159,6 +341,11 @@ func seal(rec *Record, prev string) ([]byte, error) {
 		return nil, fmt.Errorf("hash record: %w", err)
 	}
 	rec.Hash = hash
+	if sign != nil {
+		if rec.Signature, err = sign(hash); err != nil {
+			return nil, fmt.Errorf("sign record: %w", err)
+		}
+	}
 	line, err := rec.MarshalJSON()
 	if err != nil {
 		return nil, fmt.Errorf("encode record: %w", err)
@@ -170,57 +357,85 @@ func seal(rec *Record, prev string) ([]byte, error) {
 	return line, nil
 }
 
-// readTail returns the hash of the last record of f (GenesisHash when f is empty) and f's
-// size. The last line must be an intact record: complete, newline-terminated and hashing to
-// its own "hash". (Its prev_hash is not checked here: that needs the whole file; Verify does.)
-func readTail(f *os.File) (hash string, size int64, err error) {
+// tail is what Append needs to know about the last record.
+type tail struct {
+	hash   string // GenesisHash when the file is empty
+	seq    int64  // its seq: its line number
+	signed bool
+	size   int64 // the file's size
+}
+
+// readTail reads the last record of f. The last line must be an intact record: complete,
+// newline-terminated and hashing to its own "hash". (Its prev_hash is not checked here:
+// that needs the whole file; Verify does.) A last record without a seq, from a file written
+// before records had one, has the file's line count as its seq.
+func readTail(f *os.File) (tail, error) {
 	fi, err := f.Stat()
 	if err != nil {
-		return "", 0, err
+		return tail{}, err
 	}
-	size = fi.Size()
-	if size == 0 {
-		return GenesisHash, 0, nil
+	t := tail{hash: GenesisHash, size: fi.Size()}
+	if t.size == 0 {
+		return t, nil
 	}
 	// Read backwards in blocks until the newline before the last line (or the file's start).
 	const block = 4096
-	var tail []byte
-	start := size
+	var buf []byte
+	start := t.size
 	for {
-		n := int64(block)
-		if start < n {
-			n = start
-		}
+		n := min(int64(block), start)
 		start -= n
-		buf := make([]byte, n)
-		if _, err := f.ReadAt(buf, start); err != nil && err != io.EOF {
-			return "", 0, fmt.Errorf("read last record: %w", err)
+		b := make([]byte, n)
+		if _, err := f.ReadAt(b, start); err != nil && err != io.EOF {
+			return tail{}, fmt.Errorf("read last record: %w", err)
 		}
-		tail = append(buf, tail...)
-		if tail[len(tail)-1] != '\n' && start+int64(len(tail)) == size {
-			return "", 0, fmt.Errorf("%w: the file does not end with a newline (a truncated record?); run `keyroll evidence verify %s`", ErrBrokenTail, f.Name())
+		buf = append(b, buf...)
+		if buf[len(buf)-1] != '\n' && start+int64(len(buf)) == t.size {
+			return tail{}, fmt.Errorf("%w: the file does not end with a newline (a truncated record?); run `keyroll evidence repair %s`", ErrBrokenTail, f.Name())
 		}
-		if i := bytes.LastIndexByte(tail[:len(tail)-1], '\n'); i >= 0 {
-			tail = tail[i+1:]
+		if i := bytes.LastIndexByte(buf[:len(buf)-1], '\n'); i >= 0 {
+			buf = buf[i+1:]
 			start += int64(i + 1)
 			break
 		}
 		if start == 0 {
 			break
 		}
-		if len(tail) > MaxLineSize {
-			return "", 0, fmt.Errorf("%w: the last line is longer than %d bytes; run `keyroll evidence verify %s`", ErrBrokenTail, MaxLineSize, f.Name())
+		if len(buf) > MaxLineSize {
+			return tail{}, fmt.Errorf("%w: the last line is longer than %d bytes; run `keyroll evidence verify %s`", ErrBrokenTail, MaxLineSize, f.Name())
 		}
 	}
-	line := tail[:len(tail)-1]
-	computed, recorded, _, err := lineHash(line)
+	li, err := parseLine(buf[:len(buf)-1])
 	switch {
 	case err != nil:
-		return "", 0, fmt.Errorf("%w: the line at byte %d: %v; run `keyroll evidence verify %s`", ErrBrokenTail, start, err, f.Name())
-	case recorded != computed:
-		return "", 0, fmt.Errorf("%w: the record at byte %d does not hash to its \"hash\" (altered?); run `keyroll evidence verify %s`", ErrBrokenTail, start, f.Name())
+		return tail{}, fmt.Errorf("%w: the line at byte %d: %v; run `keyroll evidence verify %s`", ErrBrokenTail, start, err, f.Name())
+	case li.recorded != li.computed:
+		return tail{}, fmt.Errorf("%w: the record at byte %d does not hash to its \"hash\" (altered?); run `keyroll evidence verify %s`", ErrBrokenTail, start, f.Name())
 	}
-	return computed, size, nil
+	t.hash, t.seq, t.signed = li.computed, li.seq, li.signature != ""
+	if !li.hasSeq {
+		if t.seq, err = countLines(f, t.size); err != nil {
+			return tail{}, fmt.Errorf("count records: %w", err)
+		}
+	}
+	return t, nil
+}
+
+// countLines counts the newlines in the first size bytes of f.
+func countLines(f *os.File, size int64) (int64, error) {
+	var n int64
+	buf := make([]byte, 64<<10)
+	r := io.NewSectionReader(f, 0, size)
+	for {
+		k, err := r.Read(buf)
+		n += int64(bytes.Count(buf[:k], []byte{'\n'}))
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
 }
 
 // syncDir fsyncs a directory, best effort: some file systems do not support it, and the

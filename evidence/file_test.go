@@ -147,23 +147,25 @@ func TestFileMode(t *testing.T) {
 	}
 }
 
-func TestOpenFileRefusesBrokenTail(t *testing.T) {
+func TestOpenFileRefusesBrokenFile(t *testing.T) {
 	_, lines := writeChain(t, 2)
 	good := joinLines(lines)
 	tests := []struct {
 		name    string
 		content string
-		wantErr string // "" when the file is accepted
+		wantIs  error // nil when the file is accepted
+		wantErr string
 	}{
-		{"empty", "", ""},
-		{"intact", good, ""},
-		{"truncated record", good[:len(good)-20], "does not end with a newline"},
-		{"missing final newline", strings.TrimSuffix(good, "\n"), "does not end with a newline"},
-		{"garbage last line", good + "garbage\n", "invalid JSON"},
-		{"empty last line", good + "\n", "invalid JSON"},
-		{"edited last record", joinLines([]string{lines[0], strings.Replace(lines[1], "prod-us", "prod-eu", 1)}), "altered"},
-		{"unsealed last record", good + `{"target":"x"}` + "\n", "altered"},
-		{"single long record", strings.Repeat(" ", 10000) + lines[0] + "\n", ""},
+		{"empty", "", nil, ""},
+		{"intact", good, nil, ""},
+		{"truncated record", good[:len(good)-20], ErrBrokenTail, "keyroll evidence repair"},
+		{"missing final newline", strings.TrimSuffix(good, "\n"), ErrBrokenTail, "not terminated by a newline"},
+		{"garbage last line", good + "garbage\n", ErrBrokenTail, "invalid JSON"},
+		{"empty last line", good + "\n", ErrNeedsHuman, "empty line"},
+		{"edited last record", joinLines([]string{lines[0], strings.Replace(lines[1], "prod-us", "prod-eu", 1)}), ErrNeedsHuman, "altered"},
+		{"edited first record", joinLines([]string{strings.Replace(lines[0], "prod-us", "prod-eu", 1), lines[1]}), ErrNeedsHuman, "line 1: record altered"},
+		{"unsealed last record", good + `{"target":"x"}` + "\n", ErrNeedsHuman, `no "hash"`},
+		{"single long record", strings.Repeat(" ", 10000) + lines[0] + "\n", nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,16 +174,18 @@ func TestOpenFileRefusesBrokenTail(t *testing.T) {
 				t.Fatal(err)
 			}
 			f, err := OpenFile(path)
-			if tt.wantErr == "" {
+			if tt.wantIs == nil {
 				if err != nil {
 					t.Fatalf("OpenFile: %v", err)
 				}
 				f.Close()
 				return
 			}
-			if !errors.Is(err, ErrBrokenTail) || !strings.Contains(err.Error(), tt.wantErr) ||
-				!strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "keyroll evidence verify") {
-				t.Errorf("OpenFile = %v\nwant ErrBrokenTail mentioning %q, the path and the verify command", err, tt.wantErr)
+			if !errors.Is(err, tt.wantIs) || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), path) {
+				t.Errorf("OpenFile = %v\nwant %v mentioning %q and the path", err, tt.wantIs, tt.wantErr)
+			}
+			if b, _ := os.ReadFile(path); string(b) != tt.content {
+				t.Error("OpenFile changed a file it refused")
 			}
 		})
 	}

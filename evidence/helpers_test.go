@@ -78,10 +78,10 @@ func joinLines(lines []string) string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
-// sealLine returns rec sealed onto prev as a line without its newline.
-func sealLine(t *testing.T, rec Record, prev string) string {
+// sealLine returns rec sealed onto prev with seq (0: none) as a line without its newline.
+func sealLine(t *testing.T, rec Record, prev string, seq int64) string {
 	t.Helper()
-	line, err := seal(&rec, prev)
+	line, err := seal(&rec, prev, seq, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,10 +64,13 @@ func (o Outcome) Valid() bool {
 // Unknown is distinct from false: EndpointUnchanged and EventsUnchanged are nil (JSON null)
 // when the run never got as far as verifying the webhook after the push.
 //
-// PrevHash and Hash belong to the hash-chained file: File.Append sets them, anything the
-// caller put there is overwritten. They are empty (and omitted) in records that were never
-// appended to a file.
+// Seq, PrevHash, Hash and Signature belong to the hash-chained file: File.Append sets them,
+// anything the caller put there is overwritten. They are empty (and omitted) in records
+// that were never appended to a file. A repair record (Type TypeRepair) has only Seq, Type,
+// Actor, the times, Repair and the chain fields.
 type Record struct {
+	Seq               int64      `json:"seq,omitempty"`
+	Type              string     `json:"type,omitempty"` // "" for a rotation attempt, TypeRepair
 	RotationID        string     `json:"rotation_id"`
 	Target            string     `json:"target"`
 	WebhookID         int        `json:"webhook_id"`
@@ -84,8 +87,23 @@ type Record struct {
 	EventsUnchanged   *bool      `json:"events_unchanged"`
 	Error             *ErrorInfo `json:"error,omitempty"`
 	DryRun            bool       `json:"dry_run,omitempty"`
+	Repair            *Repair    `json:"repair,omitempty"`
 	PrevHash          string     `json:"prev_hash,omitempty"`
 	Hash              string     `json:"hash,omitempty"`
+	Signature         string     `json:"signature,omitempty"`
+}
+
+// repairRecord is the schema of a repair record: no rotation fields.
+type repairRecord struct {
+	Seq        int64     `json:"seq,omitempty"`
+	Type       string    `json:"type"`
+	Actor      string    `json:"actor"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+	Repair     *Repair   `json:"repair"`
+	PrevHash   string    `json:"prev_hash,omitempty"`
+	Hash       string    `json:"hash,omitempty"`
+	Signature  string    `json:"signature,omitempty"`
 }
 
 // Step is one step of the state machine (stage, wait, test, push, verify, promote, ...) as
@@ -122,7 +140,12 @@ func (r Record) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(record(n)); err != nil {
+	var v any = record(n)
+	if n.Type == TypeRepair {
+		v = repairRecord{Seq: n.Seq, Type: n.Type, Actor: n.Actor, StartedAt: n.StartedAt, FinishedAt: n.FinishedAt,
+			Repair: n.Repair, PrevHash: n.PrevHash, Hash: n.Hash, Signature: n.Signature}
+	}
+	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
@@ -218,6 +241,12 @@ func (r Record) Log(logger zerolog.Logger) {
 // encoding. It does not add "evidence": true; Log does.
 func (r Record) MarshalZerologObject(e *zerolog.Event) {
 	n := r.normalized()
+	if n.Seq != 0 {
+		e.Int64("seq", n.Seq)
+	}
+	if n.Type != "" {
+		e.Str("type", n.Type)
+	}
 	e.Str("rotation_id", n.RotationID).
 		Str("target", n.Target).
 		Int("webhook_id", n.WebhookID).
@@ -245,6 +274,9 @@ func (r Record) MarshalZerologObject(e *zerolog.Event) {
 	}
 	if n.Hash != "" {
 		e.Str("hash", n.Hash)
+	}
+	if n.Signature != "" {
+		e.Str("signature", n.Signature)
 	}
 }
 

@@ -45,9 +45,10 @@ func (m Multi) Emit(ctx context.Context, rec Record) error {
 			written, err := a.Append(ctx, rec)
 			if err != nil {
 				errs = append(errs, err)
-				continue
 			}
-			rec = written
+			if written.Hash != "" { // written, perhaps not anchored
+				rec = written
+			}
 			continue
 		}
 		if err := s.Emit(ctx, rec); err != nil {
