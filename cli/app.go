@@ -141,15 +141,14 @@ func policy(cfg *config.Config) rotate.Policy {
 
 // recorder returns the evidence sink: the optional file first, then the log. The caller
 // closes the returned closer.
-func (a *app) recorder() (rotate.Recorder, func() error, error) {
+func (a *app) recorder(ctx context.Context) (rotate.Recorder, func() error, error) {
 	logSink := evidence.LogSink{Logger: a.env.Log}
 	if a.cfg.Evidence.File == "" {
 		return logSink, func() error { return nil }, nil
 	}
-	f, err := evidence.OpenFile(a.cfg.Evidence.File)
+	f, err := a.openEvidence(ctx, a.cfg.Evidence.File)
 	if err != nil {
-		// Nothing has been changed yet: an unusable evidence file stops the run before it.
-		return nil, nil, &config.Error{Problems: config.FieldErrors{{Path: "evidence.file", Msg: err.Error()}}}
+		return nil, nil, err
 	}
 	return evidence.Multi{f, logSink}, f.Close, nil
 }

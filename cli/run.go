@@ -104,7 +104,7 @@ func (a *app) rotate(ctx context.Context, targets []config.Target, o rotate.Opti
 		}
 		rts = append(rts, rotate.Target{Name: t.Name, VaultPath: t.VaultPath, WebhookID: t.WebhookID, API: c})
 	}
-	rec, closeRec, err := a.recorder()
+	rec, closeRec, err := a.recorder(ctx)
 	if err != nil {
 		return nil, err
 	}

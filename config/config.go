@@ -103,6 +103,16 @@ type Target struct {
 // Evidence configures the optional hash-chained evidence file.
 type Evidence struct {
 	File string `yaml:"file"`
+	// Signing, when set, has Vault Transit sign every record.
+	Signing *EvidenceSigning `yaml:"signing"`
+	// Anchor, when set, is the KV v2 path (in vault.kv_mount) holding the file's head.
+	Anchor string `yaml:"anchor"`
+}
+
+// EvidenceSigning names the asymmetric Vault Transit key that signs evidence records.
+type EvidenceSigning struct {
+	TransitMount string `yaml:"transit_mount"` // default "transit"
+	Key          string `yaml:"key"`
 }
 
 // Listener configures `keyroll listen` and the listener package.

@@ -57,6 +57,7 @@ func (c *Config) Validate() error {
 	c.validateRotation(&p)
 	c.validateTargets(&p)
 	c.validateListener(&p)
+	validateEvidence(&p, c.Evidence)
 	if len(p) > 0 {
 		return &Error{Problems: p}
 	}

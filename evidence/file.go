@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/keyroll/keyroll/failure"
 )
 
 // FileMode is the mode of a new evidence file. OpenFile refuses an existing file whose mode
@@ -32,6 +34,9 @@ type ModeError struct {
 	Mode fs.FileMode
 }
 
+// FailureKind says a human must fix the mode: keyroll does not loosen or tighten it.
+func (e *ModeError) FailureKind() failure.Kind { return failure.NeedsHuman }
+
 func (e *ModeError) Error() string {
 	if !e.Mode.IsRegular() {
 		return fmt.Sprintf("evidence: open %s: not a regular file (mode %v)", e.Path, e.Mode)
@@ -44,7 +49,7 @@ func (e *ModeError) Error() string {
 // and no tool can safely fix it: a broken record before the last line, a file that ends
 // before its anchored head or differs from it, a missing file after a non-empty anchor, a
 // signed file without a signer. The message says what to do.
-var ErrNeedsHuman = errors.New("evidence file needs a human")
+var ErrNeedsHuman = failure.New(failure.NeedsHuman, "evidence file needs a human")
 
 // ErrNotAnchored is wrapped by the error Append returns when the record was written to the
 // file but its head could not be anchored. The record stays; the next append anchors.
@@ -156,6 +161,9 @@ func (f *File) check(ctx context.Context, head *Head) (rep *Repair, unanchored b
 		}
 		res, err := VerifyWith(io.NewSectionReader(f.f, 0, size), VerifyOptions{Head: head})
 		var ce *ChainError
+		if res.Signed > 0 && f.o.Signer == nil && (err == nil || errors.As(err, &ce)) {
+			return rep, false, fmt.Errorf("%w: its records are signed but no signer is configured: set evidence.signing", ErrNeedsHuman)
+		}
 		switch {
 		case err == nil:
 		case !errors.As(err, &ce):
@@ -174,27 +182,11 @@ func (f *File) check(ctx context.Context, head *Head) (rep *Repair, unanchored b
 				"find out what changed it (`keyroll evidence verify %s`), then restore a good copy, or move it aside and start a new file on purpose",
 				ErrNeedsHuman, ce.Line, ce.Reason, f.path)
 		}
-		if err := f.checkSigner(); err != nil {
-			return rep, false, err
-		}
 		if rep != nil {
 			return rep, false, f.appendRepair(ctx, rep)
 		}
 		return nil, unanchored, nil
 	}
-}
-
-// checkSigner refuses to go on with a signed file and no signer: an unsigned record after a
-// signed one would break the file.
-func (f *File) checkSigner() error {
-	t, err := readTail(f.f)
-	if err != nil {
-		return err
-	}
-	if t.signed && f.o.Signer == nil {
-		return fmt.Errorf("%w: its records are signed but no signer is configured: set evidence.signing", ErrNeedsHuman)
-	}
-	return nil
 }
 
 func (f *File) size() (int64, error) {

@@ -321,3 +321,30 @@ func (s *Server) CustomMetadata(t testing.TB, mount, path string) map[string]str
 	}
 	return out
 }
+
+// TransitKey enables the Transit secrets engine at mount (if it is not yet) and creates
+// the asymmetric key name of type typ ("ed25519" or "ecdsa-p256") if it does not exist.
+func (s *Server) TransitKey(t testing.TB, mount, name, typ string) {
+	t.Helper()
+	c := s.Client(t)
+	if err := c.Sys().Mount(mount, &api.MountInput{Type: "transit"}); err != nil &&
+		!strings.Contains(err.Error(), "path is already in use") {
+		t.Fatalf("vaulttest: enable transit at %s: %v", mount, err)
+	}
+	if _, err := c.Logical().Write(mount+"/keys/"+name, map[string]any{"type": typ}); err != nil {
+		t.Fatalf("vaulttest: transit key %s/%s: %v", mount, name, err)
+	}
+}
+
+// AuditLog enables a file audit device writing to a new file under t's temp dir and
+// returns that file's path. Every request Vault serves from then on is logged there.
+func (s *Server) AuditLog(t testing.TB, name string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name+".log")
+	err := s.Client(t).Sys().EnableAuditWithOptions(name, &api.EnableAuditOptions{Type: "file", Options: map[string]string{"file_path": path}})
+	if err != nil {
+		t.Fatalf("vaulttest: enable audit device %s: %v", name, err)
+	}
+	t.Cleanup(func() { _ = s.Client(t).Sys().DisableAudit(name) })
+	return path
+}
