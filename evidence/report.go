@@ -28,8 +28,8 @@ type ReportOptions struct {
 type Report struct {
 	Since, Until time.Time
 	MaxAge       time.Duration
-	Records      int      // records read
-	Chain        string   // the result of the chain check, e.g. "intact, 42 records"
+	Records      int    // records read
+	Chain        string // the result of the chain check, e.g. "intact, 42 records"
 	Targets      []*TargetReport
 	Repairs      []Record // repair records in the period
 }
