@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 command -v go >/dev/null || { echo "test.sh: Go is required (https://go.dev/dl/)" >&2; exit 2; }
 KEYROLL_VAULT_BIN=$(scripts/vault-bin.sh)
 export KEYROLL_VAULT_BIN
+KEYROLL_JCS_NODE_PATH=$(scripts/jcs-dir.sh)
+export KEYROLL_JCS_NODE_PATH
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
