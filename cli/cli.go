@@ -31,7 +31,7 @@ func commands() []command {
 		{"check", "validate the config and prove Vault and DigiCert access", runCheck},
 		{"listen", "run a reference webhook listener", runListen},
 		{"simulate", "run the CertCentral simulator", runSimulate},
-		{"evidence", "evidence tools: evidence verify FILE", runEvidence},
+		{"evidence", "evidence tools: verify, public-key, repair, report", runEvidence},
 		{"version", "print the version", runVersion},
 	}
 }

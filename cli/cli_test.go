@@ -527,14 +527,14 @@ func TestEvidenceFileAndVerify(t *testing.T) {
 	if code, _, _ := w.run("evidence", "check", file); code != 2 {
 		t.Errorf("bad subcommand: exit %d, want 2", code)
 	}
-	// An evidence file others may read stops the run before anything changes (exit 2).
+	// An evidence file others may read stops the run before anything changes (exit 3).
 	if err := os.Chmod(file, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := w.store.Read(context.Background(), w.path)
 	code, _, errs := w.run("run", "--force")
 	after, _ := w.store.Read(context.Background(), w.path)
-	if code != 2 || !strings.Contains(errs, "evidence.file") || after.Version != before.Version {
+	if code != 3 || !strings.Contains(errs, "chmod 600") || after.Version != before.Version {
 		t.Errorf("loose evidence file: exit %d, version %d→%d: %s", code, before.Version, after.Version, errs)
 	}
 }

@@ -98,7 +98,7 @@ func randomJSON(rng *rand.Rand, depth int) any {
 		case 1:
 			return json.Number(strconv.FormatFloat(rng.NormFloat64()*math.Pow(10, float64(rng.IntN(60)-30)), 'g', -1, 64))
 		case 2:
-			return math.Float64frombits(rng.Uint64() &^ (0x7ff << 52) | uint64(rng.IntN(0x7fe)+1)<<52)
+			return math.Float64frombits(rng.Uint64()&^(0x7ff<<52) | uint64(rng.IntN(0x7fe)+1)<<52)
 		}
 		return rng.IntN(100)
 	case 2:
