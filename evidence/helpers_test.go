@@ -42,8 +42,14 @@ func sample(i int) Record {
 // (without newlines).
 func writeChain(t *testing.T, n int) (string, []string) {
 	t.Helper()
+	return writeChainWith(t, n, Options{})
+}
+
+// writeChainWith is writeChain with a file opened with o.
+func writeChainWith(t *testing.T, n int, o Options) (string, []string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "evidence.jsonl")
-	f, err := OpenFile(path)
+	f, _, err := Open(t.Context(), path, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,18 +84,7 @@ func (a *memAnchor) get() Head {
 // signedFile appends n records to a new signed, anchored file.
 func signedFile(t *testing.T, n int, s *keySigner, a *memAnchor) (string, []string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "evidence.jsonl")
-	f, _, err := Open(t.Context(), path, Options{Signer: s, Anchor: a})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for i := range n {
-		if _, err := f.Append(t.Context(), sample(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return path, readLines(t, path)
+	return writeChainWith(t, n, Options{Signer: s, Anchor: a})
 }
 
 func TestSignedAnchoredFile(t *testing.T) {
