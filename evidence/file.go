@@ -109,8 +109,9 @@ func Open(ctx context.Context, path string, o Options) (*File, *Repair, error) {
 		o.Now = time.Now
 	}
 	var head *Head
+	var anchorVer int
 	if o.Anchor != nil {
-		h, _, err := o.Anchor.ReadHead(ctx)
+		h, ver, err := o.Anchor.ReadHead(ctx)
 		if err != nil {
 			return nil, nil, fmt.Errorf("evidence: open %s: read anchor: %w", path, err)
 		}
@@ -118,7 +119,7 @@ func Open(ctx context.Context, path string, o Options) (*File, *Repair, error) {
 			return nil, nil, fmt.Errorf("evidence: open %s: %w: the file does not exist but Vault's anchor is at seq %d: "+
 				"restore the file from a backup (keyroll then goes on), or, to start a new file on purpose, delete the anchor", path, ErrNeedsHuman, h.Seq)
 		}
-		head = &h
+		head, anchorVer = &h, ver
 	}
 	fd, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, FileMode)
 	if err != nil {
@@ -133,7 +134,8 @@ func Open(ctx context.Context, path string, o Options) (*File, *Repair, error) {
 		fd.Close()
 		return nil, nil, &ModeError{Path: path, Mode: fi.Mode()}
 	}
-	f := &File{path: path, o: o, f: fd}
+	// The version read is where the first anchor write starts from; a conflict re-reads.
+	f := &File{path: path, o: o, f: fd, anchorVer: anchorVer, anchorKnown: o.Anchor != nil}
 	var rep *Repair
 	var unanchored bool
 	err = withLock(ctx, fd, lockExclusive, func() error {

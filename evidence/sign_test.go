@@ -49,6 +49,7 @@ type memAnchor struct {
 	version int
 	err     error // returned by WriteHead when set
 	writes  int
+	reads   int
 	// beforeWrite, when set, runs before each WriteHead, outside the lock.
 	beforeWrite func()
 }
@@ -56,6 +57,7 @@ type memAnchor struct {
 func (a *memAnchor) ReadHead(context.Context) (Head, int, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.reads++
 	return a.head, a.version, nil
 }
 
@@ -100,8 +102,9 @@ func TestSignedAnchoredFile(t *testing.T) {
 	if err != nil || res.Records != 3 || res.Signed != 3 || !res.Anchored || fmt.Sprint(res.KeyVersions) != "[1]" {
 		t.Fatalf("VerifyFileWith = %+v, %v", res, err)
 	}
-	if h.Seq != 3 || h.Hash != res.LastHash || a.writes != 3 || s.calls != 3 {
-		t.Errorf("anchor %+v after %d writes, %d signatures; want seq 3, hash %s, 3 each", h, a.writes, s.calls, res.LastHash)
+	if h.Seq != 3 || h.Hash != res.LastHash || a.writes != 3 || s.calls != 3 || a.reads != 2 {
+		t.Errorf("anchor %+v after %d reads (one by Open, one here), %d writes, %d signatures; want seq 3, hash %s, 3 each",
+			h, a.reads, a.writes, s.calls, res.LastHash)
 	}
 }
 
