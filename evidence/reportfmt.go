@@ -55,9 +55,17 @@ func (tr *TargetReport) events() []event {
 			ev = append(ev, event{f.Recovered, "recovered", "", "after " + days(f.Recovery)})
 		}
 	}
-	// Stable insertion sort by time: a handful of events per target.
+	// Stable insertion sort by time, a promotion before what it causes at the same time: a
+	// handful of events per target.
+	rank := func(e event) int {
+		if e.Event == "promoted" || e.Event == "current" {
+			return 0
+		}
+		return 1
+	}
+	before := func(a, b event) bool { return a.Time.Before(b.Time) || a.Time.Equal(b.Time) && rank(a) < rank(b) }
 	for i := 1; i < len(ev); i++ {
-		for j := i; j > 0 && ev[j].Time.Before(ev[j-1].Time); j-- {
+		for j := i; j > 0 && before(ev[j], ev[j-1]); j-- {
 			ev[j], ev[j-1] = ev[j-1], ev[j]
 		}
 	}
