@@ -132,6 +132,8 @@ for i, raw in enumerate(lines):
     last = no == len(lines)
     if raw.strip() == b"":
         broken(no, "empty line")
+    if raw.endswith(b"\r"):
+        broken(no, "line ends with a carriage return")
     try:
         obj = json.loads(raw.decode("utf-8"), object_pairs_hook=no_duplicates, parse_constant=reject_constant)
         if not isinstance(obj, dict):
@@ -139,7 +141,7 @@ for i, raw in enumerate(lines):
         recorded = obj.pop("hash", None)
         sig = obj.pop("signature", None)
         computed = hashlib.sha256(jcs(obj).encode("utf-8")).hexdigest()
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeError) as e:
         broken(no, ("last line: " if last and not terminated else "") + "record is not valid: %s" % e)
     if not isinstance(recorded, str) or not re.fullmatch(r"[0-9a-f]{64}", recorded):
         broken(no, 'record has no "hash" of 64 lowercase hex digits')
