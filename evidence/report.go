@@ -7,6 +7,7 @@ import (
 	"io"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -288,7 +289,14 @@ func (tr *TargetReport) Verdict(maxAge time.Duration) string {
 // days formats d in days and hours, the unit of cryptoperiods.
 func days(d time.Duration) string {
 	if d < 24*time.Hour {
-		return d.Round(time.Second).String()
+		s := strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+		if strings.HasSuffix(s, "h0m") {
+			s = strings.TrimSuffix(s, "0m")
+		}
+		if s == "" {
+			s = "0s"
+		}
+		return s
 	}
 	d = d.Round(time.Hour)
 	dd, h := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour)
