@@ -5,8 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 
+	"github.com/keyroll/keyroll/config"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/vault"
 )
@@ -35,51 +37,67 @@ func runCheck(ctx context.Context, env *Env, args []string) error {
 
 	var problems []error
 	for _, t := range cfg.Targets {
-		path := cfg.Vault.KVMount + "/" + t.VaultPath
-		vv, err := a.store.Read(ctx, t.VaultPath)
-		switch {
-		case err == nil:
-			fmt.Fprintf(env.Stdout, "ok    %s: vault %s version %d, state %s, current %s\n", t.Name, path, vv.Version, vv.Doc.State(), orDash(keyset.Fingerprint(vv.Doc.Current)))
-		case errors.Is(err, vault.ErrNotFound):
-			fmt.Fprintf(env.Stdout, "ok    %s: vault %s does not exist yet: the first rotation creates it\n", t.Name, path)
-		case errors.Is(err, vault.ErrPermissionDenied):
-			fmt.Fprintf(env.Stdout, "FAIL  %s: vault %s: permission denied: the policy needs read, create and update on %s/data/%s and %s/metadata/%s\n",
-				t.Name, path, cfg.Vault.KVMount, t.VaultPath, cfg.Vault.KVMount, t.VaultPath)
-			problems = append(problems, fmt.Errorf("target %s: %w", t.Name, err))
-		default:
-			fmt.Fprintf(env.Stdout, "FAIL  %s: vault %s: %v\n", t.Name, path, err)
-			problems = append(problems, fmt.Errorf("target %s: %w", t.Name, err))
-		}
-		switch missing, err := a.store.MissingCapabilities(ctx, t.VaultPath); {
-		case err != nil:
-			fmt.Fprintf(env.Stdout, "FAIL  %s: vault capabilities: %v\n", t.Name, err)
-			problems = append(problems, fmt.Errorf("target %s: %w", t.Name, err))
-		case len(missing) > 0:
-			fmt.Fprintf(env.Stdout, "FAIL  %s: vault policy lacks %s\n", t.Name, strings.Join(missing, ", "))
-			problems = append(problems, fmt.Errorf("target %s: %w: policy lacks %s", t.Name, vault.ErrPermissionDenied, strings.Join(missing, ", ")))
-		default:
-			fmt.Fprintf(env.Stdout, "ok    %s: vault policy allows rotating %s\n", t.Name, path)
-		}
-		c, err := a.client(ctx, t)
-		if err != nil {
-			fmt.Fprintf(env.Stdout, "FAIL  %s: digicert: %v\n", t.Name, err)
+		problems = append(problems, a.checkVault(ctx, env.Stdout, t)...)
+		if err := a.checkDigiCert(ctx, env.Stdout, t); err != nil {
 			problems = append(problems, err)
-			continue
 		}
-		w, err := c.GetWebhook(ctx, t.WebhookID)
-		if err != nil {
-			fmt.Fprintf(env.Stdout, "FAIL  %s: digicert GET /webhook: %v\n", t.Name, err)
-			problems = append(problems, fmt.Errorf("target %s: %w", t.Name, err))
-			continue
-		}
-		secret := "not returned"
-		if w.SecretReturned {
-			secret = orDash(keyset.Fingerprint(w.Secret))
-		}
-		fmt.Fprintf(env.Stdout, "ok    %s: digicert webhook %d status %s, endpoint %s, %d events, secret %s\n",
-			t.Name, w.ID, w.Status, w.Endpoint, len(w.Events), secret)
 	}
 	return joinFailures("check", problems)
+}
+
+// checkVault reads target t's document and checks the policy's capabilities on it,
+// printing a line for each.
+func (a *app) checkVault(ctx context.Context, out io.Writer, t config.Target) []error {
+	var problems []error
+	mount := a.cfg.Vault.KVMount
+	path := mount + "/" + t.VaultPath
+	vv, err := a.store.Read(ctx, t.VaultPath)
+	switch {
+	case err == nil:
+		fmt.Fprintf(out, "ok    %s: vault %s version %d, state %s, current %s\n", t.Name, path, vv.Version, vv.Doc.State(), orDash(keyset.Fingerprint(vv.Doc.Current)))
+	case errors.Is(err, vault.ErrNotFound):
+		fmt.Fprintf(out, "ok    %s: vault %s does not exist yet: the first rotation creates it\n", t.Name, path)
+	case errors.Is(err, vault.ErrPermissionDenied):
+		fmt.Fprintf(out, "FAIL  %s: vault %s: permission denied: the policy needs read, create and update on %s/data/%s and %s/metadata/%s\n",
+			t.Name, path, mount, t.VaultPath, mount, t.VaultPath)
+		problems = append(problems, fmt.Errorf("target %s: %w", t.Name, err))
+	default:
+		fmt.Fprintf(out, "FAIL  %s: vault %s: %v\n", t.Name, path, err)
+		problems = append(problems, fmt.Errorf("target %s: %w", t.Name, err))
+	}
+	switch missing, err := a.store.MissingCapabilities(ctx, t.VaultPath); {
+	case err != nil:
+		fmt.Fprintf(out, "FAIL  %s: vault capabilities: %v\n", t.Name, err)
+		problems = append(problems, fmt.Errorf("target %s: %w", t.Name, err))
+	case len(missing) > 0:
+		fmt.Fprintf(out, "FAIL  %s: vault policy lacks %s\n", t.Name, strings.Join(missing, ", "))
+		problems = append(problems, fmt.Errorf("target %s: %w: policy lacks %s", t.Name, vault.ErrPermissionDenied, strings.Join(missing, ", ")))
+	default:
+		fmt.Fprintf(out, "ok    %s: vault policy allows rotating %s\n", t.Name, path)
+	}
+	return problems
+}
+
+// checkDigiCert calls DigiCert's GET /webhook with target t's API key and prints what it
+// found.
+func (a *app) checkDigiCert(ctx context.Context, out io.Writer, t config.Target) error {
+	c, err := a.client(ctx, t)
+	if err != nil {
+		fmt.Fprintf(out, "FAIL  %s: digicert: %v\n", t.Name, err)
+		return err
+	}
+	w, err := c.GetWebhook(ctx, t.WebhookID)
+	if err != nil {
+		fmt.Fprintf(out, "FAIL  %s: digicert GET /webhook: %v\n", t.Name, err)
+		return fmt.Errorf("target %s: %w", t.Name, err)
+	}
+	secret := "not returned"
+	if w.SecretReturned {
+		secret = orDash(keyset.Fingerprint(w.Secret))
+	}
+	fmt.Fprintf(out, "ok    %s: digicert webhook %d status %s, endpoint %s, %d events, secret %s\n",
+		t.Name, w.ID, w.Status, w.Endpoint, len(w.Events), secret)
+	return nil
 }
 
 func methodOrToken(m string) string {

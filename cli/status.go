@@ -88,7 +88,6 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 
 // status gathers where each target stands at now.
 func (a *app) status(ctx context.Context, targets []config.Target, now time.Time) []TargetStatus {
-	rot := a.cfg.Rotation
 	rows := make([]TargetStatus, 0, len(targets))
 	for _, t := range targets {
 		s := TargetStatus{Target: t.Name}
@@ -102,68 +101,79 @@ func (a *app) status(ctx context.Context, targets []config.Target, now time.Time
 			s.State = "error"
 			s.Problems = append(s.Problems, err.Error())
 		default:
-			d := vv.Doc
-			s.State, s.VaultVersion, s.RotationID = d.State(), vv.Version, d.RotationID
-			s.CurrentFingerprint = keyset.Fingerprint(d.Current)
-			if !d.CurrentSince.IsZero() {
-				cs := d.CurrentSince
-				s.CurrentSince = &cs
-				age := now.Sub(cs)
-				s.CurrentAge = roundAge(age)
-				if age > rot.MaxAge.D() {
-					s.Overdue = true
-					s.Problems = append(s.Problems, fmt.Sprintf("current key older than max_age %s", rot.MaxAge))
-				}
-			} else if d.Current != "" {
-				s.Overdue = true
-				s.Problems = append(s.Problems, "current key was adopted and never rotated")
-			}
-			if d.Pending != "" {
-				s.PendingFingerprint = keyset.Fingerprint(d.Pending)
-				age := now.Sub(d.PendingSince)
-				s.PendingAge = roundAge(age)
-				if age > rot.StuckAfter.D() {
-					s.Stuck = true
-					s.Problems = append(s.Problems, fmt.Sprintf("staged for longer than stuck_after %s: run `keyroll run` to resume", rot.StuckAfter))
-				}
-			}
-			if d.PreviousActive(now) {
-				s.PreviousFP = keyset.Fingerprint(d.Previous)
-				pu := d.PreviousUntil
-				s.OverlapUntil = &pu
-			}
-			if rot.Cron != nil {
-				next := rot.Cron.Next(now)
-				if s.CurrentSince != nil {
-					if due := s.CurrentSince.Add(rot.MinInterval.D()); due.After(next) {
-						next = rot.Cron.Next(due)
-					}
-				}
-				s.NextDue = &next
-			}
+			s.document(vv, a.cfg.Rotation, now)
 		}
-		c, err := a.client(ctx, t)
-		if err == nil {
-			var w certcentral.Webhook
-			w, err = c.GetWebhook(ctx, t.WebhookID)
-			if err == nil {
-				s.WebhookID, s.WebhookStatus = w.ID, w.Status
-				s.LiveMatches = matchLive(w, vv.Doc)
-				if w.Status != certcentral.StatusActive {
-					s.Problems = append(s.Problems, "webhook is "+w.Status+" at DigiCert")
-				}
-				if s.LiveMatches == "unknown" {
-					s.Problems = append(s.Problems, "drift: DigiCert's secret is not a key in Vault")
-				}
-			}
-		}
-		if err != nil {
-			s.WebhookStatus = "error"
-			s.Problems = append(s.Problems, "digicert: "+err.Error())
-		}
+		a.live(ctx, &s, t, vv.Doc)
 		rows = append(rows, s)
 	}
 	return rows
+}
+
+// document fills in what the document read at version vv says at now.
+func (s *TargetStatus) document(vv vault.Versioned, rot config.Rotation, now time.Time) {
+	d := vv.Doc
+	s.State, s.VaultVersion, s.RotationID = d.State(), vv.Version, d.RotationID
+	s.CurrentFingerprint = keyset.Fingerprint(d.Current)
+	if !d.CurrentSince.IsZero() {
+		cs := d.CurrentSince
+		s.CurrentSince = &cs
+		age := now.Sub(cs)
+		s.CurrentAge = roundAge(age)
+		if age > rot.MaxAge.D() {
+			s.Overdue = true
+			s.Problems = append(s.Problems, fmt.Sprintf("current key older than max_age %s", rot.MaxAge))
+		}
+	} else if d.Current != "" {
+		s.Overdue = true
+		s.Problems = append(s.Problems, "current key was adopted and never rotated")
+	}
+	if d.Pending != "" {
+		s.PendingFingerprint = keyset.Fingerprint(d.Pending)
+		age := now.Sub(d.PendingSince)
+		s.PendingAge = roundAge(age)
+		if age > rot.StuckAfter.D() {
+			s.Stuck = true
+			s.Problems = append(s.Problems, fmt.Sprintf("staged for longer than stuck_after %s: run `keyroll run` to resume", rot.StuckAfter))
+		}
+	}
+	if d.PreviousActive(now) {
+		s.PreviousFP = keyset.Fingerprint(d.Previous)
+		pu := d.PreviousUntil
+		s.OverlapUntil = &pu
+	}
+	if rot.Cron != nil {
+		next := rot.Cron.Next(now)
+		if s.CurrentSince != nil {
+			if due := s.CurrentSince.Add(rot.MinInterval.D()); due.After(next) {
+				next = rot.Cron.Next(due)
+			}
+		}
+		s.NextDue = &next
+	}
+}
+
+// live fills in DigiCert's view of target t: the webhook's status and which key of d it
+// holds.
+func (a *app) live(ctx context.Context, s *TargetStatus, t config.Target, d keyset.Document) {
+	c, err := a.client(ctx, t)
+	if err == nil {
+		var w certcentral.Webhook
+		w, err = c.GetWebhook(ctx, t.WebhookID)
+		if err == nil {
+			s.WebhookID, s.WebhookStatus = w.ID, w.Status
+			s.LiveMatches = matchLive(w, d)
+			if w.Status != certcentral.StatusActive {
+				s.Problems = append(s.Problems, "webhook is "+w.Status+" at DigiCert")
+			}
+			if s.LiveMatches == "unknown" {
+				s.Problems = append(s.Problems, "drift: DigiCert's secret is not a key in Vault")
+			}
+		}
+	}
+	if err != nil {
+		s.WebhookStatus = "error"
+		s.Problems = append(s.Problems, "digicert: "+err.Error())
+	}
 }
 
 // matchLive says which key of d DigiCert's live secret is.

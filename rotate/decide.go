@@ -176,8 +176,15 @@ func Decide(in Input) Decision {
 			return refuse(RefuseNotDue, fmt.Sprintf("last rotation %s ago, min_interval %s", age.Round(time.Second), p.MinInterval))
 		}
 	}
+	d.Steps = steps(d, in, p)
+	return d
+}
+
+// steps orders the steps of decision d (its keys decided) for input in under policy p.
+func steps(d Decision, in Input, p Policy) []Step {
+	doc, live := in.Doc, in.Live
+	out := make([]Step, 0, 7) // the most a decision orders
 	adoptFor := p.PropagationDelay + p.Overlap + adoptMargin
-	d.Steps = make([]Step, 0, 7) // the most a decision orders
 	switch {
 	case !d.Resume:
 		st := Step{Kind: StepStage, CAS: in.Version, Length: p.SecretLength}
@@ -187,18 +194,18 @@ func Decide(in Input) Decision {
 		if d.Adopt != "" {
 			st.Previous, st.PreviousFor = d.Adopt, adoptFor
 		}
-		d.Steps = append(d.Steps, st)
+		out = append(out, st)
 	case d.Adopt != "":
-		d.Steps = append(d.Steps, Step{Kind: StepAdopt, CAS: in.Version, Previous: d.Adopt, PreviousFor: adoptFor})
+		out = append(out, Step{Kind: StepAdopt, CAS: in.Version, Previous: d.Adopt, PreviousFor: adoptFor})
 	}
 	if !d.Pushed {
-		d.Steps = append(d.Steps, Step{Kind: StepWait, Key: d.New, Delay: p.PropagationDelay})
+		out = append(out, Step{Kind: StepWait, Key: d.New, Delay: p.PropagationDelay})
 		if p.VerifyListener {
-			d.Steps = append(d.Steps, Step{Kind: StepTest, Key: d.New, Endpoint: live.Endpoint})
+			out = append(out, Step{Kind: StepTest, Key: d.New, Endpoint: live.Endpoint})
 		}
-		d.Steps = append(d.Steps, Step{Kind: StepPush, Key: d.New, Endpoint: live.Endpoint, WebhookID: live.ID})
+		out = append(out, Step{Kind: StepPush, Key: d.New, Endpoint: live.Endpoint, WebhookID: live.ID})
 	}
-	d.Steps = append(d.Steps, Step{Kind: StepVerify, Key: d.New, WebhookID: live.ID})
+	out = append(out, Step{Kind: StepVerify, Key: d.New, WebhookID: live.ID})
 	promote := Step{Kind: StepPromote, Key: d.New}
 	if p.Overlap > 0 && d.Old != "" && !keyset.Equal(d.Old, d.New) {
 		promote.Previous, promote.PreviousFor = d.Old, p.Overlap
@@ -206,8 +213,7 @@ func Decide(in Input) Decision {
 	if doc.PreviousActive(in.Now) && !keyset.Equal(doc.Previous, d.Old) {
 		promote.Drops = doc.Previous
 	}
-	d.Steps = append(d.Steps, promote)
-	return d
+	return append(out, promote)
 }
 
 func refuse(k RefusalKind, reason string) Decision {
