@@ -72,13 +72,13 @@ func ExampleBuildReport() {
 	// Output:
 	// prod-us FAIL: over max_age 90d: sha256:cccccccccccccccc (100d)
 	// target,time,event,key,detail
-	// prod-us,2025-01-01 03:00Z,current,sha256:aaaaaaaaaaaaaaaa,promoted before the first record
-	// prod-us,2025-01-01 03:00Z,promoted,sha256:bbbbbbbbbbbbbbbb,
-	// prod-us,2025-01-01 03:00Z,entered overlap,sha256:aaaaaaaaaaaaaaaa,accepted until 2025-01-02 03:00Z; current for ≥ 0s
-	// prod-us,2025-01-31 03:00Z,promoted,sha256:cccccccccccccccc,
-	// prod-us,2025-01-31 03:00Z,entered overlap,sha256:bbbbbbbbbbbbbbbb,accepted until 2025-02-01 03:00Z; current for 30d
-	// prod-us,2025-05-11 03:00Z,promoted,sha256:dddddddddddddddd,
-	// prod-us,2025-05-11 03:00Z,entered overlap,sha256:cccccccccccccccc,accepted until 2025-05-12 03:00Z; current for 100d
-	// prod-us,2025-05-21 03:00Z,max key age,sha256:cccccccccccccccc,100d
-	// prod-us,2025-05-21 03:00Z,verdict,,FAIL: over max_age 90d: sha256:cccccccccccccccc (100d)
+	// prod-us,2025-01-01 03:00:00Z,current,sha256:aaaaaaaaaaaaaaaa,promoted before the first record
+	// prod-us,2025-01-01 03:00:00Z,promoted,sha256:bbbbbbbbbbbbbbbb,
+	// prod-us,2025-01-01 03:00:00Z,entered overlap,sha256:aaaaaaaaaaaaaaaa,accepted until 2025-01-02 03:00:00Z; current for ≥ 0s
+	// prod-us,2025-01-31 03:00:00Z,promoted,sha256:cccccccccccccccc,
+	// prod-us,2025-01-31 03:00:00Z,entered overlap,sha256:bbbbbbbbbbbbbbbb,accepted until 2025-02-01 03:00:00Z; current for 30d
+	// prod-us,2025-05-11 03:00:00Z,promoted,sha256:dddddddddddddddd,
+	// prod-us,2025-05-11 03:00:00Z,entered overlap,sha256:cccccccccccccccc,accepted until 2025-05-12 03:00:00Z; current for 100d
+	// prod-us,2025-05-21 03:00:00Z,max key age,sha256:cccccccccccccccc,100d
+	// prod-us,2025-05-21 03:00:00Z,verdict,,FAIL: over max_age 90d: sha256:cccccccccccccccc (100d)
 }

@@ -288,6 +288,9 @@ func (tr *TargetReport) Verdict(maxAge time.Duration) string {
 
 // days formats d in days and hours, the unit of cryptoperiods.
 func days(d time.Duration) string {
+	if d < time.Minute {
+		return d.Round(time.Second).String()
+	}
 	if d < 24*time.Hour {
 		s := strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
 		if strings.HasSuffix(s, "h0m") {

@@ -92,7 +92,7 @@ func TestReport(t *testing.T) {
 	if err != nil || strings.Join(rows[0], ",") != "target,time,event,key,detail" {
 		t.Fatalf("csv: %v %v", rows, err)
 	}
-	if got := strings.Join(rows[1], ","); got != "prod-eu,2025-03-04 03:00Z,current,sha256:dddddddddddddddd,promoted before the first record" {
+	if got := strings.Join(rows[1], ","); got != "prod-eu,2025-03-04 03:00:00Z,current,sha256:dddddddddddddddd,promoted before the first record" {
 		t.Errorf("first csv row: %s", got)
 	}
 	h := html.String()

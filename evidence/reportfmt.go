@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-const reportTime = "2006-01-02 15:04Z"
+const reportTime = "2006-01-02 15:04:05Z"
 
 func ts(t time.Time) string {
 	if t.IsZero() {
@@ -207,6 +207,10 @@ func (r *Report) timeline(tr *TargetReport) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" font-family="sans-serif" font-size="11">`, width, height, width, height)
 	fmt.Fprintf(&b, `<title>%s key timeline</title>`, template.HTMLEscapeString(tr.Target))
+	axisTime := "2006-01-02 15:04"
+	if to.Sub(from) < 2*24*time.Hour {
+		axisTime = "2006-01-02 15:04:05"
+	}
 	for i := 0; i <= 4; i++ { // axis
 		t := from.Add(time.Duration(float64(to.Sub(from)) * float64(i) / 4))
 		anchor := map[int]string{0: "start", 4: "end"}[i]
@@ -214,7 +218,7 @@ func (r *Report) timeline(tr *TargetReport) string {
 			anchor = "middle"
 		}
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="#ddd"/><text x="%.1f" y="14" text-anchor="%s" fill="#555">%s</text>`,
-			x(t), top-8, x(t), height-20, x(t), anchor, t.UTC().Format("2006-01-02 15:04"))
+			x(t), top-8, x(t), height-20, x(t), anchor, t.UTC().Format(axisTime))
 	}
 	for i, k := range tr.Keys {
 		y := top + row*float64(i)
