@@ -9,15 +9,18 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"github.com/keyroll/keyroll/config"
 	"github.com/keyroll/keyroll/listener"
+	"github.com/keyroll/keyroll/metrics"
 	"github.com/keyroll/keyroll/vault"
 )
 
@@ -41,6 +44,9 @@ type listenFlags struct {
 	tlsKey  string
 	target  string
 	plain   bool // no TLS flags: plain HTTP on a loopback address
+	// upstream is where --upstream forwards verified deliveries (nil: answer them here).
+	upstream    *url.URL
+	upstreamArg string
 }
 
 // runListen runs the reference webhook listener: HTTPS (or plain HTTP on a loopback
@@ -83,7 +89,7 @@ func runListen(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	logListening(log, ln, tlsConfig == nil, t, cfg.Listener.Refresh.D(), v)
-	if err := serve(ctx, listenServer(v, tlsConfig, log), ln, listenShutdownTimeout, log); err != nil {
+	if err := serve(ctx, listenServer(v, f.upstream, tlsConfig, log), ln, listenShutdownTimeout, log); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	st := v.Stats()
@@ -100,6 +106,7 @@ func parseListenFlags(env *Env, args []string) (*listenFlags, error) {
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file (PEM, chain included); without it, plain HTTP on a loopback address only")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&f.target, "target", "", "the target whose keys to accept (default: the only configured target)")
+	fs.StringVar(&f.upstreamArg, "upstream", "", "forward verified deliveries to this http(s) URL (a sidecar for a receiver in any language)")
 	if err := parseFlags(fs, env, args); err != nil {
 		return nil, err
 	}
@@ -111,6 +118,9 @@ func parseListenFlags(env *Env, args []string) (*listenFlags, error) {
 		return nil, err
 	}
 	f.plain = plain
+	if f.upstream, err = parseUpstream(f.upstreamArg); err != nil {
+		return nil, err
+	}
 	return f, nil
 }
 
@@ -156,12 +166,14 @@ func startVerifier(ctx, bg context.Context, env *Env, cfg *config.Config, t conf
 }
 
 // listenServer is the listener's HTTP server: the health and metrics endpoints, and every
-// other path behind the key check.
-func listenServer(v *listener.Verifier, tlsConfig *tls.Config, log zerolog.Logger) *http.Server {
+// other path behind the key check (answered here, or forwarded to upstream).
+func listenServer(v *listener.Verifier, upstream *url.URL, tlsConfig *tls.Config, log zerolog.Logger) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", v.HealthHandler())
-	mux.Handle("GET /metrics", v.MetricsHandler())
-	mux.Handle("/", v.Middleware(listener.EventHandler(log)))
+	reg := metrics.NewRegistry(Version())
+	reg.MustRegister(v)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", deliveries(v, upstream, log))
 	return &http.Server{
 		Handler:           mux,
 		TLSConfig:         tlsConfig,

@@ -81,8 +81,13 @@ func runRun(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	ops := newOps(env, cfg)
 	a, err := newApp(ctx, env, cfg)
 	if err != nil {
+		if !f.dryRun {
+			ops.loginFailed(ctx, targets, err)
+			ops.push(ctx, targets)
+		}
 		return err
 	}
 	results, err := a.rotate(ctx, targets, o, f.parallel, progressTo(env))
@@ -90,6 +95,10 @@ func runRun(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	printResults(env.Stdout, results, f.dryRun)
+	if !f.dryRun {
+		ops.finished(ctx, a, results, cfg.Metrics.Pushgateway != "") // a push carries the key gauges
+		ops.push(ctx, targets)
+	}
 	return worst(results)
 }
 

@@ -53,7 +53,8 @@ func runSchedule(ctx context.Context, env *Env, args []string) error {
 	defer stopKeep()
 	go a.session.KeepAlive(keep)
 
-	j := &scheduledJob{a: a, parallel: f.parallel, metrics: metrics.NewRotations(nil)}
+	j := &scheduledJob{a: a, parallel: f.parallel, ops: newOps(env, cfg)}
+	j.ops.readDocuments(ctx, a, cfg.Targets, true) // informed from the start, not after the first run
 	if f.metricsAddr != "" {
 		stopMetrics, err := j.serveMetrics(keep, f.metricsAddr)
 		if err != nil {
@@ -86,7 +87,7 @@ func parseScheduleFlags(env *Env, args []string) (*scheduleFlags, error) {
 type scheduledJob struct {
 	a        *app
 	parallel int
-	metrics  *metrics.Rotations
+	ops      *ops
 
 	mu      sync.Mutex
 	lastErr error // of the last run
@@ -103,19 +104,14 @@ func (j *scheduledJob) run(ctx context.Context) error {
 
 func (j *scheduledJob) rotate(ctx context.Context) error {
 	if err := j.a.session.Ensure(ctx, minTokenTTL); err != nil {
+		j.ops.loginFailed(ctx, j.a.cfg.Targets, err) // a failed login is a failed run
 		return fmt.Errorf("schedule: vault login: %w", err)
 	}
 	results, err := j.a.rotate(ctx, j.a.cfg.Targets, rotate.Options{Trigger: evidence.TriggerSchedule}, j.parallel, nil)
 	if err != nil {
 		return err
 	}
-	for _, r := range results {
-		var since time.Time
-		if r.Err == nil {
-			since = currentSince(ctx, j.a, r.Target)
-		}
-		j.metrics.Observe(r.Target, string(r.Outcome), r.Err != nil, r.Duration, time.Now(), since)
-	}
+	j.ops.finished(ctx, j.a, results, true)
 	return worst(results)
 }
 
@@ -136,7 +132,7 @@ func (j *scheduledJob) serveMetrics(ctx context.Context, addr string) (stop func
 		return nil, fmt.Errorf("%w: --metrics-addr: %v", ErrUsage, err)
 	}
 	log := j.a.env.Log
-	srv := &http.Server{Handler: metrics.Handler(j.healthy, j.metrics), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: metrics.Handler(j.healthy, j.ops.reg), ReadHeaderTimeout: 5 * time.Second}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -147,17 +143,4 @@ func (j *scheduledJob) serveMetrics(ctx context.Context, addr string) (stop func
 	}()
 	log.Info().Str("addr", ln.Addr().String()).Msg("metrics listening")
 	return func() { cancel(); <-done }, nil
-}
-
-// currentSince reads when the target's current key was promoted, for the key-age metric.
-func currentSince(ctx context.Context, a *app, name string) time.Time {
-	t, ok := a.cfg.Target(name)
-	if !ok {
-		return time.Time{}
-	}
-	vv, err := a.store.Read(ctx, t.VaultPath)
-	if err != nil {
-		return time.Time{}
-	}
-	return vv.Doc.CurrentSince
 }

@@ -47,16 +47,16 @@ func TestScheduleRunsAndStops(t *testing.T) {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			body = string(b)
-			if strings.Contains(body, `keyroll_rotations_total{target="prod-us",outcome="rotated"} 1`) {
+			if strings.Contains(body, `keyroll_rotations_total{outcome="rotated",target="prod-us"} 1`) {
 				break
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	for _, want := range []string{
-		`keyroll_rotations_total{target="prod-us",outcome="rotated"} 1`,
+		`keyroll_rotations_total{outcome="rotated",target="prod-us"} 1`,
 		`keyroll_rotation_last_success_timestamp_seconds{target="prod-us"}`,
-		`keyroll_key_age_seconds{target="prod-us"}`,
+		`keyroll_key_current_since_timestamp_seconds{target="prod-us"}`,
 		`keyroll_rotation_failures_total{target="prod-us"} 0`,
 	} {
 		if !strings.Contains(body, want) {

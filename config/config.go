@@ -32,6 +32,8 @@ type Config struct {
 	Targets     []Target    `yaml:"targets"`
 	Evidence    Evidence    `yaml:"evidence"`
 	Listener    Listener    `yaml:"listener"`
+	Metrics     Metrics     `yaml:"metrics"`
+	Notify      []Notify    `yaml:"notify"`
 }
 
 // Vault says where the key documents live and how keyroll logs in.

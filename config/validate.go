@@ -58,6 +58,7 @@ func (c *Config) Validate() error {
 	c.validateTargets(&p)
 	c.validateListener(&p)
 	validateEvidence(&p, c.Evidence)
+	c.validateOps(&p)
 	if len(p) > 0 {
 		return &Error{Problems: p}
 	}

@@ -195,14 +195,16 @@ func TestListenCommand(t *testing.T) {
 				t.Errorf("/metrics = %d", code)
 			}
 			for _, want := range []string{
-				`keyroll_listener_accepted_total{target="prod-us",role="current"} 3`, // the challenge, the bad body, the large body
-				`keyroll_listener_accepted_total{target="prod-us",role="pending"} 1`,
-				`keyroll_listener_accepted_total{target="prod-us",role="previous"} 1`,
-				`keyroll_listener_rejected_total{target="prod-us",reason="wrong_key"} 1`,
-				`keyroll_listener_rejected_total{target="prod-us",reason="missing_key"} 1`,
+				`keyroll_listener_accepted_total{role="current",target="prod-us"} 3`, // the challenge, the bad body, the large body
+				`keyroll_listener_accepted_total{role="pending",target="prod-us"} 1`,
+				`keyroll_listener_accepted_total{role="previous",target="prod-us"} 1`,
+				`keyroll_listener_rejected_total{reason="wrong_key",target="prod-us"} 1`,
+				`keyroll_listener_rejected_total{reason="missing_key",target="prod-us"} 1`,
 				`keyroll_listener_keyset_fresh{target="prod-us"} 1`,
 				`keyroll_listener_last_refresh_timestamp_seconds{target="prod-us"} `,
 				`keyroll_listener_keyset_staleness_seconds{target="prod-us"} `,
+				`keyroll_build_info{goversion="`,
+				`process_resident_memory_bytes `,
 			} {
 				if !strings.Contains(metrics, want) {
 					t.Errorf("/metrics lacks %s:\n%s", want, metrics)
@@ -265,6 +267,8 @@ func TestListenUsageErrors(t *testing.T) {
 		{"unknown target", []string{"--config", two, "--addr", "127.0.0.1:0", "--target", "nope"}, "not in the configuration"},
 		{"max_staleness equal to refresh", []string{"--config", equal, "--addr", "127.0.0.1:0"}, "listener.max_staleness"},
 		{"extra argument", []string{"--config", one, "--addr", "127.0.0.1:0", "extra"}, "unexpected argument"},
+		{"upstream not a URL", []string{"--config", one, "--addr", "127.0.0.1:0", "--upstream", "127.0.0.1:8080"}, "--upstream"},
+		{"upstream not http", []string{"--config", one, "--addr", "127.0.0.1:0", "--upstream", "ftp://127.0.0.1/"}, "--upstream"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,8 +24,8 @@
 // Middleware wraps any http.Handler: it answers 401 to a missing or wrong key (503 while
 // the verifier cannot verify) without detail, logs the rejection without the header,
 // removes the header from the request, bounds the body, and puts the matched role into
-// the request context (RoleFromContext). Stats, WriteMetrics and MetricsHandler expose
-// counters of accepted deliveries by role and rejected ones by reason, and the state of
+// the request context (RoleFromContext). Stats, the Verifier as a prometheus.Collector and
+// MetricsHandler expose counters of accepted deliveries by role and rejected ones by reason, and the state of
 // the key set; HealthHandler answers 200 while the key set is fresh. EventHandler is a
 // reference handler for DigiCert's events.
 //

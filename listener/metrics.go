@@ -3,12 +3,12 @@ package listener
 import (
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/keyroll/keyroll/keyset"
 )
@@ -67,68 +67,84 @@ func (v *Verifier) Stats() Stats {
 	return st
 }
 
-// WriteMetrics writes the counters and the state of the key set in the Prometheus text
-// exposition format (version 0.0.4), every series labelled with the target.
-func (v *Verifier) WriteMetrics(w io.Writer) error {
-	st, ks := v.Stats(), v.Status()
-	var b strings.Builder
-	target := `target="` + escapeLabel(v.target) + `"`
-	family := func(name, typ, help string) {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
-	}
-	sample := func(name, labels string, val float64) {
-		fmt.Fprintf(&b, "%s{%s%s} %s\n", name, target, labels, formatFloat(val))
-	}
-
-	family("keyroll_listener_accepted_total", "counter", "Webhook deliveries accepted, by the role of the key that matched.")
-	for _, r := range roles {
-		sample("keyroll_listener_accepted_total", `,role="`+r.String()+`"`, float64(st.Accepted[r]))
-	}
-	family("keyroll_listener_rejected_total", "counter", "Webhook deliveries rejected, by reason.")
-	for _, r := range reasons {
-		sample("keyroll_listener_rejected_total", `,reason="`+r.String()+`"`, float64(st.Rejected[r]))
-	}
-	family("keyroll_listener_refreshes_total", "counter", "Reads of the key document from Vault, by result.")
-	sample("keyroll_listener_refreshes_total", `,result="ok"`, float64(st.Refreshes))
-	sample("keyroll_listener_refreshes_total", `,result="error"`, float64(st.RefreshErrors))
-
-	family("keyroll_listener_keyset_fresh", "gauge", "1 while deliveries can be verified (a key set no older than the maximum staleness), else 0.")
-	sample("keyroll_listener_keyset_fresh", "", boolFloat(ks.Fresh))
-	family("keyroll_listener_last_refresh_timestamp_seconds", "gauge", "Unix time the read of the key set in use started (0: none loaded).")
-	family("keyroll_listener_keyset_staleness_seconds", "gauge", "Age of the key set in use (+Inf: none loaded).")
-	if ks.Loaded {
-		sample("keyroll_listener_last_refresh_timestamp_seconds", "", float64(ks.LoadedAt.UnixNano())/1e9)
-		sample("keyroll_listener_keyset_staleness_seconds", "", ks.Staleness.Seconds())
-	} else {
-		sample("keyroll_listener_last_refresh_timestamp_seconds", "", 0)
-		sample("keyroll_listener_keyset_staleness_seconds", "", math.Inf(1))
-	}
-	family("keyroll_listener_keyset_max_staleness_seconds", "gauge", "Age past which the key set is no longer used and deliveries are rejected.")
-	sample("keyroll_listener_keyset_max_staleness_seconds", "", ks.MaxStaleness.Seconds())
-	family("keyroll_listener_keyset_version", "gauge", "KV version of the key document in use (0: none loaded).")
-	sample("keyroll_listener_keyset_version", "", float64(ks.Version))
-	family("keyroll_listener_keyset_accepting", "gauge", "1 when the key of the role is in the accept set now, else 0.")
-	for _, r := range roles {
-		sample("keyroll_listener_keyset_accepting", `,role="`+r.String()+`"`, boolFloat(ks.Accepting[r]))
-	}
-	if !ks.PreviousUntil.IsZero() {
-		family("keyroll_listener_previous_until_timestamp_seconds", "gauge", "Unix time the overlap window of the previous key ends.")
-		sample("keyroll_listener_previous_until_timestamp_seconds", "", float64(ks.PreviousUntil.Unix()))
-	}
-	if _, err := io.WriteString(w, b.String()); err != nil {
-		return fmt.Errorf("listener: write metrics: %w", err)
-	}
-	return nil
+// metricDescs are the descriptions of a verifier's metrics; the target is a constant
+// label, so verifiers of different targets register side by side in one registry.
+type metricDescs struct {
+	accepted, rejected, refreshes                    *prometheus.Desc
+	fresh, lastRefresh, staleness, maxStale, version *prometheus.Desc
+	accepting, previousUntil                         *prometheus.Desc
 }
 
-// MetricsHandler serves WriteMetrics, e.g. on /metrics. It is not behind the key check.
+func newMetricDescs(target string) *metricDescs {
+	c := prometheus.Labels{"target": target}
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, labels, c)
+	}
+	return &metricDescs{
+		accepted:      d("keyroll_listener_accepted_total", "Webhook deliveries accepted, by the role of the key that matched.", "role"),
+		rejected:      d("keyroll_listener_rejected_total", "Webhook deliveries rejected, by reason.", "reason"),
+		refreshes:     d("keyroll_listener_refreshes_total", "Reads of the key document from Vault, by result.", "result"),
+		fresh:         d("keyroll_listener_keyset_fresh", "1 while deliveries can be verified (a key set no older than the maximum staleness), else 0."),
+		lastRefresh:   d("keyroll_listener_last_refresh_timestamp_seconds", "Unix time the read of the key set in use started (0: none loaded)."),
+		staleness:     d("keyroll_listener_keyset_staleness_seconds", "Age of the key set in use (+Inf: none loaded)."),
+		maxStale:      d("keyroll_listener_keyset_max_staleness_seconds", "Age past which the key set is no longer used and deliveries are rejected."),
+		version:       d("keyroll_listener_keyset_version", "KV version of the key document in use (0: none loaded)."),
+		accepting:     d("keyroll_listener_keyset_accepting", "1 when the key of the role is in the accept set now, else 0.", "role"),
+		previousUntil: d("keyroll_listener_previous_until_timestamp_seconds", "Unix time the overlap window of the previous key ends (0: no previous key)."),
+	}
+}
+
+// Describe implements prometheus.Collector: register a Verifier in a registry to export
+// its counters and the state of its key set, every series labelled with its target.
+// Verifiers of different targets can share a registry.
+func (v *Verifier) Describe(ch chan<- *prometheus.Desc) {
+	d := v.descs
+	for _, x := range []*prometheus.Desc{d.accepted, d.rejected, d.refreshes, d.fresh, d.lastRefresh,
+		d.staleness, d.maxStale, d.version, d.accepting, d.previousUntil} {
+		ch <- x
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (v *Verifier) Collect(ch chan<- prometheus.Metric) {
+	st, ks, d := v.Stats(), v.Status(), v.descs
+	counter := func(desc *prometheus.Desc, val uint64, label string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(val), label)
+	}
+	gauge := func(desc *prometheus.Desc, val float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, val, labels...)
+	}
+	for _, r := range roles {
+		counter(d.accepted, st.Accepted[r], r.String())
+		gauge(d.accepting, boolFloat(ks.Accepting[r]), r.String())
+	}
+	for _, r := range reasons {
+		counter(d.rejected, st.Rejected[r], r.String())
+	}
+	counter(d.refreshes, st.Refreshes, "ok")
+	counter(d.refreshes, st.RefreshErrors, "error")
+	gauge(d.fresh, boolFloat(ks.Fresh))
+	loadedAt, staleness := 0.0, math.Inf(1)
+	if ks.Loaded {
+		loadedAt, staleness = float64(ks.LoadedAt.UnixNano())/1e9, ks.Staleness.Seconds()
+	}
+	gauge(d.lastRefresh, loadedAt)
+	gauge(d.staleness, staleness)
+	gauge(d.maxStale, ks.MaxStaleness.Seconds())
+	gauge(d.version, float64(ks.Version))
+	var until float64
+	if !ks.PreviousUntil.IsZero() {
+		until = float64(ks.PreviousUntil.Unix())
+	}
+	gauge(d.previousUntil, until)
+}
+
+// MetricsHandler serves the verifier's metrics alone, e.g. on /metrics. It is not behind
+// the key check. To serve them with others, register the Verifier in your registry.
 func (v *Verifier) MetricsHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		if err := v.WriteMetrics(w); err != nil {
-			v.log.Debug().Err(err).Msg("metrics not written")
-		}
-	})
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(v)
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
 // HealthHandler answers 200 "ok" while Ready returns nil, else 503 with the reason (no
@@ -158,21 +174,4 @@ func boolFloat(b bool) float64 {
 		return 1
 	}
 	return 0
-}
-
-func formatFloat(f float64) string {
-	switch {
-	case math.IsInf(f, 1):
-		return "+Inf"
-	case math.IsInf(f, -1):
-		return "-Inf"
-	case math.IsNaN(f):
-		return "NaN"
-	}
-	return strconv.FormatFloat(f, 'f', -1, 64)
-}
-
-// escapeLabel escapes a label value for the text exposition format.
-func escapeLabel(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
 }

@@ -80,6 +80,7 @@ type Verifier struct {
 
 	snap  atomic.Pointer[snapshot]
 	stats counters
+	descs *metricDescs
 
 	mu          sync.Mutex // guards the fields below and the installing of snapshots
 	lastAttempt time.Time
@@ -124,6 +125,7 @@ func New(cfg Config) (*Verifier, error) {
 		timeout:  cfg.ReadTimeout,
 		maxBody:  cfg.MaxBodyBytes,
 		clock:    cfg.Clock,
+		descs:    newMetricDescs(cfg.Target),
 	}
 	if v.maxStale == 0 {
 		v.maxStale = max(DefaultMaxStaleness, 3*v.refresh)

@@ -1,130 +1,197 @@
-// Package metrics keeps keyroll's per-target rotation metrics and serves them in the
-// Prometheus text exposition format, with a /healthz endpoint beside them.
+// Package metrics holds keyroll's Prometheus metrics on prometheus/client_golang: the
+// registry every command serves (keyroll_build_info, the Go and process collectors), the
+// per-target rotation and key metrics of `keyroll run` and `keyroll schedule`, the
+// /metrics and /healthz handler, and the push of a run's metrics to a Pushgateway.
+//
+// Times are exported as Unix timestamps (…_timestamp_seconds) so that rules compute ages
+// with time() and a restarted or pushed-once process stays right: the key's age is
+// time() - keyroll_key_current_since_timestamp_seconds.
 package metrics
 
 import (
-	"fmt"
 	"io"
 	"net/http"
-	"sort"
-	"strings"
+	"runtime"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/keyroll/keyroll/keyset"
 )
 
-// Rotations holds the metrics of the rotations run by this process. It is safe for
-// concurrent use; the zero value is ready.
+// NewRegistry returns a registry holding keyroll_build_info{version,goversion} and the
+// Go and process collectors. Register the command's own collectors on it.
+func NewRegistry(version string) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "keyroll_build_info",
+			Help:        "Always 1; the labels name the keyroll build.",
+			ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
+		}, func() float64 { return 1 }),
+	)
+	return reg
+}
+
+// Rotations are the metrics of one process's rotation runs and of the targets' key
+// documents, every series labelled with the target. It is a prometheus.Collector; its
+// methods are safe for concurrent use.
 type Rotations struct {
-	mu      sync.Mutex
-	targets map[string]*target
-	now     func() time.Time
+	runs         *prometheus.CounterVec
+	failures     *prometheus.CounterVec
+	lastRun      *prometheus.GaugeVec
+	lastSuccess  *prometheus.GaugeVec
+	lastFailure  *prometheus.GaugeVec
+	lastDuration *prometheus.GaugeVec
+	needsHuman   *prometheus.GaugeVec
+	currentSince *prometheus.GaugeVec
+	pending      *prometheus.GaugeVec
+	pendingSince *prometheus.GaugeVec
+	prevUntil    *prometheus.GaugeVec
+	maxAge       *prometheus.GaugeVec
+	stuckAfter   *prometheus.GaugeVec
+	all          []prometheus.Collector
+
+	mu          sync.Mutex
+	successUnix map[string]float64 // lastSuccess by target, as last set
 }
 
-type target struct {
-	lastSuccess  time.Time
-	lastDuration time.Duration
-	failures     int
-	outcomes     map[string]int
-	currentSince time.Time
-}
-
-// NewRotations returns an empty set of metrics; now is the clock (nil: time.Now).
-func NewRotations(now func() time.Time) *Rotations {
-	return &Rotations{now: now}
-}
-
-func (r *Rotations) get(name string) *target {
-	if r.targets == nil {
-		r.targets = map[string]*target{}
+// NewRotations returns the rotation metrics, with no target yet.
+func NewRotations() *Rotations {
+	target := []string{"target"}
+	gauge := func(name, help string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, target)
 	}
-	t, ok := r.targets[name]
-	if !ok {
-		t = &target{outcomes: map[string]int{}}
-		r.targets[name] = t
+	r := &Rotations{
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keyroll_rotations_total",
+			Help: "Rotation runs by outcome (rotated, resumed, skipped, failed)."}, []string{"target", "outcome"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keyroll_rotation_failures_total",
+			Help: "Failed rotation runs, a failed Vault login included."}, target),
+		lastRun:      gauge("keyroll_rotation_last_run_timestamp_seconds", "Unix time the last rotation run ended."),
+		lastSuccess:  gauge("keyroll_rotation_last_success_timestamp_seconds", "Unix time of the last successful run (rotated, resumed or skipped), at least the current key's promotion."),
+		lastFailure:  gauge("keyroll_rotation_last_failure_timestamp_seconds", "Unix time of the last failed run (absent: none seen by this process)."),
+		lastDuration: gauge("keyroll_rotation_last_duration_seconds", "Duration of the last rotation run."),
+		needsHuman:   gauge("keyroll_rotation_needs_human", "1 when the last run stopped on something only a human can fix (exit 3), else 0."),
+		currentSince: gauge("keyroll_key_current_since_timestamp_seconds", "Unix time the current key was promoted (its age is time() minus this)."),
+		pending:      gauge("keyroll_key_pending", "1 while a staged key is pending, else 0."),
+		pendingSince: gauge("keyroll_key_pending_since_timestamp_seconds", "Unix time the pending key was staged (0: none pending)."),
+		prevUntil:    gauge("keyroll_key_previous_until_timestamp_seconds", "Unix time the previous key's overlap window ends (0: no previous key)."),
+		maxAge:       gauge("keyroll_rotation_max_age_seconds", "rotation.max_age: the age past which a key is overdue."),
+		stuckAfter:   gauge("keyroll_rotation_stuck_after_seconds", "rotation.stuck_after: how long a key may stay pending."),
 	}
-	return t
+	r.all = []prometheus.Collector{r.runs, r.failures, r.lastRun, r.lastSuccess, r.lastFailure, r.lastDuration,
+		r.needsHuman, r.currentSince, r.pending, r.pendingSince, r.prevUntil, r.maxAge, r.stuckAfter}
+	return r
 }
 
-// Observe records one finished rotation attempt of a target. currentSince is when the
-// target's current key was promoted (zero: unknown).
-func (r *Rotations) Observe(name, outcome string, failed bool, d time.Duration, finished, currentSince time.Time) {
+// Describe implements prometheus.Collector.
+func (r *Rotations) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range r.all {
+		c.Describe(ch)
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (r *Rotations) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range r.all {
+		c.Collect(ch)
+	}
+}
+
+// Run is one finished rotation run of a target.
+type Run struct {
+	Target     string
+	Outcome    string // rotated, resumed, skipped or failed
+	Failed     bool
+	NeedsHuman bool
+	Duration   time.Duration
+	Finished   time.Time
+}
+
+// Observe records a finished run.
+func (r *Rotations) Observe(run Run) {
+	t := run.Target
+	r.runs.WithLabelValues(t, run.Outcome).Inc()
+	r.failures.WithLabelValues(t).Add(0) // present from the first run on, failed or not
+	r.lastRun.WithLabelValues(t).Set(unix(run.Finished))
+	r.lastDuration.WithLabelValues(t).Set(run.Duration.Seconds())
+	r.needsHuman.WithLabelValues(t).Set(boolFloat(run.NeedsHuman))
+	if run.Failed {
+		r.failures.WithLabelValues(t).Inc()
+		r.lastFailure.WithLabelValues(t).Set(unix(run.Finished))
+		return
+	}
+	r.raiseLastSuccess(t, run.Finished)
+}
+
+// ObserveDocument fills the key gauges of target from its key document as read from
+// Vault.
+func (r *Rotations) ObserveDocument(target string, d keyset.Document) {
+	r.currentSince.WithLabelValues(target).Set(unix(d.CurrentSince))
+	r.pending.WithLabelValues(target).Set(boolFloat(d.Staged()))
+	r.pendingSince.WithLabelValues(target).Set(unix(d.PendingSince))
+	var until time.Time
+	if d.Previous != "" {
+		until = d.PreviousUntil
+	}
+	r.prevUntil.WithLabelValues(target).Set(unix(until))
+}
+
+// SucceededBy raises the target's last success to t when that is later: a scheduler
+// that starts after a rotation knows of it, from the current key's promotion, without
+// having run it.
+func (r *Rotations) SucceededBy(target string, t time.Time) {
+	r.raiseLastSuccess(target, t)
+}
+
+// SetPolicy exports the limits the alert rules compare against.
+func (r *Rotations) SetPolicy(target string, maxAge, stuckAfter time.Duration) {
+	r.maxAge.WithLabelValues(target).Set(maxAge.Seconds())
+	r.stuckAfter.WithLabelValues(target).Set(stuckAfter.Seconds())
+}
+
+// raiseLastSuccess sets the target's last success to t unless it is later already (a
+// zero t changes nothing).
+func (r *Rotations) raiseLastSuccess(target string, t time.Time) {
+	if t.IsZero() {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	t := r.get(name)
-	t.outcomes[outcome]++
-	t.lastDuration = d
-	if failed {
-		t.failures++
-	} else {
-		t.lastSuccess = finished
+	if r.successUnix == nil {
+		r.successUnix = map[string]float64{}
 	}
-	if !currentSince.IsZero() {
-		t.currentSince = currentSince
+	if ts := unix(t); ts > r.successUnix[target] {
+		r.successUnix[target] = ts
+		r.lastSuccess.WithLabelValues(target).Set(ts)
 	}
 }
 
-// WriteTo writes the metrics in the Prometheus text format.
-func (r *Rotations) WriteTo(w io.Writer) (int64, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := time.Now
-	if r.now != nil {
-		now = r.now
+func unix(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
 	}
-	names := make([]string, 0, len(r.targets))
-	for n := range r.targets {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var b strings.Builder
-	family := func(name, typ, help string, each func(n string, t *target)) {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
-		for _, n := range names {
-			each(n, r.targets[n])
-		}
-	}
-	family("keyroll_rotation_last_success_timestamp_seconds", "gauge", "Unix time of the last successful rotation run (rotated, resumed or skipped).", func(n string, t *target) {
-		if !t.lastSuccess.IsZero() {
-			fmt.Fprintf(&b, "keyroll_rotation_last_success_timestamp_seconds{target=%q} %d\n", n, t.lastSuccess.Unix())
-		}
-	})
-	family("keyroll_rotation_duration_seconds", "gauge", "Duration of the last rotation run.", func(n string, t *target) {
-		fmt.Fprintf(&b, "keyroll_rotation_duration_seconds{target=%q} %g\n", n, t.lastDuration.Seconds())
-	})
-	family("keyroll_rotation_failures_total", "counter", "Failed rotation runs.", func(n string, t *target) {
-		fmt.Fprintf(&b, "keyroll_rotation_failures_total{target=%q} %d\n", n, t.failures)
-	})
-	family("keyroll_rotations_total", "counter", "Rotation runs by outcome.", func(n string, t *target) {
-		outs := make([]string, 0, len(t.outcomes))
-		for o := range t.outcomes {
-			outs = append(outs, o)
-		}
-		sort.Strings(outs)
-		for _, o := range outs {
-			fmt.Fprintf(&b, "keyroll_rotations_total{target=%q,outcome=%q} %d\n", n, o, t.outcomes[o])
-		}
-	})
-	family("keyroll_key_age_seconds", "gauge", "Age of the target's current key.", func(n string, t *target) {
-		if !t.currentSince.IsZero() {
-			fmt.Fprintf(&b, "keyroll_key_age_seconds{target=%q} %g\n", n, now().Sub(t.currentSince).Seconds())
-		}
-	})
-	k, err := io.WriteString(w, b.String())
-	return int64(k), err
+	return float64(t.UnixNano()) / 1e9
 }
 
-// Handler serves /metrics from each of writers in turn and /healthz from healthy.
-func Handler(healthy func() error, writers ...io.WriterTo) http.Handler {
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Handler serves /metrics from reg and /healthz from healthy (nil: always healthy).
+func Handler(healthy func() error, reg prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		for _, wt := range writers {
-			if _, err := wt.WriteTo(w); err != nil {
-				return
-			}
-		}
-	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
 		if healthy != nil {
 			if err := healthy(); err != nil {
 				http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)

@@ -2,7 +2,8 @@
 # demo.sh is the README's "run the main job" command (`make demo`): it builds keyroll,
 # starts a throwaway Vault dev server (built and cached on first use), the CertCentral
 # simulator and the reference listener on loopback, runs a first rotation and a forced
-# second one, shows where the target stands and the evidence, and stops everything.
+# second one, shows where the target stands and the evidence, the metrics a Pushgateway
+# received from each run and the notifications a local receiver got, and stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -42,7 +43,10 @@ CGO_ENABLED=0 go build -trimpath -o "$demo/keyroll" .
 vault_bin=$(scripts/vault-bin.sh)
 kr="$demo/keyroll"
 
-vport=$(free_port); sport=$(free_port); lport=$(free_port)
+scripts/prometheus-tools.sh || true
+pushgateway=$(command -v prometheus-pushgateway || command -v pushgateway || true)
+
+vport=$(free_port); sport=$(free_port); lport=$(free_port); gport=$(free_port); nport=$(free_port)
 export VAULT_ADDR="http://127.0.0.1:$vport"
 export VAULT_TOKEN="demo-root-$RANDOM$RANDOM"
 export DIGICERT_API_KEY="demo-api-key-$RANDOM$RANDOM"
@@ -74,6 +78,12 @@ evidence:
   file: $demo/evidence.jsonl
 listener:
   refresh: 1s
+metrics:
+  pushgateway: http://127.0.0.1:$gport
+notify:
+  - url: http://127.0.0.1:$nport/hooks/keyroll
+    format: json
+    on: [rotated, failed, needs_human, recovered]
 YAML
 export KEYROLL_CONFIG="$demo/config.yaml"
 
@@ -86,6 +96,33 @@ pids+=($!)
 wait_for "http://127.0.0.1:$sport/services/v2/webhook"
 wait_for "http://127.0.0.1:$lport/healthz"
 cat "$demo/simulate.out"
+
+say "starting a Pushgateway on 127.0.0.1:$gport and a notification receiver on 127.0.0.1:$nport"
+if [ -n "$pushgateway" ]; then
+  "$pushgateway" --web.listen-address="127.0.0.1:$gport" --log.level=warn >"$demo/pushgateway.log" 2>&1 &
+  pids+=($!)
+  wait_for "http://127.0.0.1:$gport/-/ready"
+else
+  echo "(no Pushgateway: install Debian's prometheus-pushgateway to see the push)"
+fi
+if command -v python3 >/dev/null; then
+python3 - "$nport" "$demo/notifications.jsonl" >"$demo/receiver.log" 2>&1 <<'PY' &
+import http.server, sys
+port, out = int(sys.argv[1]), sys.argv[2]
+class Receiver(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open(out, "ab") as f:
+            f.write(body + b"\n")
+        self.send_response(204)
+        self.end_headers()
+http.server.HTTPServer(("127.0.0.1", port), Receiver).serve_forever()
+PY
+pids+=($!)
+wait_for "http://127.0.0.1:$nport/"
+else
+  echo "(no python3: notifications are attempted, logged as not delivered, and never fail a run)"
+fi
 
 say "keyroll check"
 "$kr" check --log-format console
@@ -108,6 +145,14 @@ say "the Vault document's fingerprints (keys themselves are never printed)"
 say "evidence ($demo/evidence.jsonl)"
 cat "$demo/evidence.jsonl"
 "$kr" evidence verify "$demo/evidence.jsonl"
+
+if [ -n "$pushgateway" ]; then
+  say "what the Pushgateway received from the last run (job=keyroll, grouped by target)"
+  curl -s "http://127.0.0.1:$gport/metrics" | grep -E '^keyroll_|^push_time_seconds' || true
+fi
+
+say "notifications received by the local receiver ($demo/notifications.jsonl)"
+cat "$demo/notifications.jsonl" 2>/dev/null || echo "(none)"
 
 say "listener log (accepted events and the role of the key that matched)"
 grep -h '"event"' "$demo/listen.log" | tail -n 5 || true

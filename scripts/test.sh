@@ -10,6 +10,7 @@ KEYROLL_VAULT_BIN=$(scripts/vault-bin.sh)
 export KEYROLL_VAULT_BIN
 KEYROLL_JCS_NODE_PATH=$(scripts/jcs-dir.sh)
 export KEYROLL_JCS_NODE_PATH
+scripts/prometheus-tools.sh
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
@@ -27,6 +28,17 @@ go test -race -count=1 -timeout 20m ./...
 if [ -d deploy/kubernetes/manifesttest ]; then
   echo "== manifests"
   (cd deploy/kubernetes/manifesttest && go vet ./... && go test -count=1 ./...)
+fi
+
+echo "== prometheus rules (promtool test rules)"
+if command -v promtool >/dev/null; then
+  promtool check rules deploy/prometheus/keyroll-rules.yaml
+  (cd deploy/prometheus && promtool test rules keyroll-rules_test.yaml)
+elif [ "${CI:-}" = true ]; then
+  echo "promtool missing: CI must run the rule tests" >&2
+  exit 1
+else
+  echo "promtool missing: rule tests skipped"
 fi
 
 echo "== fuzz (short)"

@@ -1,0 +1,54 @@
+package manifesttest
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// TestListenerSidecarExample decodes the sidecar example of deploy/kubernetes/listener
+// strictly and checks that the sidecar forwards to the receiver's loopback port, which
+// only the sidecar's port is exposed beside.
+func TestListenerSidecarExample(t *testing.T) {
+	sub := func(name string) string { return filepath.Join("listener", name) }
+	k := load[kustomization](t, sub("kustomization.yaml"))
+	want := []string{"configmap.yaml", "deployment.yaml", "service.yaml", "serviceaccount.yaml"}
+	if got := slices.Sorted(slices.Values(k.Resources)); !slices.Equal(got, want) {
+		t.Errorf("resources %v, want %v", got, want)
+	}
+	d := load[appsv1.Deployment](t, sub("deployment.yaml"))
+	load[corev1.ConfigMap](t, sub("configmap.yaml"))
+	svc := load[corev1.Service](t, sub("service.yaml"))
+	sa := load[corev1.ServiceAccount](t, sub("serviceaccount.yaml"))
+	for _, ns := range []string{d.Namespace, svc.Namespace, sa.Namespace} {
+		if ns != k.Namespace {
+			t.Errorf("namespace %q, want %q", ns, k.Namespace)
+		}
+	}
+	spec := d.Spec.Template.Spec
+	if spec.ServiceAccountName != sa.Name {
+		t.Errorf("service account %q, want %q", spec.ServiceAccountName, sa.Name)
+	}
+	var sidecar *corev1.Container
+	for i := range spec.Containers {
+		if spec.Containers[i].Name == "keyroll" {
+			sidecar = &spec.Containers[i]
+		}
+	}
+	if sidecar == nil {
+		t.Fatal("no keyroll container")
+	}
+	args := strings.Join(sidecar.Args, " ")
+	for _, want := range []string{"listen", "--upstream=http://127.0.0.1:", "--tls-cert=", "--tls-key="} {
+		if !strings.Contains(args, want) {
+			t.Errorf("sidecar args %q lack %s", args, want)
+		}
+	}
+	if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].TargetPort.String() != "https" || sidecar.Ports[0].Name != "https" {
+		t.Errorf("the Service must expose the sidecar's port only: %+v", svc.Spec.Ports)
+	}
+}
