@@ -1,5 +1,5 @@
 # keyroll — the README's two commands are `make demo` and `make test`.
-.PHONY: demo test bench build vault clean
+.PHONY: demo test bench soak build vault clean
 
 build:
 	CGO_ENABLED=0 go build -trimpath -o bin/keyroll .
@@ -13,8 +13,11 @@ test:
 bench:
 	scripts/bench.sh
 
+soak:
+	scripts/soak.sh
+
 vault:
 	scripts/vault-bin.sh
 
 clean:
-	rm -rf bin .demo
+	rm -rf bin .demo soak/out

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test.sh is keyroll's test command (`make test`): it builds or finds the cached Vault
 # server, checks formatting and vet, runs every test with the race detector against the real
-# Vault, the Kubernetes manifest tests, and short fuzz runs.
+# Vault, the Kubernetes manifest tests, short fuzz runs, and a short soak under faults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,4 +46,7 @@ go test -run='^$' -fuzz='^FuzzParse$' -fuzztime=5s ./config/
 if grep -qs 'func FuzzClientResponse' certcentral/*_test.go; then
   go test -run='^$' -fuzz='^FuzzClientResponse$' -fuzztime=10s ./certcentral/
 fi
+echo "== soak (short: 30 rotations under faults) and its self-test (injected bugs are caught)"
+SOAK_ROTATIONS=${SOAK_ROTATIONS:-30} scripts/soak.sh
+scripts/soak.sh selftest
 echo "== all tests passed"

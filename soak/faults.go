@@ -1,0 +1,344 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/keyroll/keyroll/certcentral/certcentraltest"
+)
+
+// Fault kinds, as counted in the summary.
+const (
+	fKill        = "keyroll-sigkill"
+	fKillWait    = "keyroll-sigkill-in-wait"
+	fTerm        = "keyroll-sigterm"
+	fConcurrent  = "keyroll-concurrent-run"
+	fVaultKill   = "vault-kill-restart"
+	fVaultSeal   = "vault-seal"
+	f500         = "digicert-5xx"
+	f429         = "digicert-429-retry-after"
+	fTimeout     = "digicert-timeout"
+	fLost        = "digicert-response-lost"
+	fReplica     = "listener-restart"
+	fSchedKill   = "schedule-sigkill"
+	fSchedTerm   = "schedule-sigterm"
+	runFaultKind = "run"
+)
+
+// runFaults and scheduleFaults are the mixes of the two phases, with weights.
+var (
+	runFaults = []weighted{
+		{fKill, 3}, {fKillWait, 3}, {fTerm, 1}, {fConcurrent, 2}, {fVaultKill, 1}, {fVaultSeal, 1},
+		{f500, 2}, {f429, 2}, {fTimeout, 1}, {fLost, 2}, {fReplica, 2},
+	}
+	scheduleFaults = []weighted{
+		{fSchedKill, 2}, {fSchedTerm, 1}, {fConcurrent, 1}, {fVaultSeal, 1}, {f500, 1}, {f429, 1},
+		{fLost, 1}, {fReplica, 1},
+	}
+)
+
+type weighted struct {
+	kind   string
+	weight int
+}
+
+func pick(rng *rand.Rand, ws []weighted) string {
+	total := 0
+	for _, w := range ws {
+		total += w.weight
+	}
+	n := rng.IntN(total)
+	for _, w := range ws {
+		if n < w.weight {
+			return w.kind
+		}
+		n -= w.weight
+	}
+	return ws[len(ws)-1].kind
+}
+
+// uniform returns a duration in [lo, hi).
+func uniform(rng *rand.Rand, lo, hi time.Duration) time.Duration {
+	return lo + time.Duration(rng.Int64N(int64(hi-lo)))
+}
+
+// keyrollProc is a keyroll run or schedule process; waiting is closed when it logs that
+// it waits for the listeners (the propagation wait).
+type keyrollProc struct {
+	*child
+	waiting chan struct{}
+}
+
+// startKeyroll starts keyroll with args, counting the evidence records it logs.
+func (h *harness) startKeyroll(name string, env []string, args ...string) (*keyrollProc, error) {
+	kp := &keyrollProc{waiting: make(chan struct{})}
+	var closed bool
+	onLine := func(line string) {
+		if strings.Contains(line, `"evidence":true`) {
+			if x := jsonField(line, "hash"); x != "" {
+				h.mu.Lock()
+				h.evLogged = append(h.evLogged, x)
+				h.mu.Unlock()
+			}
+		}
+		if !closed && strings.Contains(line, "waiting for listeners") {
+			closed = true
+			close(kp.waiting)
+		}
+	}
+	if env == nil {
+		env = withEnv("VAULT_TOKEN", h.jobToken, "DIGICERT_API_KEY", h.dc.apiKey)
+	}
+	c, err := spawn(h.sink, name, env, onLine, h.keyroll, append(args, "--log-level", "info")...)
+	if err != nil {
+		return nil, err
+	}
+	kp.child = c
+	h.events.add("%s: started (pid %d) %s", name, c.cmd.Process.Pid, strings.Join(args, " "))
+	return kp, nil
+}
+
+// waitKeyroll waits for p (killing it if it hangs) and counts how it ended. Exit codes
+// 2 and 3 are violations: under these faults the state must always stay resumable.
+func (h *harness) waitKeyroll(ctx context.Context, p *keyrollProc, kind string) int {
+	select {
+	case <-p.done:
+	case <-time.After(2 * time.Minute):
+		h.violation(3, fmt.Sprintf("%s did not end within 2 minutes", p.name))
+		p.signal(syscall.SIGKILL)
+	}
+	code := p.exitCode()
+	p.mu.Lock()
+	killed := p.killed
+	p.mu.Unlock()
+	outcome := fmt.Sprintf("%s exit %d", kind, code)
+	switch {
+	case killed:
+		outcome = kind + " killed (SIGKILL)"
+		h.mu.Lock()
+		h.killedRuns++
+		h.mu.Unlock()
+	case code < 0:
+		outcome = kind + " ended by a signal"
+	case code == 2 || code == 3:
+		h.violation(3, fmt.Sprintf("%s exited %d: needs a human or a fix, although the soak only injects recoverable faults (see keyroll.log)", p.name, code))
+	}
+	h.count(h.exits, outcome)
+	h.events.add("%s: %s after %s", p.name, outcome, time.Since(p.started).Round(time.Millisecond))
+	return code
+}
+
+// runPhase runs `keyroll run --force` processes one after another, each with a fault
+// drawn from rng or none, until the soak has target rotations.
+func (h *harness) runPhase(ctx context.Context, rng *rand.Rand, target int) {
+	for i := 0; ctx.Err() == nil && h.mon.rotations() < target; i++ {
+		fault := ""
+		if rng.Float64() < h.s.faultRate {
+			fault = pick(rng, runFaults)
+			if (fault == fVaultKill || fault == fVaultSeal) && h.vaultBusy.Load() {
+				fault = f500
+			}
+		}
+		code := h.runOnce(ctx, rng, fault)
+		h.dc.sim.ClearFaults()
+		if i%10 == 9 && !h.vaultBusy.Load() {
+			h.checkEvidence(ctx)
+		}
+		if code != 0 {
+			sleepCtx(ctx, 200*time.Millisecond) // a failed run's successor comes a little later, as a CronJob's retry would
+		}
+	}
+}
+
+// runOnce runs one `keyroll run --force` with fault and returns its exit code.
+func (h *harness) runOnce(ctx context.Context, rng *rand.Rand, fault string) int {
+	verify := rng.IntN(2) == 0
+	args := []string{"run", "--force", "--config", h.configFile(verify)}
+	if fault != "" {
+		h.count(h.faults, fault)
+	}
+	h.applyDigicertFault(rng, fault)
+	p, err := h.startKeyroll("run", nil, args...)
+	if err != nil {
+		h.events.add("run: %v", err)
+		return -1
+	}
+	var second *keyrollProc
+	switch fault {
+	case fKill:
+		d := uniform(rng, 0, 1500*time.Millisecond)
+		go func() {
+			if sleepUntil(p.done, d) {
+				h.events.add("fault: SIGKILL %s after %s", p.name, d.Round(time.Millisecond))
+				p.signal(syscall.SIGKILL)
+			}
+		}()
+	case fKillWait, fTerm:
+		d := uniform(rng, 0, h.s.propagation)
+		sig := syscall.SIGKILL
+		if fault == fTerm {
+			sig = syscall.SIGTERM
+		}
+		go func() {
+			select {
+			case <-p.waiting:
+			case <-p.done:
+				return
+			}
+			if sleepUntil(p.done, d) {
+				h.events.add("fault: %s %s %s into the propagation wait", sig, p.name, d.Round(time.Millisecond))
+				p.signal(sig)
+			}
+		}()
+	case fConcurrent:
+		if sleepCtx(ctx, uniform(rng, 0, 1200*time.Millisecond)) {
+			second, _ = h.startKeyroll("run-2", nil, "run", "--force", "--config", h.configFile(rng.IntN(2) == 0))
+		}
+	case fVaultKill, fVaultSeal, fReplica:
+		h.applyAsyncFault(ctx, rng, fault)
+	}
+	code := h.waitKeyroll(ctx, p, "run")
+	if second != nil {
+		h.waitKeyroll(ctx, second, "run")
+	}
+	return code
+}
+
+// applyDigicertFault arms a simulator fault for the next matching requests.
+func (h *harness) applyDigicertFault(rng *rand.Rand, fault string) {
+	methods := []string{"", http.MethodGet, http.MethodPut, http.MethodPost}
+	switch fault {
+	case f500:
+		status := []int{500, 502, 503}[rng.IntN(3)]
+		f := certcentraltest.Fault{Method: methods[rng.IntN(len(methods))], Status: status, Count: 1 + rng.IntN(3)}
+		h.dc.sim.Inject(f)
+		h.events.add("fault: DigiCert answers %d to the next %d %s requests", status, f.Count, orAny(f.Method))
+	case f429:
+		n := 1 + rng.IntN(3)
+		h.dc.sim.Burst429(n, time.Second)
+		h.events.add("fault: DigiCert answers 429 with Retry-After: 1 to the next %d requests", n)
+	case fTimeout:
+		f := certcentraltest.Fault{Method: methods[rng.IntN(len(methods))], Latency: h.s.dcTimeout + 500*time.Millisecond}
+		h.dc.sim.Inject(f)
+		h.events.add("fault: DigiCert answers the next %s request after %s (timeout %s)", orAny(f.Method), f.Latency, h.s.dcTimeout)
+	case fLost:
+		h.dc.sim.DropNextResponse(http.MethodPut, "")
+		h.events.add("fault: DigiCert applies the next PUT and drops its response")
+	}
+}
+
+func orAny(m string) string {
+	if m == "" {
+		return "(any)"
+	}
+	return m
+}
+
+// applyAsyncFault starts a Vault or listener fault at a random moment of the next second.
+func (h *harness) applyAsyncFault(ctx context.Context, rng *rand.Rand, fault string) {
+	delay := uniform(rng, 0, 1200*time.Millisecond)
+	switch fault {
+	case fVaultKill, fVaultSeal:
+		if !h.vaultBusy.CompareAndSwap(false, true) {
+			return
+		}
+		down := uniform(rng, 200*time.Millisecond, 2*time.Second)
+		if fault == fVaultSeal {
+			down = uniform(rng, time.Second, 3*time.Second)
+		}
+		go func() {
+			defer h.vaultBusy.Store(false)
+			if !sleepCtx(ctx, delay) {
+				return
+			}
+			var err error
+			if fault == fVaultKill {
+				h.events.add("fault: Vault SIGKILL, restart in %s", down.Round(time.Millisecond))
+				err = h.vault.restart(ctx, down)
+			} else {
+				h.events.add("fault: Vault sealed for %s", down.Round(time.Millisecond))
+				err = h.vault.sealFor(ctx, down)
+			}
+			if err != nil && ctx.Err() == nil {
+				h.events.add("vault: %v", err)
+				h.violation(3, fmt.Sprintf("Vault did not come back after %s: %v", fault, err))
+				return
+			}
+			h.events.add("vault: unsealed and active again")
+		}()
+	case fReplica:
+		r := h.replicas[rng.IntN(len(h.replicas))]
+		graceful := rng.IntN(2) == 0
+		go func() {
+			// Prefer the moment a key is staged: the new replica must learn it from Vault.
+			deadline := time.Now().Add(delay + time.Second)
+			for !h.mon.hasPending() && time.Now().Before(deadline) && sleepCtx(ctx, 20*time.Millisecond) {
+			}
+			h.events.add("fault: restart %s (graceful %t, key staged %t)", r.name, graceful, h.mon.hasPending())
+			r.restart(graceful)
+		}()
+	}
+}
+
+// schedulePhase runs `keyroll schedule` until the soak has target rotations, with faults
+// drawn from rng every second or two, the scheduler itself killed or stopped among them.
+func (h *harness) schedulePhase(ctx context.Context, rng *rand.Rand, target int) {
+	if h.mon.rotations() >= target {
+		return
+	}
+	start := func() *keyrollProc {
+		p, err := h.startKeyroll("schedule", nil, "schedule", "--grace", "5s", "--config", h.configFile(rng.IntN(2) == 0))
+		if err != nil {
+			h.events.add("schedule: %v", err)
+		}
+		return p
+	}
+	p := start()
+	for ctx.Err() == nil && h.mon.rotations() < target && p != nil {
+		sleepCtx(ctx, uniform(rng, 500*time.Millisecond, 2*time.Second))
+		select {
+		case <-p.done:
+			h.waitKeyroll(ctx, p, "schedule")
+			p = start()
+			continue
+		default:
+		}
+		if rng.Float64() >= h.s.faultRate {
+			continue
+		}
+		fault := pick(rng, scheduleFaults)
+		if fault == fVaultSeal && h.vaultBusy.Load() {
+			fault = f500
+		}
+		h.count(h.faults, fault)
+		switch fault {
+		case fSchedKill, fSchedTerm:
+			sig := syscall.SIGKILL
+			if fault == fSchedTerm {
+				sig = syscall.SIGTERM
+			}
+			h.events.add("fault: %s the scheduler", sig)
+			p.signal(sig)
+			h.waitKeyroll(ctx, p, "schedule")
+			p = start()
+		case fConcurrent:
+			if q, err := h.startKeyroll("run-2", nil, "run", "--force", "--config", h.configFile(true)); err == nil {
+				h.waitKeyroll(ctx, q, "run")
+			}
+		case fVaultSeal, fReplica:
+			h.applyAsyncFault(ctx, rng, fault)
+		default:
+			h.applyDigicertFault(rng, fault)
+		}
+	}
+	if p != nil {
+		p.stop(15 * time.Second)
+		h.waitKeyroll(ctx, p, "schedule")
+	}
+	h.dc.sim.ClearFaults()
+}

@@ -1,0 +1,301 @@
+// Command soak runs keyroll for hundreds of rotations under randomized faults and checks
+// its invariants continuously (`make soak`, scripts/soak.sh).
+//
+// It starts a real Vault server with file storage (initialised and unsealed here), the
+// CertCentral simulator in this process, several `keyroll listen` replicas, and rotations
+// one after another: `keyroll run --force` processes, and phases of `keyroll schedule`.
+// Faults come from a random source seeded with -seed, so that a run can be replayed:
+// SIGKILL of keyroll (also during the propagation wait), Vault killed and restarted or
+// sealed for a few seconds, DigiCert answering 500, 429 with Retry-After, too slowly, or
+// dropping the response after applying a change, a listener replica restarted, and a
+// second keyroll started while one runs. Deliveries go to every replica all along with
+// the secret DigiCert holds at that instant, plus retries with older keys within their
+// overlap. The invariants are listed in README.md ("Reliability").
+//
+// The last line of its output is
+//
+//	soak: N rotations, F faults, D deliveries, R rejected, V invariant violations, seed S
+//
+// and it exits 1 when R or V is not zero (with -expect-violation: when V is zero).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// settings are the soak's knobs; the timings make one rotation take about a second.
+type settings struct {
+	rotations int
+	seed      uint64
+	replicas  int
+	failFast  bool
+	faultRate float64
+	timeout   time.Duration
+
+	refresh      time.Duration // listener.refresh
+	maxStaleness time.Duration // listener.max_staleness (≤ propagation, see README)
+	propagation  time.Duration // rotation.propagation_delay
+	overlap      time.Duration // rotation.overlap (≤ propagation: no rotation ends an overlap early)
+	dcTimeout    time.Duration // certcentral.timeout
+
+	deliveryEvery time.Duration
+	monitorEvery  time.Duration
+	retryMargin   time.Duration // retries use keys replaced less than overlap - retryMargin ago
+	staleSlack    time.Duration // a 503 is an outage's if Vault was out within max_staleness + this
+	clockSlack    time.Duration
+	stuckAfter    time.Duration // no promote for this long (Vault up) is a violation
+
+	kvMount, docPath string
+}
+
+func defaultSettings() settings {
+	return settings{
+		replicas:      3,
+		faultRate:     0.6,
+		refresh:       150 * time.Millisecond,
+		maxStaleness:  time.Second,
+		propagation:   time.Second,
+		overlap:       time.Second,
+		dcTimeout:     time.Second,
+		deliveryEvery: 40 * time.Millisecond,
+		monitorEvery:  50 * time.Millisecond,
+		retryMargin:   150 * time.Millisecond,
+		staleSlack:    time.Second,
+		clockSlack:    10 * time.Millisecond,
+		stuckAfter:    45 * time.Second,
+		kvMount:       "secret",
+		docPath:       "keyroll/digicert/soak",
+	}
+}
+
+// harness is one soak.
+type harness struct {
+	s       settings
+	dir     string
+	keyroll string // the keyroll binary under test
+	repo    string // the repository, for the shipped Vault policies
+	out     io.Writer
+
+	events   *eventLog
+	sink     *logSink
+	vault    *vaultServer
+	dc       *digicert
+	front    *front
+	replicas []*replica
+	mon      *monitor
+	ds       deliveryStats
+
+	jobToken, listenerToken string
+	rotating                atomic.Bool // rotations are under way (liveness is checked)
+	vaultBusy               atomic.Bool // a Vault fault is in progress
+	cancel                  context.CancelFunc
+
+	mu         sync.Mutex
+	faults     map[string]int
+	exits      map[string]int // keyroll exit outcomes by "run exit 0", "schedule killed"…
+	evLogged   []string       // hashes of the evidence records keyroll logged
+	killedRuns int            // keyroll processes ended by SIGKILL (each may leave a record unlogged)
+	violations int
+	dumps      int
+	evChecks   int
+}
+
+func main() {
+	s := defaultSettings()
+	var expectViolation bool
+	var keyrollBin, vaultBin, dir, repo string
+	flag.IntVar(&s.rotations, "rotations", 30, "rotations to complete")
+	flag.Uint64Var(&s.seed, "seed", 0, "seed of the fault schedule (0: from the clock)")
+	flag.IntVar(&s.replicas, "replicas", s.replicas, "keyroll listen replicas")
+	flag.Float64Var(&s.faultRate, "fault-rate", s.faultRate, "share of rotations that get a fault")
+	flag.BoolVar(&s.failFast, "fail-fast", false, "stop at the first invariant violation")
+	flag.DurationVar(&s.timeout, "timeout", 0, "give up after this long (default: 10 s per rotation + 2 min)")
+	flag.BoolVar(&expectViolation, "expect-violation", false, "exit 0 only if a violation was found (self-test with an injected bug)")
+	flag.StringVar(&keyrollBin, "keyroll", "", "keyroll binary under test (required)")
+	flag.StringVar(&vaultBin, "vault", "", "Vault server binary (required)")
+	flag.StringVar(&dir, "dir", "", "work directory for data and logs (required)")
+	flag.StringVar(&repo, "repo", ".", "the keyroll repository (for deploy/kubernetes/vault policies)")
+	flag.Parse()
+	if keyrollBin == "" || vaultBin == "" || dir == "" || s.rotations < 1 {
+		fmt.Fprintln(os.Stderr, "soak: -keyroll, -vault and -dir are required, -rotations must be positive")
+		os.Exit(2)
+	}
+	if s.seed == 0 {
+		s.seed = uint64(time.Now().UnixNano()%1_000_000_000) + 1
+	}
+	if s.timeout == 0 {
+		s.timeout = time.Duration(s.rotations)*10*time.Second + 2*time.Minute
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	h := &harness{s: s, dir: dir, keyroll: keyrollBin, repo: repo, out: os.Stdout,
+		faults: map[string]int{}, exits: map[string]int{}}
+	v, r, err := h.run(ctx, vaultBin)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "soak: %v (seed %d; logs in %s)\n", err, s.seed, dir)
+		os.Exit(2)
+	}
+	ok := v == 0 && r == 0
+	if expectViolation {
+		ok = v > 0
+	}
+	if !ok {
+		os.Exit(1)
+	}
+}
+
+// run sets everything up, rotates until s.rotations promotes, and prints the summary. It
+// returns the number of violations and of rejected deliveries.
+func (h *harness) run(parent context.Context, vaultBin string) (int, int64, error) {
+	start := time.Now()
+	if err := os.MkdirAll(h.dir, 0o700); err != nil {
+		return 0, 0, err
+	}
+	evf, err := os.Create(filepath.Join(h.dir, "events.log"))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer evf.Close()
+	klog, err := os.Create(filepath.Join(h.dir, "keyroll.log"))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer klog.Close()
+	h.events = newEventLog(50, start, evf)
+	h.sink = &logSink{w: klog}
+	ctx, cancel := context.WithTimeout(parent, h.s.timeout)
+	defer cancel()
+	h.cancel = cancel
+	fmt.Fprintf(h.out, "soak: seed %d, %d rotations, %d listener replicas, logs in %s\n", h.s.seed, h.s.rotations, h.s.replicas, h.dir)
+
+	stopAll, err := h.setup(ctx, vaultBin)
+	defer stopAll()
+	if err != nil {
+		return 0, 0, err
+	}
+	rng := rand.New(rand.NewPCG(h.s.seed, 1))
+	h.rotating.Store(true)
+	h.rotate(ctx, rng)
+	h.rotating.Store(false)
+	if parent.Err() != nil {
+		return 0, 0, parent.Err()
+	}
+	if ctx.Err() != nil && h.mon.rotations() < h.s.rotations {
+		h.violation(3, fmt.Sprintf("only %d of %d rotations within %s", h.mon.rotations(), h.s.rotations, h.s.timeout))
+	}
+	h.waitQuiet()
+	h.checkEvidence(context.WithoutCancel(ctx))
+	return h.summary(time.Since(start))
+}
+
+// rotate alternates phases of `keyroll run` processes (20 rotations) and of `keyroll
+// schedule` (5 rotations) until the soak has its rotations.
+func (h *harness) rotate(ctx context.Context, rng *rand.Rand) {
+	for ctx.Err() == nil && h.mon.rotations() < h.s.rotations {
+		h.runPhase(ctx, rng, min(h.s.rotations, h.mon.rotations()+20))
+		h.schedulePhase(ctx, rng, min(h.s.rotations, h.mon.rotations()+5))
+	}
+}
+
+// waitQuiet waits for a Vault fault in progress to end.
+func (h *harness) waitQuiet() {
+	for i := 0; i < 200 && h.vaultBusy.Load(); i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// violation reports a broken invariant: the first few with the seed and the last events.
+func (h *harness) violation(inv int, msg string) {
+	h.mu.Lock()
+	h.violations++
+	dump := h.dumps < 3
+	if dump {
+		h.dumps++
+	}
+	h.mu.Unlock()
+	h.events.add("VIOLATION invariant %d: %s", inv, msg)
+	fmt.Fprintf(h.out, "VIOLATION (invariant %d): %s\n", inv, msg)
+	if dump {
+		fmt.Fprintf(h.out, "  seed %d: replay with SOAK_SEED=%d SOAK_ROTATIONS=%d make soak\n  last events:\n", h.s.seed, h.s.seed, h.s.rotations)
+		for _, e := range h.events.last() {
+			fmt.Fprintf(h.out, "    %s\n", e)
+		}
+	}
+	if h.s.failFast {
+		h.cancel()
+	}
+}
+
+func (h *harness) count(m map[string]int, k string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m[k]++
+}
+
+// summary prints the figures and, last, the summary line.
+func (h *harness) summary(wall time.Duration) (int, int64, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	nf := 0
+	for _, n := range h.faults {
+		nf += n
+	}
+	fmt.Fprintf(h.out, "\nsoak summary (seed %d, wall time %s)\n", h.s.seed, wall.Round(time.Second))
+	fmt.Fprintf(h.out, "  rotations (promotes seen in Vault): %d; DigiCert secret changes: %d; document versions: %d\n",
+		h.mon.rotations(), h.dc.changes(), h.mon.versionCount())
+	fmt.Fprintf(h.out, "  faults: %d\n", nf)
+	for _, k := range sortedKeys(h.faults) {
+		fmt.Fprintf(h.out, "    %-24s %d\n", k, h.faults[k])
+	}
+	fmt.Fprintf(h.out, "  keyroll processes:\n")
+	for _, k := range sortedKeys(h.exits) {
+		fmt.Fprintf(h.out, "    %-24s %d\n", k, h.exits[k])
+	}
+	n, d := h.vault.outageTotal()
+	fmt.Fprintf(h.out, "  Vault outages: %d, %s in all\n", n, d.Round(time.Millisecond))
+	fmt.Fprintf(h.out, "  deliveries: %d sent, %d accepted, %d rejected, %d answered 503 by a replica failing closed during a Vault outage, %d retries with an older key, %d not delivered (replica restarting)\n",
+		h.ds.sent.Load(), h.ds.accepted.Load(), h.ds.rejected.Load(), h.ds.outage503.Load(), h.ds.retries.Load(), h.ds.unreachable.Load())
+	restarts := 0
+	for _, r := range h.replicas {
+		r.mu.Lock()
+		restarts += r.restarts
+		r.mu.Unlock()
+	}
+	fmt.Fprintf(h.out, "  listener replicas: %d, restarted %d times\n", len(h.replicas), restarts)
+	fmt.Fprintf(h.out, "  evidence: %d records logged, chain checked %d times\n", len(h.evLogged), h.evChecks)
+	fmt.Fprintf(h.out, "soak: %d rotations, %d faults, %d deliveries, %d rejected, %d invariant violations, seed %d\n",
+		h.mon.rotations(), nf, h.ds.sent.Load(), h.ds.rejected.Load(), h.violations, h.s.seed)
+	return h.violations, h.ds.rejected.Load(), nil
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// jsonField extracts a string field from a JSON log line without decoding all of it.
+func jsonField(line, field string) string {
+	_, rest, ok := strings.Cut(line, `"`+field+`":"`)
+	if !ok {
+		return ""
+	}
+	v, _, _ := strings.Cut(rest, `"`)
+	return v
+}

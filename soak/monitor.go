@@ -1,0 +1,281 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/keyroll/keyroll/keyset"
+)
+
+// docVersion is one version of the key document, as the monitor read it.
+type docVersion struct {
+	n       int
+	created time.Time
+	doc     keyset.Document
+	missing bool // its data could not be read (destroyed or deleted before the monitor saw it)
+}
+
+// accepts reports whether key is in the accept set of d at t (the listener contract of
+// the README: current; pending when non-empty; previous before previous_until).
+func accepts(d keyset.Document, key string, t time.Time) bool {
+	switch {
+	case d.Current != "" && same(key, d.Current):
+		return true
+	case d.Pending != "" && same(key, d.Pending):
+		return true
+	case d.Previous != "" && same(key, d.Previous):
+		return t.Before(d.PreviousUntil)
+	}
+	return false
+}
+
+// monitor follows every version of the key document and checks the invariants on the
+// document against what DigiCert held:
+//
+//  2. the key DigiCert holds is, at every instant, in the document's accept set;
+//  3. there is never more than one staged key, and no key DigiCert held leaves the
+//     accept set before its overlap ends (overlap after DigiCert replaced it).
+type monitor struct {
+	h        *harness
+	mu       sync.Mutex
+	versions []docVersion
+	promotes int       // versions whose current differs from the version before
+	lastProm time.Time // when the last promote was seen
+	pending  bool      // the latest version has a staged key
+	stuck    bool      // a liveness violation was reported and no promote came since
+	reported map[string]bool
+}
+
+// once reports whether a violation of invariant inv by version n about key fp is new.
+func (m *monitor) once(inv, n int, fp string) bool {
+	k := fmt.Sprintf("%d/%d/%s", inv, n, fp)
+	if m.reported[k] {
+		return false
+	}
+	if m.reported == nil {
+		m.reported = map[string]bool{}
+	}
+	m.reported[k] = true
+	return true
+}
+
+func (m *monitor) rotations() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.promotes
+}
+
+func (m *monitor) versionCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.versions)
+}
+
+func (m *monitor) hasPending() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.pending
+}
+
+// run polls Vault until ctx ends.
+func (m *monitor) run(ctx context.Context) {
+	m.mu.Lock()
+	m.lastProm = time.Now()
+	m.mu.Unlock()
+	t := time.NewTicker(m.h.s.monitorEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		m.poll(ctx)
+	}
+}
+
+// poll reads the versions written since the last poll and checks them. A failed read
+// (Vault down or sealed) is tried again at the next tick.
+func (m *monitor) poll(ctx context.Context) {
+	now := time.Now()
+	c := m.h.vault.client()
+	meta, err := c.Logical().ReadWithContext(ctx, m.h.s.kvMount+"/metadata/"+m.h.s.docPath)
+	if err != nil || meta == nil {
+		m.checkLiveness(now)
+		return
+	}
+	cur := jsonInt(meta.Data["current_version"])
+	m.mu.Lock()
+	last := 0
+	if n := len(m.versions); n > 0 {
+		last = m.versions[n-1].n
+	}
+	m.mu.Unlock()
+	for n := last + 1; n <= cur; n++ {
+		v, err := m.read(ctx, n)
+		if err != nil {
+			return
+		}
+		m.add(v)
+	}
+	m.mu.Lock()
+	if n := len(m.versions); n > 0 {
+		m.checkSpan(m.versions[n-1], now)
+	}
+	m.mu.Unlock()
+	m.checkLiveness(now)
+}
+
+// read reads version n of the document.
+func (m *monitor) read(ctx context.Context, n int) (docVersion, error) {
+	c := m.h.vault.client()
+	s, err := c.Logical().ReadWithDataWithContext(ctx, m.h.s.kvMount+"/data/"+m.h.s.docPath,
+		map[string][]string{"version": {strconv.Itoa(n)}})
+	if err != nil {
+		return docVersion{}, err
+	}
+	v := docVersion{n: n, missing: true}
+	if s == nil {
+		return v, nil
+	}
+	if md, ok := s.Data["metadata"].(map[string]any); ok {
+		if ts, ok := md["created_time"].(string); ok {
+			v.created, _ = time.Parse(time.RFC3339Nano, ts)
+		}
+	}
+	data, ok := s.Data["data"].(map[string]any)
+	if !ok {
+		return v, nil
+	}
+	doc, err := keyset.FromData(data)
+	if err != nil {
+		m.h.violation(3, fmt.Sprintf("version %d of the document does not decode: %v", n, err))
+		return v, nil
+	}
+	v.doc, v.missing = doc, false
+	return v, nil
+}
+
+// add appends v, checks the transition from the version before and the span of that
+// version, which v closes.
+func (m *monitor) add(v docVersion) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var prev *docVersion
+	if n := len(m.versions); n > 0 {
+		prev = &m.versions[n-1]
+	}
+	m.versions = append(m.versions, v)
+	if v.missing {
+		m.h.events.add("vault: version %d not readable (destroyed or deleted)", v.n)
+		return
+	}
+	m.pending = v.doc.Pending != ""
+	m.h.events.add("vault: version %d %s", v.n, describe(v.doc))
+	if prev == nil || prev.missing {
+		return
+	}
+	m.checkSpan(*prev, v.created)
+	p, d := prev.doc, v.doc
+	switch {
+	case p.Pending != "" && d.Pending != "" && !same(p.Pending, d.Pending):
+		m.h.violation(3, fmt.Sprintf("version %d stages %s while version %d had %s staged: two staged keys",
+			v.n, keyset.Fingerprint(d.Pending), prev.n, keyset.Fingerprint(p.Pending)))
+	case p.Pending != "" && d.Pending == "" && !same(d.Current, p.Pending):
+		m.h.violation(3, fmt.Sprintf("version %d drops the staged key %s without promoting it", v.n, keyset.Fingerprint(p.Pending)))
+	}
+	if !same(p.Current, d.Current) && d.Current != "" {
+		m.promotes++
+		m.lastProm = time.Now()
+		m.stuck = false
+	}
+}
+
+// checkSpan checks version v over [v.created, until): every key DigiCert held then, and
+// every key it replaced less than the overlap before, must be in v's accept set. m.mu is
+// held.
+func (m *monitor) checkSpan(v docVersion, until time.Time) {
+	if v.missing {
+		return
+	}
+	for _, k := range m.h.dc.history() {
+		heldTo := k.to
+		if heldTo.IsZero() {
+			heldTo = until
+		}
+		// DigiCert held k over [k.from, heldTo); it may retry with k until heldTo + overlap.
+		if k.from.Before(until) && heldTo.After(v.created) {
+			at := minTime(until, heldTo)
+			if !accepts(v.doc, k.key, at) && m.once(2, v.n, k.fp) {
+				m.h.violation(2, fmt.Sprintf("version %d (%s) does not accept %s, which DigiCert held at %s",
+					v.n, describe(v.doc), k.fp, at.UTC().Format("15:04:05.000")))
+			}
+		}
+		if k.to.IsZero() {
+			continue
+		}
+		end := k.to.Add(m.h.s.overlap - m.h.s.clockSlack)
+		if k.to.Before(until) && end.After(v.created) {
+			at := minTime(until, end)
+			if !accepts(v.doc, k.key, at) && m.once(3, v.n, k.fp) {
+				m.h.violation(3, fmt.Sprintf("version %d (%s) dropped %s at %s, less than the overlap %s after DigiCert replaced it",
+					v.n, describe(v.doc), k.fp, at.UTC().Format("15:04:05.000"), m.h.s.overlap))
+			}
+		}
+	}
+}
+
+// checkLiveness reports a soak in which no rotation completed for a long time although
+// Vault was up.
+func (m *monitor) checkLiveness(now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stuck || now.Sub(m.lastProm) < m.h.s.stuckAfter || !m.h.rotating.Load() {
+		return
+	}
+	if m.h.vault.outageWithin(now.Add(-m.h.s.stuckAfter/2), now) {
+		return
+	}
+	m.stuck = true
+	m.h.violation(3, fmt.Sprintf("no rotation completed for %s", now.Sub(m.lastProm).Round(time.Second)))
+}
+
+func describe(d keyset.Document) string {
+	s := "current " + fpOr(d.Current)
+	if d.Pending != "" {
+		s += ", pending " + keyset.Fingerprint(d.Pending)
+	}
+	if d.Previous != "" {
+		s += ", previous " + keyset.Fingerprint(d.Previous) + " until " + d.PreviousUntil.UTC().Format("15:04:05.000")
+	}
+	return s
+}
+
+func fpOr(k string) string {
+	if k == "" {
+		return "none"
+	}
+	return keyset.Fingerprint(k)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func jsonInt(v any) int {
+	switch n := v.(type) {
+	case json.Number:
+		i, _ := n.Int64()
+		return int(i)
+	case float64:
+		return int(n)
+	}
+	return 0
+}
