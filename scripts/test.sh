@@ -47,6 +47,6 @@ if grep -qs 'func FuzzClientResponse' certcentral/*_test.go; then
   go test -run='^$' -fuzz='^FuzzClientResponse$' -fuzztime=10s ./certcentral/
 fi
 echo "== soak (short: 30 rotations under faults) and its self-test (injected bugs are caught)"
-SOAK_ROTATIONS=${SOAK_ROTATIONS:-30} scripts/soak.sh
+SOAK_ROTATIONS=30 scripts/soak.sh
 scripts/soak.sh selftest
 echo "== all tests passed"
