@@ -62,6 +62,10 @@ func pick(rng *rand.Rand, ws []weighted) string {
 	return ws[len(ws)-1].kind
 }
 
+// newRand returns the random source of one part of the soak: the fault schedule (seed),
+// the load balancer in front of the replicas (seed+1), the deliveries (seed+2).
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x5eed)) }
+
 // uniform returns a duration in [lo, hi).
 func uniform(rng *rand.Rand, lo, hi time.Duration) time.Duration {
 	return lo + time.Duration(rng.Int64N(int64(hi-lo)))

@@ -186,7 +186,7 @@ func (h *harness) run(parent context.Context, vaultBin string) (int, int64, erro
 	if err != nil {
 		return 0, 0, err
 	}
-	rng := rand.New(rand.NewPCG(h.s.seed, 1))
+	rng := newRand(h.s.seed)
 	h.rotating.Store(true)
 	h.rotate(ctx, rng)
 	h.rotating.Store(false)
