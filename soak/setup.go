@@ -79,7 +79,7 @@ func (h *harness) setup(ctx context.Context, vaultBin string) (func(), error) {
 	if err := h.tokens(ctx); err != nil {
 		return stopAll, err
 	}
-	h.front, err = startFront(h, newRand(h.s.seed + 1))
+	h.front, err = startFront(h, newRand(h.s.seed+1))
 	if err != nil {
 		return stopAll, err
 	}
@@ -114,7 +114,7 @@ func (h *harness) setup(ctx context.Context, vaultBin string) (func(), error) {
 	if err := h.waitReplicas(ctx); err != nil {
 		return stopAll, err
 	}
-	goRun(&wg, func() { h.deliver(bg, newRand(h.s.seed + 2), h.dc.changed) })
+	goRun(&wg, func() { h.deliver(bg, newRand(h.s.seed+2), h.dc.changed) })
 	return stopAll, nil
 }
 
