@@ -11,7 +11,8 @@
 # printed; set it to replay a run), SOAK_ARGS (more driver flags, see `go run ./soak -h`).
 #
 # `scripts/soak.sh selftest` builds keyroll with each bug the soak must catch (build tags
-# soakbug_*, see internal/soakbug) and fails unless the soak reports a violation for each.
+# soakbug_*, see internal/soakbug) and fails unless the soak reports a violation for each;
+# DigiCert's PUT then does not contact the endpoint, which would refuse the key first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -27,7 +28,7 @@ if [ "${1:-}" = selftest ]; then
     rm -rf "$dir"
     echo "soak selftest: keyroll built with $bug"
     if ! "$out/soak" -keyroll "$out/keyroll-$bug" -vault "$vault_bin" -repo "$root" -dir "$dir" \
-      -rotations 15 -seed "${SOAK_SEED:-1}" -fail-fast -expect-violation >"$dir.out" 2>&1; then
+      -rotations 15 -seed "${SOAK_SEED:-1}" -update-contact never -fail-fast -expect-violation >"$dir.out" 2>&1; then
       cat "$dir.out" >&2
       echo "soak selftest: FAILED: the soak did not catch $bug" >&2
       exit 1

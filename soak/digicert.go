@@ -38,9 +38,16 @@ type heldKey struct {
 	from, to time.Time
 }
 
-func startDigicert(endpoint string, events *eventLog) (*digicert, error) {
+// startDigicert starts the simulator; contact says whether PUT /webhook contacts the
+// endpoint with the new secret before applying it (DigiCert's documentation leaves it open).
+func startDigicert(endpoint string, contact bool, events *eventLog) (*digicert, error) {
+	mode := certcentraltest.ContactNever
+	if contact {
+		mode = certcentraltest.ContactAlways
+	}
 	d := &digicert{
-		sim:      certcentraltest.New(certcentraltest.AllowHTTPEndpoints(), certcentraltest.WithDeliveryTimeout(5*time.Second)),
+		sim: certcentraltest.New(certcentraltest.AllowHTTPEndpoints(), certcentraltest.WithDeliveryTimeout(5*time.Second),
+			certcentraltest.WithUpdateContact(mode)),
 		events:   events,
 		changed:  make(chan struct{}, 1),
 		inflight: map[*http.Request]time.Time{},

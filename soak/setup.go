@@ -84,14 +84,16 @@ func (h *harness) setup(ctx context.Context, vaultBin string) (func(), error) {
 		return stopAll, err
 	}
 	stops = append(stops, func() { _ = h.front.srv.Close() })
-	if h.dc, err = startDigicert(h.front.url, h.events); err != nil {
+	contact := h.s.updateContact == "always" || (h.s.updateContact == "random" && newRand(h.s.seed+3).IntN(2) == 0)
+	if h.dc, err = startDigicert(h.front.url, contact, h.events); err != nil {
 		return stopAll, err
 	}
 	stops = append(stops, h.dc.close)
 	if err := h.writeConfigs(); err != nil {
 		return stopAll, err
 	}
-	h.events.add("vault %s (file storage), simulator %s, webhook %d", h.vault.addr, h.dc.url, h.dc.id)
+	h.events.add("vault %s (file storage), simulator %s, webhook %d, PUT contacts the endpoint: %t", h.vault.addr, h.dc.url, h.dc.id, contact)
+	fmt.Fprintf(h.out, "soak: DigiCert's PUT contacts the endpoint with the new secret: %t\n", contact)
 
 	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
@@ -141,16 +143,25 @@ func (h *harness) tokens(ctx context.Context) error {
 }
 
 // bootstrap runs the first rotation, which creates the document, without faults and
-// without DigiCert's test event: no replica is ready before the document exists.
+// without DigiCert's test event: no replica is ready before the document exists. A
+// failure is counted like any run's and retried a few times.
 func (h *harness) bootstrap(ctx context.Context) error {
-	p, err := h.startKeyroll("bootstrap", nil, "run", "--force", "--config", h.configFile(false))
-	if err != nil {
-		return err
+	for attempt := 1; ; attempt++ {
+		p, err := h.startKeyroll("bootstrap", nil, "run", "--force", "--config", h.configFile(false))
+		if err != nil {
+			return err
+		}
+		code := h.waitKeyroll(ctx, p, "run")
+		switch {
+		case code == 0:
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case attempt == 3:
+			return fmt.Errorf("the first rotation failed %d times (see keyroll.log)", attempt)
+		}
+		sleepCtx(ctx, time.Second)
 	}
-	if code := h.waitKeyroll(ctx, p, "run"); code != 0 {
-		return fmt.Errorf("the first rotation exited %d (see keyroll.log)", code)
-	}
-	return nil
 }
 
 // waitReplicas waits until every replica is ready.
