@@ -280,8 +280,9 @@ func (h *harness) summary(wall time.Duration) (int, int64, error) {
 	}
 	n, d := h.vault.outageTotal()
 	fmt.Fprintf(h.out, "  Vault outages: %d, %s in all\n", n, d.Round(time.Millisecond))
-	fmt.Fprintf(h.out, "  deliveries: %d sent, %d accepted, %d rejected, %d answered 503 by a replica failing closed during a Vault outage, %d retries with an older key, %d not delivered (replica restarting)\n",
-		h.ds.sent.Load(), h.ds.accepted.Load(), h.ds.rejected.Load(), h.ds.outage503.Load(), h.ds.retries.Load(), h.ds.unreachable.Load())
+	fmt.Fprintf(h.out, "  deliveries: %d sent, %d accepted, %d rejected, %d answered 503 by a replica failing closed during a Vault outage,\n", h.ds.sent.Load(), h.ds.accepted.Load(), h.ds.rejected.Load(), h.ds.outage503.Load())
+	fmt.Fprintf(h.out, "    %d retries with an older key (%d answered 401 after its overlap had ended), %d not delivered (replica restarting)\n",
+		h.ds.retries.Load(), h.ds.late.Load(), h.ds.unreachable.Load())
 	restarts := 0
 	for _, r := range h.replicas {
 		r.mu.Lock()
