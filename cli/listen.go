@@ -80,6 +80,9 @@ func runListen(ctx context.Context, env *Env, args []string) error {
 	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBg()
 	go sess.KeepAlive(bg)
+	// The verifier retries a failed read itself, within Refresh; the client's own retries
+	// (seconds of backoff) would hold a refresh back after Vault returns.
+	sess.Client().SetMaxRetries(0)
 	v, err := startVerifier(ctx, bg, env, cfg, t, sess)
 	if err != nil {
 		return err

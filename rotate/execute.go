@@ -331,14 +331,20 @@ func (r *run) idle(wait func() error) error {
 func (r *run) test(ctx context.Context, s Step) error {
 	err := r.t.API.TestEndpoint(ctx, s.Endpoint, certcentral.SecretValue(r.doc.Pending))
 	if err != nil {
-		var ae *certcentral.APIError
-		if errors.As(err, &ae) && ae.HasCode(certcentral.CodeWebhookEndpointError) {
-			err = fmt.Errorf("%w: %w", ErrListenerRejected, err)
-		}
-		return r.fail(StepTest, err)
+		return r.fail(StepTest, listenerRejected(err))
 	}
 	r.step(StepTest, "ok", 0, 200, "test event accepted")
 	return r.after(ctx, StepTest)
+}
+
+// listenerRejected marks DigiCert's webhook_endpoint_error (the endpoint did not answer a
+// delivery with the new key with a 2xx) as ErrListenerRejected, which is retryable.
+func listenerRejected(err error) error {
+	var ae *certcentral.APIError
+	if errors.As(err, &ae) && ae.HasCode(certcentral.CodeWebhookEndpointError) {
+		return fmt.Errorf("%w: %w", ErrListenerRejected, err)
+	}
+	return err
 }
 
 // push sends the pending key to DigiCert, leaving endpoint, events and settings as read.
@@ -349,7 +355,10 @@ func (r *run) push(ctx context.Context, s Step) error {
 		Settings: r.live.Settings,
 	}
 	if err := r.t.API.UpdateWebhook(ctx, s.WebhookID, req); err != nil {
-		return r.fail(StepPush, err)
+		// DigiCert may contact the endpoint with the new key before applying an update; a
+		// listener that did not answer 2xx (down, or failing closed while Vault is out)
+		// is as retryable as a failed test event: nothing changed at DigiCert.
+		return r.fail(StepPush, listenerRejected(err))
 	}
 	r.step(StepPush, "ok", 0, 204, "secret "+keyset.Fingerprint(r.doc.Pending))
 	return r.after(ctx, StepPush)

@@ -268,6 +268,24 @@ func TestListenerRejectsTestEvent(t *testing.T) {
 	}
 }
 
+// TestListenerRejectsUpdateContact: DigiCert contacts the endpoint with the new key before
+// applying an update; a listener that does not accept it (here: one that never learned
+// it; in life: one failing closed while Vault is out) makes the push fail with
+// webhook_endpoint_error, which is retryable like a rejected test event.
+func TestListenerRejectsUpdateContact(t *testing.T) {
+	f := newFixture(t, newMemStore())
+	before := f.acct.Webhook().Secret
+	p := policy()
+	p.VerifyListener = false
+	res := (&rotate.Engine{Store: newMemStore(), Clock: f.clock}).Rotate(context.Background(), f.target(), p, rotate.Options{})
+	if !errors.Is(res.Err, rotate.ErrListenerRejected) || (failure.Of(res.Err) == failure.NeedsHuman) {
+		t.Fatalf("Rotate = %v, want ErrListenerRejected (retryable)", res.Err)
+	}
+	if f.acct.Webhook().Secret != before {
+		t.Error("DigiCert applied an update whose contact the listener rejected")
+	}
+}
+
 func TestConcurrentRuns(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, f *fixture) {
 		ctx := context.Background()

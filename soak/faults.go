@@ -42,6 +42,29 @@ var (
 	}
 )
 
+// onlyFaults narrows both mixes to kinds.
+func onlyFaults(kinds []string) error {
+	keep := func(ws []weighted) []weighted {
+		var out []weighted
+		for _, w := range ws {
+			for _, k := range kinds {
+				if w.kind == k {
+					out = append(out, w)
+				}
+			}
+		}
+		return out
+	}
+	runFaults, scheduleFaults = keep(runFaults), keep(scheduleFaults)
+	if len(runFaults) == 0 {
+		return fmt.Errorf("no fault of the run phase among %q", kinds)
+	}
+	if len(scheduleFaults) == 0 {
+		scheduleFaults = []weighted{{fSchedTerm, 1}}
+	}
+	return nil
+}
+
 type weighted struct {
 	kind   string
 	weight int

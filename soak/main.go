@@ -125,6 +125,7 @@ func main() {
 	flag.IntVar(&s.replicas, "replicas", s.replicas, "keyroll listen replicas")
 	flag.Float64Var(&s.faultRate, "fault-rate", s.faultRate, "share of rotations that get a fault")
 	flag.StringVar(&s.updateContact, "update-contact", "random", "whether DigiCert's PUT contacts the endpoint first: always, never or random (from the seed)")
+	only := flag.String("only", "", "comma-separated fault kinds to inject (default: the whole mix)")
 	flag.BoolVar(&s.failFast, "fail-fast", false, "stop at the first invariant violation")
 	flag.DurationVar(&s.timeout, "timeout", 0, "give up after this long (default: 10 s per rotation + 2 min)")
 	flag.BoolVar(&expectViolation, "expect-violation", false, "exit 0 only if a violation was found (self-test with an injected bug)")
@@ -136,6 +137,12 @@ func main() {
 	if keyrollBin == "" || vaultBin == "" || dir == "" || s.rotations < 1 {
 		fmt.Fprintln(os.Stderr, "soak: -keyroll, -vault and -dir are required, -rotations must be positive")
 		os.Exit(2)
+	}
+	if *only != "" {
+		if err := onlyFaults(strings.Split(*only, ",")); err != nil {
+			fmt.Fprintln(os.Stderr, "soak: -only:", err)
+			os.Exit(2)
+		}
 	}
 	if s.seed == 0 {
 		s.seed = uint64(time.Now().UnixNano()%1_000_000_000) + 1
