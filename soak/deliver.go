@@ -21,6 +21,7 @@ type deliveryStats struct {
 	accepted    atomic.Int64
 	rejected    atomic.Int64 // a key DigiCert held (or holds within its overlap) answered anything but 2xx, or 503 outside a Vault outage
 	outage503   atomic.Int64 // 503 from a replica failing closed while Vault was down or sealed
+	slow503     atomic.Int64 // … while Vault was unresponsive (not an injected fault)
 	unreachable atomic.Int64 // the replica was being restarted
 	retries     atomic.Int64 // deliveries with an older key, within its overlap
 	late        atomic.Int64 // 401 to a delivery whose key's overlap ended before the answer came
@@ -105,6 +106,8 @@ func (h *harness) send(ctx context.Context, c *http.Client, r *replica, key, kin
 		h.ds.accepted.Add(1)
 	case resp.StatusCode == http.StatusServiceUnavailable && h.vault.outageWithin(at.Add(-h.s.maxStaleness-h.s.staleSlack), time.Now()):
 		h.ds.outage503.Add(1)
+	case resp.StatusCode == http.StatusServiceUnavailable && h.vault.outOrSlowWithin(at.Add(-h.s.maxStaleness-h.s.staleSlack), time.Now()):
+		h.ds.slow503.Add(1)
 	case resp.StatusCode == http.StatusUnauthorized && h.overlapEnded(key, time.Now()):
 		// Sent within the key's overlap, but it ended before the replica answered (a slow
 		// machine): the replica may rightly have found it expired.

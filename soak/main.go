@@ -60,6 +60,7 @@ type settings struct {
 	staleSlack    time.Duration // a 503 is an outage's if Vault was out within max_staleness + this
 	clockSlack    time.Duration
 	stuckAfter    time.Duration // no promote for this long (Vault up) is a violation
+	slowVault     time.Duration // a monitor read of Vault slower than this marks Vault unresponsive
 
 	kvMount, docPath string
 }
@@ -79,6 +80,7 @@ func defaultSettings() settings {
 		staleSlack:    time.Second,
 		clockSlack:    10 * time.Millisecond,
 		stuckAfter:    45 * time.Second,
+		slowVault:     300 * time.Millisecond,
 		kvMount:       "secret",
 		docPath:       "keyroll/digicert/soak",
 	}
@@ -287,7 +289,10 @@ func (h *harness) summary(wall time.Duration) (int, int64, error) {
 	}
 	n, d := h.vault.outageTotal()
 	fmt.Fprintf(h.out, "  Vault outages: %d, %s in all\n", n, d.Round(time.Millisecond))
-	fmt.Fprintf(h.out, "  deliveries: %d sent, %d accepted, %d rejected, %d answered 503 by a replica failing closed during a Vault outage,\n", h.ds.sent.Load(), h.ds.accepted.Load(), h.ds.rejected.Load(), h.ds.outage503.Load())
+	n, d = h.vault.slowTotal()
+	fmt.Fprintf(h.out, "  Vault unresponsive outside them (a read took over %s or failed; machine load): %d times, %s in all\n", h.s.slowVault, n, d.Round(time.Millisecond))
+	fmt.Fprintf(h.out, "  deliveries: %d sent, %d accepted, %d rejected, %d answered 503 by a replica failing closed while Vault was out (%d of them while it was unresponsive),\n",
+		h.ds.sent.Load(), h.ds.accepted.Load(), h.ds.rejected.Load(), h.ds.outage503.Load()+h.ds.slow503.Load(), h.ds.slow503.Load())
 	fmt.Fprintf(h.out, "    %d retries with an older key (%d answered 401 after its overlap had ended), %d not delivered (replica restarting)\n",
 		h.ds.retries.Load(), h.ds.late.Load(), h.ds.unreachable.Load())
 	restarts := 0

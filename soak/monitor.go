@@ -104,6 +104,9 @@ func (m *monitor) poll(ctx context.Context) {
 	now := time.Now()
 	c := m.h.vault.client()
 	meta, err := c.Logical().ReadWithContext(ctx, m.h.s.kvMount+"/metadata/"+m.h.s.docPath)
+	if took := time.Since(now); (err != nil || took > m.h.s.slowVault) && ctx.Err() == nil {
+		m.h.vault.unresponsive(now, now.Add(took))
+	}
 	if err != nil || meta == nil {
 		m.checkLiveness(now)
 		return

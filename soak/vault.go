@@ -32,6 +32,9 @@ type vaultServer struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	outages []window // the last one is open (to zero) while Vault is down or sealed
+	// slow are stretches, outside those outages, in which Vault answered the monitor late
+	// or not at all: on a loaded machine a listener's read can then fail as if Vault were out.
+	slow []window
 }
 
 // window is a stretch of time; a zero to means it has not ended.
@@ -198,12 +201,53 @@ func (v *vaultServer) up() {
 	}
 }
 
+// unresponsive records a stretch in which Vault answered late or failed, unless it falls
+// in an injected outage.
+func (v *vaultServer) unresponsive(from, to time.Time) {
+	if v.outageWithin(from, to) {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if n := len(v.slow); n > 0 && !v.slow[n-1].to.Before(from) {
+		v.slow[n-1].to = to
+		return
+	}
+	v.slow = append(v.slow, window{from: from, to: to})
+}
+
+// slowTotal is the number and total length of the stretches Vault was unresponsive.
+func (v *vaultServer) slowTotal() (n int, d time.Duration) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, o := range v.slow {
+		n, d = n+1, d+o.to.Sub(o.from)
+	}
+	return n, d
+}
+
+// outOrSlowWithin reports whether Vault was down, sealed or unresponsive at some time in
+// [from, to].
+func (v *vaultServer) outOrSlowWithin(from, to time.Time) bool {
+	if v.outageWithin(from, to) {
+		return true
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return overlaps(v.slow, from, to)
+}
+
 // outageWithin reports whether Vault was down or sealed at some time in [from, to].
 func (v *vaultServer) outageWithin(from, to time.Time) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	for i := len(v.outages) - 1; i >= 0; i-- {
-		o := v.outages[i]
+	return overlaps(v.outages, from, to)
+}
+
+// overlaps reports whether a window of ws (in time order) meets [from, to].
+func overlaps(ws []window, from, to time.Time) bool {
+	for i := len(ws) - 1; i >= 0; i-- {
+		o := ws[i]
 		if (o.to.IsZero() || !o.to.Before(from)) && !o.from.After(to) {
 			return true
 		}
