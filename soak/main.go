@@ -49,7 +49,10 @@ type settings struct {
 	updateContact string
 
 	refresh      time.Duration // listener.refresh
-	maxStaleness time.Duration // listener.max_staleness (≤ propagation, see README)
+	// maxStaleness is listener.max_staleness: shorter than propagation by more than a stage
+	// write takes, so that a replica that missed a staged key because Vault went away
+	// fails closed (503) before DigiCert can send the key, instead of rejecting it (README).
+	maxStaleness time.Duration
 	propagation  time.Duration // rotation.propagation_delay
 	overlap      time.Duration // rotation.overlap (≤ propagation: no rotation ends an overlap early)
 	dcTimeout    time.Duration // certcentral.timeout
@@ -70,7 +73,7 @@ func defaultSettings() settings {
 		replicas:      3,
 		faultRate:     0.6,
 		refresh:       150 * time.Millisecond,
-		maxStaleness:  time.Second,
+		maxStaleness:  700 * time.Millisecond,
 		propagation:   time.Second,
 		overlap:       time.Second,
 		dcTimeout:     time.Second,
