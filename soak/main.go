@@ -48,7 +48,7 @@ type settings struct {
 	// or "random": drawn from the seed).
 	updateContact string
 
-	refresh      time.Duration // listener.refresh
+	refresh time.Duration // listener.refresh
 	// maxStaleness is listener.max_staleness: shorter than propagation by more than a stage
 	// write takes, so that a replica that missed a staged key because Vault went away
 	// fails closed (503) before DigiCert can send the key, instead of rejecting it (README).
