@@ -293,7 +293,7 @@ func (h *harness) summary(wall time.Duration) (int, int64, error) {
 	n, d := h.vault.outageTotal()
 	fmt.Fprintf(h.out, "  Vault outages: %d, %s in all\n", n, d.Round(time.Millisecond))
 	n, d = h.vault.slowTotal()
-	fmt.Fprintf(h.out, "  Vault unresponsive outside them (a read took over %s or failed; machine load): %d times, %s in all\n", h.s.slowVault, n, d.Round(time.Millisecond))
+	fmt.Fprintf(h.out, "  Vault unresponsive outside them (a read took over %s or failed, or the machine stalled as long): %d times, %s in all\n", h.s.slowVault, n, d.Round(time.Millisecond))
 	fmt.Fprintf(h.out, "  deliveries: %d sent, %d accepted, %d rejected, %d answered 503 by a replica failing closed while Vault was out (%d of them while it was unresponsive),\n",
 		h.ds.sent.Load(), h.ds.accepted.Load(), h.ds.rejected.Load(), h.ds.outage503.Load()+h.ds.slow503.Load(), h.ds.slow503.Load())
 	fmt.Fprintf(h.out, "    %d retries with an older key (%d answered 401 after its overlap had ended), %d not delivered (replica restarting)\n",

@@ -88,13 +88,20 @@ func (m *monitor) run(ctx context.Context) {
 	m.mu.Unlock()
 	t := time.NewTicker(m.h.s.monitorEvery)
 	defer t.Stop()
+	last := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		// A tick this late means the whole machine stalled: listeners could not read Vault
+		// either.
+		if now := time.Now(); now.Sub(last) > m.h.s.slowVault {
+			m.h.vault.unresponsive(last, now)
+		}
 		m.poll(ctx)
+		last = time.Now()
 	}
 }
 
