@@ -247,11 +247,11 @@ func (d Decision) Lines() []string {
 	if d.Resume {
 		out = append(out, "resume: the staged key "+keyset.Fingerprint(d.New))
 	}
-	for _, s := range d.Steps {
-		out = append(out, s.String())
-	}
 	if d.Pushed {
 		out = append(out, "push: already done (DigiCert has the staged key)")
+	}
+	for _, s := range d.Steps {
+		out = append(out, s.String())
 	}
 	return out
 }
