@@ -155,40 +155,44 @@ func Open(ctx context.Context, path string, o Options) (*File, *Repair, error) {
 
 // check verifies the whole file against head, repairs a torn tail when allowed, and
 // reports whether records after the head await anchoring. It runs under the file lock.
+// Nothing is changed unless the records before a torn tail are intact and match the
+// anchor; the torn bytes are cut off only once the repair record is ready to be written.
 func (f *File) check(ctx context.Context, head *Head) (rep *Repair, unanchored bool, err error) {
-	for {
-		size, err := f.size()
-		if err != nil {
-			return nil, false, err
-		}
-		res, err := VerifyWith(io.NewSectionReader(f.f, 0, size), VerifyOptions{Head: head})
-		var ce *ChainError
-		if res.Signed > 0 && f.o.Signer == nil && (err == nil || errors.As(err, &ce)) {
-			return rep, false, fmt.Errorf("%w: its records are signed but no signer is configured: set evidence.signing", ErrNeedsHuman)
-		}
-		switch {
-		case err == nil:
-		case !errors.As(err, &ce):
-			return nil, false, err
-		case ce.Torn && rep == nil && f.o.Repair:
-			if rep, err = f.moveAside(res.Size, size); err != nil {
-				return nil, false, fmt.Errorf("repair torn tail: %w", err)
-			}
-			continue // check the rest again, anchor included
-		case ce.Torn && rep == nil:
+	size, err := f.size()
+	if err != nil {
+		return nil, false, err
+	}
+	res, err := VerifyWith(io.NewSectionReader(f.f, 0, size), VerifyOptions{Head: head})
+	var ce *ChainError
+	torn := errors.As(err, &ce) && ce.Torn
+	if torn {
+		if !f.o.Repair {
 			return nil, false, fmt.Errorf("%w: line %d: %s; run `keyroll evidence repair %s` to move it aside", ErrBrokenTail, ce.Line, ce.Reason, f.path)
-		case ce.Unanchored:
-			unanchored = true
-		default:
-			return rep, false, fmt.Errorf("%w: line %d: %s. keyroll appends nothing to it: keep it as it is, "+
-				"find out what changed it (`keyroll evidence verify %s`), then restore a good copy, or move it aside and start a new file on purpose",
-				ErrNeedsHuman, ce.Line, ce.Reason, f.path)
 		}
-		if rep != nil {
-			return rep, false, f.appendRepair(ctx, rep)
-		}
+		// The records before the torn line, against the anchor.
+		res, err = VerifyWith(io.NewSectionReader(f.f, 0, res.Size), VerifyOptions{Head: head})
+	}
+	if res.Signed > 0 && f.o.Signer == nil && (err == nil || errors.As(err, &ce)) {
+		return nil, false, fmt.Errorf("%w: its records are signed but no signer is configured: set evidence.signing", ErrNeedsHuman)
+	}
+	switch {
+	case err == nil:
+	case !errors.As(err, &ce):
+		return nil, false, err
+	case ce.Unanchored:
+		unanchored = true
+	default:
+		return nil, false, fmt.Errorf("%w: line %d: %s. keyroll appends nothing to it: keep it as it is, "+
+			"find out what changed it (`keyroll evidence verify %s`), then restore a good copy, or move it aside and start a new file on purpose",
+			ErrNeedsHuman, ce.Line, ce.Reason, f.path)
+	}
+	if !torn {
 		return nil, unanchored, nil
 	}
+	if rep, err = f.copyAside(res.Size, size); err != nil {
+		return nil, false, fmt.Errorf("repair torn tail: %w", err)
+	}
+	return rep, false, f.appendRepair(ctx, rep, tail{hash: res.LastHash, seq: int64(res.Records), size: res.Size})
 }
 
 func (f *File) size() (int64, error) {
@@ -235,6 +239,12 @@ func (f *File) appendLocked(ctx context.Context, rec *Record) error {
 	if err != nil {
 		return err
 	}
+	return f.writeAfter(ctx, rec, t)
+}
+
+// writeAfter seals and signs rec as the successor of t, cuts the file back to t.size (a
+// torn tail being repaired) and writes rec there; the caller holds the file lock.
+func (f *File) writeAfter(ctx context.Context, rec *Record, t tail) error {
 	var sign func(string) (string, error)
 	if f.o.Signer != nil {
 		sign = func(hash string) (string, error) { return f.o.Signer.Sign(ctx, signedMessage(hash)) }
@@ -242,6 +252,11 @@ func (f *File) appendLocked(ctx context.Context, rec *Record) error {
 	line, err := seal(rec, t.hash, t.seq+1, sign)
 	if err != nil {
 		return err
+	}
+	if size, err := f.size(); err != nil || size != t.size {
+		if err := f.f.Truncate(t.size); err != nil {
+			return fmt.Errorf("cut the torn tail: %w", err)
+		}
 	}
 	if _, err := f.f.Write(line); err != nil {
 		if terr := f.f.Truncate(t.size); terr != nil {

@@ -24,9 +24,9 @@ type Repair struct {
 	SHA256 string `json:"sha256"` // their SHA-256, lowercase hex
 }
 
-// moveAside copies the bytes of f from good to size to a new file PATH.torn-<UTC time>
-// (FileMode, fsynced), then cuts f back to good bytes.
-func (f *File) moveAside(good, size int64) (*Repair, error) {
+// copyAside copies the bytes of f from good to size to a new file PATH.torn-<UTC time>
+// (FileMode, fsynced). writeAfter cuts them off f when it writes the repair record.
+func (f *File) copyAside(good, size int64) (*Repair, error) {
 	torn := make([]byte, size-good)
 	if _, err := f.f.ReadAt(torn, good); err != nil && err != io.EOF {
 		return nil, fmt.Errorf("read torn tail: %w", err)
@@ -56,21 +56,16 @@ func (f *File) moveAside(good, size int64) (*Repair, error) {
 		return nil, fmt.Errorf("write %s: %w", name, err)
 	}
 	syncDir(filepath.Dir(name))
-	if err := f.f.Truncate(good); err != nil {
-		return nil, fmt.Errorf("cut the torn tail: %w", err)
-	}
-	if err := f.f.Sync(); err != nil {
-		return nil, fmt.Errorf("fsync: %w", err)
-	}
 	sum := sha256.Sum256(torn)
 	return &Repair{File: filepath.Base(name), Bytes: int64(len(torn)), SHA256: hex.EncodeToString(sum[:])}, nil
 }
 
-// appendRepair appends the repair record of rep and anchors it; the caller holds the lock.
-func (f *File) appendRepair(ctx context.Context, rep *Repair) error {
+// appendRepair writes the repair record of rep after the intact records t, in place of the
+// torn tail, and anchors it; the caller holds the lock.
+func (f *File) appendRepair(ctx context.Context, rep *Repair, t tail) error {
 	now := f.o.Now().UTC()
 	rec := Record{Type: TypeRepair, Actor: f.o.Actor, StartedAt: now, FinishedAt: now, Repair: rep}
-	if err := f.appendLocked(ctx, &rec); err != nil {
+	if err := f.writeAfter(ctx, &rec, t); err != nil {
 		return fmt.Errorf("append repair record: %w", err)
 	}
 	if err := f.anchor(ctx, Head{Seq: rec.Seq, Hash: rec.Hash, Time: now}); err != nil {

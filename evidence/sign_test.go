@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // keySigner signs like Vault Transit with an ed25519 key of the given version.
@@ -281,12 +282,23 @@ func TestOpenRepairsTornTail(t *testing.T) {
 	if _, _, err := Open(t.Context(), path, Options{Signer: s, Anchor: a}); !errors.Is(err, ErrBrokenTail) {
 		t.Fatalf("Open without Repair = %v, want ErrBrokenTail", err)
 	}
-	f, rep, err := Open(t.Context(), path, Options{Signer: s, Anchor: a, Repair: true, Actor: "test"})
+	// The signer fails: the torn bytes stay where they are until a repair record can be written.
+	before, _ := os.ReadFile(path)
+	s.err = errors.New("transit down")
+	now := func() time.Time { return t0 }
+	if _, _, err := Open(t.Context(), path, Options{Signer: s, Anchor: a, Repair: true, Now: now}); err == nil || errors.Is(err, ErrNeedsHuman) {
+		t.Fatalf("Open with a failing signer = %v, want a retryable error", err)
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Fatal("a failed repair changed the file")
+	}
+	s.err = nil
+	f, rep, err := Open(t.Context(), path, Options{Signer: s, Anchor: a, Repair: true, Actor: "test", Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if rep == nil || rep.Bytes != int64(len(torn)) || !strings.HasPrefix(rep.File, "evidence.jsonl.torn-") {
+	if rep == nil || rep.Bytes != int64(len(torn)) || rep.File != "evidence.jsonl.torn-20250303T030000Z-2" {
 		t.Fatalf("Repair = %+v", rep)
 	}
 	moved, err := os.ReadFile(filepath.Join(filepath.Dir(path), rep.File))
@@ -319,6 +331,7 @@ func TestOpenNeedsHuman(t *testing.T) {
 		{"missing file after a non-empty anchor", nil, Options{Signer: s, Anchor: a}, "does not exist but Vault's anchor is at seq 3"},
 		{"truncated", ptr(joinLines(lines[:2])), Options{Signer: s, Anchor: a}, "ends at seq 2"},
 		{"broken in the middle", ptr(joinLines([]string{lines[0], "{}", lines[2]})), Options{Signer: s, Anchor: a, Repair: true}, "line 2"},
+		{"torn after a truncation", ptr(joinLines(lines[:1]) + lines[1][:30]), Options{Signer: s, Anchor: a, Repair: true}, "ends at seq 1"},
 		{"signed file, no signer", ptr(joinLines(lines)), Options{}, "set evidence.signing"},
 	}
 	for _, tt := range tests {
