@@ -7,50 +7,24 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/keyroll/keyroll/certcentral/certcentraltest"
 	"github.com/keyroll/keyroll/cli"
 	"github.com/keyroll/keyroll/internal/pushgatewaytest"
+	"github.com/keyroll/keyroll/internal/receivertest"
 	"github.com/keyroll/keyroll/internal/syncbuf"
 )
-
-// notifyReceiver is a local notification endpoint.
-type notifyReceiver struct {
-	*httptest.Server
-	mu     sync.Mutex
-	bodies []string
-}
-
-func newNotifyReceiver(t *testing.T) *notifyReceiver {
-	r := &notifyReceiver{}
-	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		b, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		r.bodies = append(r.bodies, string(b))
-		r.mu.Unlock()
-	}))
-	t.Cleanup(r.Close)
-	return r
-}
-
-func (r *notifyReceiver) got() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.bodies...)
-}
 
 // TestRunPushesAndNotifies is the CronJob's alerting path: each `keyroll run` pushes its
 // metrics to a real Pushgateway when it ends, success or failure, and posts the
 // outcomes asked for.
 func TestRunPushesAndNotifies(t *testing.T) {
 	pg := pushgatewaytest.Start(t)
-	slack, js := newNotifyReceiver(t), newNotifyReceiver(t)
+	slack, js := receivertest.Start(t), receivertest.Start(t)
 	w := newWorld(t, fmt.Sprintf(`metrics: {pushgateway: %q}
 notify:
   - {url: %q, format: slack, on: [failed, needs_human, recovered]}
@@ -73,10 +47,10 @@ notify:
 		}
 	}
 	success := sample(t, page, `keyroll_rotation_last_success_timestamp_seconds{instance="",job="keyroll",target="prod-us"}`)
-	if got := js.got(); len(got) != 1 || !strings.Contains(got[0], `"event":"rotated"`) {
+	if got := js.Bodies(); len(got) != 1 || !strings.Contains(got[0], `"event":"rotated"`) {
 		t.Errorf("json receiver got %q", got)
 	}
-	if n := len(slack.got()); n != 0 {
+	if n := len(slack.Bodies()); n != 0 {
 		t.Errorf("slack receiver got %d messages for a success it did not ask for", n)
 	}
 
@@ -96,11 +70,11 @@ notify:
 	if !strings.Contains(page, `keyroll_rotation_needs_human{instance="",job="keyroll",target="prod-us"} 1`) {
 		t.Errorf("needs_human not pushed:\n%s", page)
 	}
-	got := slack.got()
+	got := slack.Bodies()
 	if len(got) != 1 || !strings.HasPrefix(got[0], `{"text":"keyroll prod-us: needs human (error webhook_not_active`) {
 		t.Errorf("slack receiver got %q", got)
 	}
-	bodies := append(got, js.got()...)
+	bodies := append(got, js.Bodies()...)
 	if len(bodies) != 3 {
 		t.Errorf("%d notifications, want 3: %q", len(bodies), bodies)
 	}

@@ -4,17 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/keyroll/keyroll/evidence"
+	"github.com/keyroll/keyroll/internal/receivertest"
 	"github.com/keyroll/keyroll/internal/syncbuf"
 	"github.com/keyroll/keyroll/notify"
 )
@@ -30,40 +29,8 @@ func failedRecord() evidence.Record {
 		Error: &evidence.ErrorInfo{Code: "drift", Message: "DigiCert's live secret is not a key in Vault"}}
 }
 
-// receiver is a local notification endpoint that records what it gets and answers
-// the statuses queued in answers (then 200).
-type receiver struct {
-	*httptest.Server
-	mu      sync.Mutex
-	bodies  []string
-	answers []int
-}
-
-func newReceiver(t *testing.T, answers ...int) *receiver {
-	r := &receiver{answers: answers}
-	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		b, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		r.bodies = append(r.bodies, string(b))
-		status := 200
-		if len(r.answers) > 0 {
-			status, r.answers = r.answers[0], r.answers[1:]
-		}
-		r.mu.Unlock()
-		w.WriteHeader(status)
-	}))
-	t.Cleanup(r.Close)
-	return r
-}
-
-func (r *receiver) got() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.bodies...)
-}
-
 func TestNotifyFormatsAndFilters(t *testing.T) {
-	slack, js, quiet := newReceiver(t), newReceiver(t), newReceiver(t)
+	slack, js, quiet := receivertest.Start(t), receivertest.Start(t), receivertest.Start(t)
 	n := &notify.Notifier{Endpoints: []notify.Endpoint{
 		{URL: slack.URL + "/services/T000/B000/XXXX", Format: notify.FormatSlack, On: []string{"failed", "needs_human", "recovered"}},
 		{URL: js.URL, Format: notify.FormatJSON, On: []string{"needs_human"}},
@@ -73,10 +40,10 @@ func TestNotifyFormatsAndFilters(t *testing.T) {
 	if err := n.Notify(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
-	if got := slack.got(); len(got) != 1 || got[0] != `{"text":"keyroll prod-us: needs human (error drift: DigiCert's live secret is not a key in Vault); key sha256:1a2b3c4d → sha256:5e6f7a8b; rotation r-42"}` {
+	if got := slack.Bodies(); len(got) != 1 || got[0] != `{"text":"keyroll prod-us: needs human (error drift: DigiCert's live secret is not a key in Vault); key sha256:1a2b3c4d → sha256:5e6f7a8b; rotation r-42"}` {
 		t.Errorf("slack got %q", got)
 	}
-	got := js.got()
+	got := js.Bodies()
 	if len(got) != 1 {
 		t.Fatalf("json got %d messages", len(got))
 	}
@@ -88,15 +55,15 @@ func TestNotifyFormatsAndFilters(t *testing.T) {
 		m["new_fingerprint"] != "sha256:5e6f7a8b" || m["error"].(map[string]any)["code"] != "drift" {
 		t.Errorf("json body = %s", got[0])
 	}
-	if n := len(quiet.got()); n != 0 {
+	if n := len(quiet.Bodies()); n != 0 {
 		t.Errorf("an endpoint not asking for the event got %d messages", n)
 	}
 }
 
 func TestNotifyRetriesThenGivesUp(t *testing.T) {
-	flaky := newReceiver(t, 503, 429)          // then 200
-	down := newReceiver(t, 500, 500, 500, 500) // never
-	rejecting := newReceiver(t, 404)           // a 4xx is not retried
+	flaky := receivertest.Start(t, 503, 429)          // then 200
+	down := receivertest.Start(t, 500, 500, 500, 500) // never
+	rejecting := receivertest.Start(t, 404)           // a 4xx is not retried
 	var logs syncbuf.Buffer
 	n := &notify.Notifier{
 		Endpoints: []notify.Endpoint{
@@ -108,14 +75,14 @@ func TestNotifyRetriesThenGivesUp(t *testing.T) {
 		Log:     zerolog.New(&logs),
 	}
 	err := n.Notify(context.Background(), notify.Event{Names: []string{"failed"}, Record: failedRecord()})
-	if len(flaky.got()) != 3 {
-		t.Errorf("flaky endpoint: %d attempts, want 3", len(flaky.got()))
+	if len(flaky.Bodies()) != 3 {
+		t.Errorf("flaky endpoint: %d attempts, want 3", len(flaky.Bodies()))
 	}
-	if len(down.got()) != notify.DefaultAttempts {
-		t.Errorf("down endpoint: %d attempts, want %d", len(down.got()), notify.DefaultAttempts)
+	if len(down.Bodies()) != notify.DefaultAttempts {
+		t.Errorf("down endpoint: %d attempts, want %d", len(down.Bodies()), notify.DefaultAttempts)
 	}
-	if len(rejecting.got()) != 1 {
-		t.Errorf("rejecting endpoint: %d attempts, want 1", len(rejecting.got()))
+	if len(rejecting.Bodies()) != 1 {
+		t.Errorf("rejecting endpoint: %d attempts, want 1", len(rejecting.Bodies()))
 	}
 	if err == nil || !strings.Contains(err.Error(), "notify[1]") || !strings.Contains(err.Error(), "notify[2]") || strings.Contains(err.Error(), "notify[0]") {
 		t.Errorf("err = %v", err)
