@@ -26,7 +26,9 @@ echo "== go test -race (Vault: $KEYROLL_VAULT_BIN)"
 go test -race -count=1 -timeout 20m ./...
 
 if [ -d deploy/kubernetes/manifesttest ]; then
-  echo "== manifests"
+  echo "== manifests and Helm chart (helm lint, helm template)"
+  KEYROLL_HELM_BIN=$(scripts/tool-bin.sh helm)
+  export KEYROLL_HELM_BIN
   (cd deploy/kubernetes/manifesttest && go vet ./... && go test -count=1 ./...)
 fi
 

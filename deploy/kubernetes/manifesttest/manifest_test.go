@@ -165,7 +165,19 @@ func TestCronJob(t *testing.T) {
 	check("activeDeadlineSeconds", js.ActiveDeadlineSeconds != nil && *js.ActiveDeadlineSeconds > 0)
 	check("restartPolicy Never (required by podFailurePolicy)", pod.RestartPolicy == corev1.RestartPolicyNever)
 	check("serviceAccountName keyroll", pod.ServiceAccountName == "keyroll")
-	check("automountServiceAccountToken true", pod.AutomountServiceAccountToken != nil && *pod.AutomountServiceAccountToken)
+	check("automountServiceAccountToken false (only the projected Vault token)", pod.AutomountServiceAccountToken != nil && !*pod.AutomountServiceAccountToken)
+	var vaultToken bool
+	for _, v := range pod.Volumes {
+		if v.Projected == nil {
+			continue
+		}
+		for _, src := range v.Projected.Sources {
+			if sat := src.ServiceAccountToken; sat != nil && sat.Audience == "vault" && sat.Path == "token" {
+				vaultToken = v.Name == "vault-token"
+			}
+		}
+	}
+	check(`projected volume "vault-token": service account token for audience "vault" at token`, vaultToken)
 
 	// podFailurePolicy: exit codes 2 and 3 of the keyroll container fail the Job; disruptions
 	// do not count against backoffLimit.
@@ -248,7 +260,7 @@ func TestManifestsAgree(t *testing.T) {
 		mounts[m.Name] = m.MountPath
 	}
 	var configPath string // where the pod sees config.yaml
-	var evidenceDir string
+	var evidenceDir, tokenDir string
 	for _, v := range pod.Volumes {
 		switch {
 		case v.ConfigMap != nil:
@@ -265,6 +277,8 @@ func TestManifestsAgree(t *testing.T) {
 				t.Errorf("volume %s claims %q, want %q", v.Name, v.PersistentVolumeClaim.ClaimName, pvc.Name)
 			}
 			evidenceDir = mounts[v.Name]
+		case v.Projected != nil:
+			tokenDir = mounts[v.Name]
 		}
 	}
 	if i := slices.Index(c.Args, "--config"); i < 0 || i+1 >= len(c.Args) || c.Args[i+1] != configPath {
@@ -283,6 +297,8 @@ func TestManifestsAgree(t *testing.T) {
 				Method string `json:"method"`
 				Role   string `json:"role"`
 				Mount  string `json:"mount"`
+				// The projected Vault token, kept apart from the API server's default token.
+				TokenFile string `json:"service_account_token_file"`
 			} `json:"auth"`
 		} `json:"vault"`
 		Rotation struct {
@@ -303,10 +319,13 @@ func TestManifestsAgree(t *testing.T) {
 	if cfg.Vault.Auth.Method != "kubernetes" {
 		t.Errorf("vault.auth.method %q, want kubernetes", cfg.Vault.Auth.Method)
 	}
+	if f := cfg.Vault.Auth.TokenFile; tokenDir == "" || f != filepath.Join(tokenDir, "token") {
+		t.Errorf("vault.auth.service_account_token_file %q is not the projected token (volume mounted at %q)", f, tokenDir)
+	}
 	if cfg.Evidence.File == "" || filepath.Dir(cfg.Evidence.File) != evidenceDir {
 		t.Errorf("evidence.file %q is not on the evidence volume mounted at %q", cfg.Evidence.File, evidenceDir)
 	}
-	if want := "CRON_TZ=UTC " + cj.Spec.Schedule; cfg.Rotation.Schedule != want {
+	if want := "CRON_TZ=" + *cj.Spec.TimeZone + " " + cj.Spec.Schedule; cfg.Rotation.Schedule != want {
 		t.Errorf("rotation.schedule %q, want %q to match the CronJob", cfg.Rotation.Schedule, want)
 	}
 	for _, e := range c.Env {
@@ -326,6 +345,8 @@ func TestManifestsAgree(t *testing.T) {
 		`bound_service_account_namespaces="${NAMESPACE}"`,
 		"token_policies=keyroll-job",
 		"token_ttl=15m",
+		`audience="${AUDIENCE}"`,
+		"AUDIENCE=${AUDIENCE:-vault}",
 		"vault policy write keyroll-job keyroll-job-policy.hcl",
 		"vault policy write keyroll-listener keyroll-listener-policy.hcl",
 	} {

@@ -13,6 +13,10 @@ NAMESPACE=${NAMESPACE:-keyroll}                       # the namespace of ../*.ya
 LISTENER_NAMESPACE=${LISTENER_NAMESPACE:-webhooks}    # where your webhook listeners run
 LISTENER_SERVICE_ACCOUNT=${LISTENER_SERVICE_ACCOUNT:-webhook-listener}
 AUTH_MOUNT=${AUTH_MOUNT:-kubernetes}                  # config vault.auth.mount
+# The audience of the pods' projected service account tokens (serviceAccountToken.audience
+# in ../cronjob.yaml, vault.audience in the Helm chart). Vault refuses tokens for any other
+# audience, such as the API server's default token.
+AUDIENCE=${AUDIENCE:-vault}
 
 cd "$(dirname "$0")"
 
@@ -26,6 +30,7 @@ vault policy write keyroll-listener keyroll-listener-policy.hcl
 vault write "auth/${AUTH_MOUNT}/role/keyroll" \
   bound_service_account_names=keyroll \
   bound_service_account_namespaces="${NAMESPACE}" \
+  audience="${AUDIENCE}" \
   token_policies=keyroll-job \
   token_ttl=15m \
   token_max_ttl=15m
@@ -34,5 +39,6 @@ vault write "auth/${AUTH_MOUNT}/role/keyroll" \
 vault write "auth/${AUTH_MOUNT}/role/keyroll-listener" \
   bound_service_account_names="${LISTENER_SERVICE_ACCOUNT}" \
   bound_service_account_namespaces="${LISTENER_NAMESPACE}" \
+  audience="${AUDIENCE}" \
   token_policies=keyroll-listener \
   token_ttl=1h
