@@ -26,9 +26,11 @@ echo "== go test -race (Vault: $KEYROLL_VAULT_BIN)"
 go test -race -count=1 -timeout 20m ./...
 
 if [ -d deploy/kubernetes/manifesttest ]; then
-  echo "== manifests and Helm chart (helm lint, helm template)"
+  echo "== manifests, Helm chart, and both on a real Kubernetes API server with Vault's Kubernetes login"
   KEYROLL_HELM_BIN=$(scripts/tool-bin.sh helm)
-  export KEYROLL_HELM_BIN
+  KEYROLL_KUBE_APISERVER_BIN=$(scripts/tool-bin.sh kube-apiserver)
+  KEYROLL_ETCD_BIN=$(scripts/etcd-bin.sh)
+  export KEYROLL_HELM_BIN KEYROLL_KUBE_APISERVER_BIN KEYROLL_ETCD_BIN
   (cd deploy/kubernetes/manifesttest && go vet ./... && go test -count=1 ./...)
 fi
 
