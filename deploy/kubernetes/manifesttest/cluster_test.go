@@ -238,9 +238,16 @@ func (k *kube) monitoringCRDs(ctx context.Context) {
 func TestCluster(t *testing.T) {
 	c := kubetest.Start(t)
 	k := newKube(t, c)
-	t.Run("ServerSideValidation", func(t *testing.T) { k.t = t; testServerSideValidation(t, k) })
-	t.Run("ServerCatchesProblems", func(t *testing.T) { k.t = t; testServerCatchesProblems(t, k) })
-	t.Run("VaultKubernetesLogin", func(t *testing.T) { k.t = t; testVaultLogin(t, k) })
+	for _, sub := range []struct {
+		name string
+		test func(*testing.T, *kube)
+	}{
+		{"ServerSideValidation", testServerSideValidation},
+		{"ServerCatchesProblems", testServerCatchesProblems},
+		{"VaultKubernetesLogin", testVaultLogin},
+	} {
+		t.Run(sub.name, func(t *testing.T) { k.t = t; sub.test(t, k) })
+	}
 }
 
 func testServerSideValidation(t *testing.T, k *kube) {
