@@ -30,7 +30,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
-	"github.com/keyroll/keyroll/internal/kubetest"
+	"github.com/keyroll/keyroll/deploy/kubernetes/manifesttest/kubetest"
 )
 
 // kube is a client of a test cluster that records every warning the API server sends.

@@ -22,10 +22,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/keyroll/keyroll/certcentral/certcentraltest"
-	"github.com/keyroll/keyroll/internal/syncbuf"
-	"github.com/keyroll/keyroll/internal/vaulttest"
-	"github.com/keyroll/keyroll/keyset"
+	"github.com/keyroll/keyroll/deploy/kubernetes/manifesttest/kubetest"
 )
 
 // exitNeedsHuman is keyroll's documented exit code for credentials Vault refuses.
@@ -94,14 +91,13 @@ func (p *projectedToken) write(t *testing.T, token string) {
 	}
 }
 
-// vaultWorld is the Vault test server with its Kubernetes auth method configured against a
-// test cluster by what keyroll ships, and a simulated DigiCert account.
+// vaultWorld is a Vault dev server with its Kubernetes auth method configured against a
+// test cluster by what keyroll ships, and keyroll's CertCentral simulator with one account.
 type vaultWorld struct {
 	k      *kube
-	vault  *vaulttest.Server
+	vault  *testVault
 	bin    string
-	sim    *certcentraltest.Server
-	acct   *certcentraltest.Account
+	simURL string
 	apiKey string
 }
 
@@ -111,7 +107,7 @@ func newVaultWorld(t *testing.T, k *kube) *vaultWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &vaultWorld{k: k, vault: vaulttest.Start(t), bin: bin, apiKey: "KEY" + strings.Repeat("k", 29)}
+	w := &vaultWorld{k: k, vault: startVault(t), bin: bin, apiKey: "KEY" + strings.Repeat("k", 29)}
 
 	// Kubernetes: the namespaces and service accounts keyroll's roles name, decoys, and
 	// the reviewer Vault checks tokens with (TokenReview, via system:auth-delegator).
@@ -134,7 +130,7 @@ func newVaultWorld(t *testing.T, k *kube) *vaultWorld {
 
 	// Vault: the Kubernetes auth method, then keyroll's policies and roles from the shipped
 	// script.
-	root := w.vault.Client(t)
+	root := w.vault.client(t, w.vault.RootToken)
 	if err := root.Sys().EnableAuthWithOptions("kubernetes", &api.EnableAuthOptions{Type: "kubernetes"}); err != nil {
 		t.Fatal(err)
 	}
@@ -148,22 +144,28 @@ func newVaultWorld(t *testing.T, k *kube) *vaultWorld {
 		t.Fatal(err)
 	}
 	script := exec.Command("bash", filepath.Join(dir, "vault", "kubernetes-auth-role.sh"))
-	script.Env = append(os.Environ(), "VAULT_ADDR="+w.vault.Addr, "VAULT_TOKEN="+w.vault.RootToken, "HOME="+t.TempDir(),
-		"PATH="+filepath.Dir(vaulttest.Binary(t))+string(os.PathListSeparator)+os.Getenv("PATH"))
+	script.Env = cleanEnv("VAULT_ADDR="+w.vault.Addr, "VAULT_TOKEN="+w.vault.RootToken, "HOME="+t.TempDir(),
+		"PATH="+filepath.Dir(w.vault.bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
 	if out, err := script.CombinedOutput(); err != nil {
 		t.Fatalf("kubernetes-auth-role.sh: %v\n%s", err, out)
 	}
 
-	// DigiCert: one account whose webhook delivers to a receiver that accepts everything
-	// (the listener is tested on its own below).
-	hook := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	// DigiCert: `keyroll simulate` with one account whose webhook delivers to a receiver
+	// that accepts everything (the listener is tested on its own below).
+	hook := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	t.Cleanup(hook.Close)
-	w.sim = certcentraltest.NewServer(certcentraltest.WithDeliveryClient(hook.Client()))
-	t.Cleanup(w.sim.Close)
-	w.acct = w.sim.AddAccount(w.apiKey)
-	initial, _ := keyset.Generate(40)
-	w.acct.SetWebhook(certcentraltest.Webhook{Endpoint: hook.URL + "/hook", Secret: initial, Events: []string{"certificate_issued"},
-		Status: certcentraltest.StatusActive})
+	simAddr := freeAddr(t)
+	simLogs := &kubetest.Buffer{}
+	sim := w.command(context.Background(), "simulate", "--addr", simAddr, "--api-key", w.apiKey,
+		"--endpoint", hook.URL+"/hook", "--allow-http-endpoints")
+	sim.Stdout, sim.Stderr = simLogs, simLogs
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Process.Kill(); _ = sim.Wait() })
+	waitFor(t, 30*time.Second, simLogs, "simulator", func() bool { return strings.Contains(simLogs.String(), "simulator url=") })
+	out := simLogs.String()
+	w.simURL = strings.Fields(out[strings.Index(out, "simulator url=")+len("simulator url="):])[0]
 	return w
 }
 
@@ -180,7 +182,7 @@ rotation: {propagation_delay: 0s, min_interval: 1h, overlap: 1h, verify_listener
 listener: {refresh: 0s}
 targets:
   - {name: prod-us, vault_path: keyroll/digicert/prod-us}
-`, w.vault.Addr, role, tokenFile, w.sim.URL())
+`, w.vault.Addr, role, tokenFile, w.simURL)
 	f := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(f, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -190,13 +192,7 @@ targets:
 
 func (w *vaultWorld) command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, w.bin, args...)
-	env := []string{"KEYROLL_TEST_API_KEY=" + w.apiKey}
-	for _, e := range os.Environ() {
-		if !strings.HasPrefix(e, "VAULT_") {
-			env = append(env, e)
-		}
-	}
-	cmd.Env = env
+	cmd.Env = cleanEnv("KEYROLL_TEST_API_KEY=" + w.apiKey)
 	return cmd
 }
 
@@ -218,7 +214,7 @@ func (w *vaultWorld) run(t *testing.T, args ...string) (int, string, string) {
 
 func (w *vaultWorld) version(t *testing.T) int {
 	t.Helper()
-	sec, err := w.vault.Client(t).Logical().Read("secret/metadata/keyroll/digicert/prod-us")
+	sec, err := w.vault.client(t, w.vault.RootToken).Logical().Read("secret/metadata/keyroll/digicert/prod-us")
 	if err != nil || sec == nil {
 		return 0
 	}
@@ -241,13 +237,15 @@ func testVaultLogin(t *testing.T, k *kube) {
 		if code != 0 {
 			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 		}
-		sec, err := w.vault.Client(t).Logical().Read("secret/data/keyroll/digicert/prod-us")
+		sec, err := w.vault.client(t, w.vault.RootToken).Logical().Read("secret/data/keyroll/digicert/prod-us")
 		if err != nil || sec == nil {
 			t.Fatalf("document: %v", err)
 		}
 		data, _ := sec.Data["data"].(map[string]any)
-		if cur, _ := data["current"].(string); cur == "" || cur != w.acct.Webhook().Secret {
-			t.Error("the document's current key is not the webhook's new secret")
+		cur, _ := data["current"].(string)
+		prev, _ := data["previous"].(string)
+		if cur == "" || prev == "" || cur == prev {
+			t.Error("the document does not hold a new current key and the webhook's old one as previous")
 		}
 		if !strings.Contains(errs, "keyroll-keyroll") && !strings.Contains(out, "rotated") {
 			t.Errorf("no rotation reported\nstdout:\n%s\nstderr:\n%s", out, errs)
@@ -300,7 +298,7 @@ func testVaultLogin(t *testing.T, k *kube) {
 
 	run("ListenerReadsOnlyItsTarget", func(t *testing.T) {
 		tok := k.token(ctx, "webhooks", "webhook-listener", []string{"vault"}, nil)
-		c := w.vault.ClientWithToken(t, "")
+		c := w.vault.client(t, "")
 		auth, err := vaultk8s.NewKubernetesAuth("keyroll-listener", vaultk8s.WithServiceAccountToken(tok))
 		if err != nil {
 			t.Fatal(err)
@@ -331,7 +329,7 @@ func testVaultLogin(t *testing.T, k *kube) {
 			}
 		}
 		// The job's role refuses the listener.
-		c2 := w.vault.ClientWithToken(t, "")
+		c2 := w.vault.client(t, "")
 		auth2, _ := vaultk8s.NewKubernetesAuth("keyroll", vaultk8s.WithServiceAccountToken(tok))
 		if _, err := c2.Auth().Login(ctx, auth2); err == nil {
 			t.Error("the listener logged in as the job's role")
@@ -352,12 +350,12 @@ func testVaultLogin(t *testing.T, k *kube) {
 		second := k.token(ctx, "webhooks", "webhook-listener", []string{"vault"}, secrets[1])
 		// Short Vault tokens, so that keyroll logs in again within seconds (the shipped role
 		// has token_ttl 1h).
-		if _, err := w.vault.Client(t).Logical().Write("auth/kubernetes/role/keyroll-listener", map[string]any{"token_ttl": "3s", "token_max_ttl": "3s"}); err != nil {
+		if _, err := w.vault.client(t, w.vault.RootToken).Logical().Write("auth/kubernetes/role/keyroll-listener", map[string]any{"token_ttl": "3s", "token_max_ttl": "3s"}); err != nil {
 			t.Fatal(err)
 		}
 		tok := newProjectedToken(t, first)
 		addr := freeAddr(t)
-		logs := &syncbuf.Buffer{}
+		logs := &kubetest.Buffer{}
 		lctx, stop := context.WithCancel(ctx)
 		cmd := w.command(lctx, "listen", "--config", w.config(t, "keyroll-listener", tok.path()), "--addr", addr, "--log-level", "debug")
 		cmd.Stdout, cmd.Stderr = logs, logs
@@ -374,7 +372,7 @@ func testVaultLogin(t *testing.T, k *kube) {
 		}
 		// The first token dies with its binding (once the API server's 10s cache of token
 		// reviews has let go of it): a re-login that still used it would fail.
-		c := w.vault.ClientWithToken(t, "")
+		c := w.vault.client(t, "")
 		auth, _ := vaultk8s.NewKubernetesAuth("keyroll-listener", vaultk8s.WithServiceAccountToken(first))
 		waitFor(t, time.Minute, logs, "refusal of the first token", func() bool {
 			_, err := c.Auth().Login(ctx, auth)
@@ -410,7 +408,7 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func waitFor(t *testing.T, limit time.Duration, logs *syncbuf.Buffer, what string, cond func() bool) {
+func waitFor(t *testing.T, limit time.Duration, logs *kubetest.Buffer, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !cond() {

@@ -30,11 +30,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/keyroll/keyroll/internal/syncbuf"
 )
 
 // Environment variables naming the binaries.
@@ -62,7 +61,7 @@ type proc struct {
 	name string
 	cmd  *exec.Cmd
 	done chan struct{}
-	logs *syncbuf.Buffer
+	logs *Buffer
 }
 
 // binary returns the path in env (or def looked up on PATH), or skips t (fails it when
@@ -236,7 +235,7 @@ func freePorts(n int) ([]int, error) {
 }
 
 func (c *Cluster) run(name, bin string, args ...string) error {
-	p := &proc{name: name, done: make(chan struct{}), logs: &syncbuf.Buffer{Limit: 4 << 20}}
+	p := &proc{name: name, done: make(chan struct{}), logs: &Buffer{Limit: 4 << 20}}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout = p.logs
 	p.cmd.Stderr = p.logs
@@ -302,6 +301,31 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("Authorization", "Bearer "+b.token)
 	return b.next.RoundTrip(r)
+}
+
+// Buffer collects a process's output: a strings.Builder guarded by a mutex that drops
+// writes past Limit bytes (when positive). Its zero value is ready.
+type Buffer struct {
+	mu    sync.Mutex
+	b     strings.Builder
+	Limit int
+}
+
+// Write appends p, or drops it past Limit.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Limit <= 0 || b.b.Len() < b.Limit {
+		b.b.Write(p)
+	}
+	return len(p), nil
+}
+
+// String returns what was written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // Resign returns token (a JWT the cluster issued) with its claims changed by edit and
