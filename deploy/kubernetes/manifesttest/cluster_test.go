@@ -165,7 +165,7 @@ func (k *kube) admitPod(ctx context.Context, ns, name string, spec corev1.PodSpe
 }
 
 // kustomizeBuild renders deploy/kubernetes with kustomize, as kubectl apply -k does.
-func kustomizeBuild(t *testing.T) []byte {
+func kustomizeBuild(t *testing.T, dir string) []byte {
 	t.Helper()
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -257,7 +257,7 @@ func testServerSideValidation(t *testing.T, k *kube) {
 		name   string
 		stream []byte
 	}
-	renderings := []rendering{{"kustomize", kustomizeBuild(t)}}
+	renderings := []rendering{{"kustomize", kustomizeBuild(t, dir)}, {"kustomize listener", kustomizeBuild(t, filepath.Join(dir, "listener"))}}
 	for _, o := range chartOptions {
 		out, err := helm(t, append([]string{"template", "keyroll", chartDir, "--namespace", "keyroll"}, setArgs(o.set)...)...)
 		if err != nil {
@@ -304,7 +304,7 @@ func testServerCatchesProblems(t *testing.T, k *kube) {
 	ns := "keyroll-broken"
 	k.restrictedNamespace(ctx, ns)
 	var good *unstructured.Unstructured
-	for _, o := range splitObjects(t, kustomizeBuild(t), ns) {
+	for _, o := range splitObjects(t, kustomizeBuild(t, dir), ns) {
 		if o.GetKind() == "CronJob" {
 			good = o
 		} else {
