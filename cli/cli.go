@@ -142,7 +142,14 @@ func (c *common) start(env *Env) (*config.Config, error) {
 	if err := c.setup(env); err != nil {
 		return nil, err
 	}
-	return config.Load(config.Path(c.configPath, env.LookupEnv), env.LookupEnv)
+	cfg, err := config.Load(config.Path(c.configPath, env.LookupEnv), env.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range cfg.Warnings() {
+		env.Log.Warn().Msg("config: " + w)
+	}
+	return cfg, nil
 }
 
 func isTerminal(w io.Writer) bool {

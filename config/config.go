@@ -6,14 +6,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
-	"gopkg.in/yaml.v3"
 
 	"github.com/keyroll/keyroll/failure"
 )
@@ -34,6 +30,8 @@ type Config struct {
 	Listener    Listener    `yaml:"listener"`
 	Metrics     Metrics     `yaml:"metrics"`
 	Notify      []Notify    `yaml:"notify"`
+
+	src source // where each value came from, for error messages
 }
 
 // Vault says where the key documents live and how keyroll logs in.
@@ -41,6 +39,9 @@ type Vault struct {
 	Address string    `yaml:"address"`
 	KVMount string    `yaml:"kv_mount"`
 	Auth    VaultAuth `yaml:"auth"`
+	// InsecureHTTP allows a plain http:// address on a non-loopback host, for TLS
+	// terminated by a service mesh sidecar. Every start logs a warning while it is used.
+	InsecureHTTP bool `yaml:"insecure_http"`
 }
 
 // Auth methods.
@@ -144,7 +145,7 @@ func Default() Config {
 			SecretLength:     48,
 			Overlap:          Duration(24 * time.Hour),
 			PropagationDelay: Duration(2 * time.Minute),
-			MinInterval:      Duration(time.Hour),
+			MinInterval:      Duration(24 * time.Hour), // = overlap: a run inside the window skips anyway
 			MaxAge:           Duration(90 * 24 * time.Hour),
 			VerifyListener:   true,
 			StuckAfter:       Duration(time.Hour),
@@ -172,7 +173,7 @@ func Path(flag string, lookup func(string) (string, bool)) string {
 }
 
 // Load reads, parses and validates the file at path, expanding ${NAME} references with
-// lookup. Parse and validation errors are *Error values listing every problem.
+// lookup. Parse and validation errors are one *Error listing every problem.
 func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -181,40 +182,11 @@ func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: read %s: %w", path, err)
 	}
-	c, err := Parse(bytes.NewReader(b), lookup)
+	c, err := Read(bytes.NewReader(b), lookup)
 	if err != nil {
-		return nil, fmt.Errorf("config: %s: %w", path, err)
-	}
-	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %s: %w", path, err)
 	}
 	return c, nil
-}
-
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
-
-// Parse reads YAML from r over Default(), expanding ${NAME} and ${NAME:-default} in
-// values (not comments) from lookup, and applies the VAULT_ADDR override. Unknown keys are errors. It does not
-// validate.
-func Parse(r io.Reader, lookup func(string) (string, bool)) (*Config, error) {
-	raw, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("read: %w", err)
-	}
-	raw, missing := expandEnv(raw, lookup)
-	if len(missing) > 0 {
-		return nil, &Error{Problems: missing}
-	}
-	c := Default()
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, &Error{Problems: decodeProblems(raw, err)}
-	}
-	if v, ok := lookup("VAULT_ADDR"); ok && v != "" {
-		c.Vault.Address = v
-	}
-	return &c, nil
 }
 
 // CertCentralFor returns the DigiCert settings of t: the global ones with the target's
@@ -250,121 +222,4 @@ func (c *Config) Target(name string) (Target, bool) {
 		}
 	}
 	return Target{}, false
-}
-
-// expandEnv replaces ${NAME} and ${NAME:-default} in the scalar values of the YAML
-// document raw, leaving comments alone, and returns the re-encoded document.
-func expandEnv(raw []byte, lookup func(string) (string, bool)) ([]byte, FieldErrors) {
-	if !envRef.Match(raw) {
-		return raw, nil
-	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(raw, &root); err != nil {
-		return raw, nil // the decoder reports the syntax error
-	}
-	var missing FieldErrors
-	var walk func(n *yaml.Node)
-	walk = func(n *yaml.Node) {
-		if n.Kind == yaml.ScalarNode && envRef.MatchString(n.Value) {
-			n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
-				sub := envRef.FindStringSubmatch(m)
-				if v, ok := lookup(sub[1]); ok {
-					return v
-				}
-				if sub[2] != "" {
-					return sub[3]
-				}
-				missing = append(missing, FieldError{Path: "${" + sub[1] + "}", Msg: fmt.Sprintf("environment variable is not set (line %d)", n.Line)})
-				return ""
-			})
-			n.Style &^= yaml.TaggedStyle
-			n.Tag = ""
-		}
-		for _, c := range n.Content {
-			walk(c)
-		}
-	}
-	walk(&root)
-	out, err := yaml.Marshal(&root)
-	if err != nil {
-		return raw, nil
-	}
-	return out, missing
-}
-
-var lineRef = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-
-// decodeProblems turns a YAML decoding error into field errors, naming the key path of
-// the line each message refers to where it can be found.
-func decodeProblems(raw []byte, err error) FieldErrors {
-	msgs := []string{err.Error()}
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	}
-	lines := linePaths(raw)
-	var out FieldErrors
-	for _, m := range msgs {
-		path := "yaml"
-		if sub := lineRef.FindStringSubmatch(m); sub != nil {
-			var line int
-			fmt.Sscan(sub[1], &line)
-			if entries := lines[line]; len(entries) > 0 {
-				path = entries[0].path // the outermost key of the line
-				for _, e := range entries {
-					// A scalar whose value the message quotes is the culprit.
-					if e.scalar && e.value != "" && (strings.Contains(sub[2], `"`+e.value+`"`) || strings.Contains(sub[2], "`"+e.value+"`")) {
-						path = e.path
-						break
-					}
-				}
-				m = fmt.Sprintf("%s (line %d)", sub[2], line)
-			}
-		}
-		out = append(out, FieldError{Path: path, Msg: m})
-	}
-	return out
-}
-
-type lineEntry struct {
-	path   string
-	value  string
-	scalar bool
-}
-
-// linePaths maps each line of a YAML document to the keys on it, outermost first, e.g.
-// 12 → [{targets[0].vault_path, "a/b", scalar}].
-func linePaths(raw []byte) map[int][]lineEntry {
-	var root yaml.Node
-	if yaml.Unmarshal(raw, &root) != nil {
-		return nil
-	}
-	out := map[int][]lineEntry{}
-	var walk func(n *yaml.Node, path string)
-	walk = func(n *yaml.Node, path string) {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				walk(c, path)
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k, v := n.Content[i], n.Content[i+1]
-				p := k.Value
-				if path != "" {
-					p = path + "." + k.Value
-				}
-				out[k.Line] = append(out[k.Line], lineEntry{path: p, value: v.Value, scalar: v.Kind == yaml.ScalarNode})
-				walk(v, p)
-			}
-		case yaml.SequenceNode:
-			for i, c := range n.Content {
-				p := fmt.Sprintf("%s[%d]", path, i)
-				out[c.Line] = append(out[c.Line], lineEntry{path: p, value: c.Value, scalar: c.Kind == yaml.ScalarNode})
-				walk(c, p)
-			}
-		}
-	}
-	walk(&root, "")
-	return out
 }

@@ -1,7 +1,10 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -10,30 +13,63 @@ import (
 )
 
 // Duration is a time.Duration that reads Go duration syntax plus a "d" suffix for days
-// ("90d", "1d12h").
+// ("90d", "1d12h"). Negative durations are refused: no keyroll setting means anything by them.
 type Duration time.Duration
 
+// Errors ParseDuration wraps.
+var (
+	// ErrNegativeDuration: the duration is below zero.
+	ErrNegativeDuration = errors.New("must not be negative")
+	// ErrDurationOverflow: the duration does not fit in a time.Duration (about 292 years).
+	ErrDurationOverflow = errors.New("too long (at most about 292 years)")
+)
+
+var dayCount = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
+
+// maxDays is the largest number of days a time.Duration holds.
+const maxDays = float64(math.MaxInt64) / float64(24*time.Hour)
+
 // ParseDuration parses Go duration syntax extended with whole or fractional days ("d").
+// Negative, NaN, infinite and overflowing values are errors.
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0, fmt.Errorf("empty duration")
 	}
+	if strings.HasPrefix(s, "-") {
+		return 0, fmt.Errorf("duration %q: %w", s, ErrNegativeDuration)
+	}
 	var total time.Duration
+	rest := s
 	if i := strings.IndexByte(s, 'd'); i >= 0 {
+		if !dayCount.MatchString(s[:i]) {
+			return 0, fmt.Errorf("invalid duration %q: want days such as 90d or 1.5d", s)
+		}
 		days, err := strconv.ParseFloat(s[:i], 64)
-		if err != nil || days < 0 {
-			return 0, fmt.Errorf("invalid duration %q", s)
+		if err != nil || days > maxDays {
+			return 0, fmt.Errorf("duration %q: %w", s, ErrDurationOverflow)
 		}
 		total = time.Duration(days * float64(24*time.Hour))
-		s = s[i+1:]
-		if s == "" {
+		rest = s[i+1:]
+		if rest == "" {
 			return total, nil
 		}
+		if strings.HasPrefix(rest, "-") || strings.HasPrefix(rest, "+") {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
 	}
-	d, err := time.ParseDuration(s)
+	d, err := time.ParseDuration(rest)
 	if err != nil {
+		if strings.Contains(err.Error(), "overflow") {
+			return 0, fmt.Errorf("duration %q: %w", s, ErrDurationOverflow)
+		}
 		return 0, fmt.Errorf("invalid duration %q", s)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("duration %q: %w", s, ErrNegativeDuration)
+	}
+	if total > math.MaxInt64-d {
+		return 0, fmt.Errorf("duration %q: %w", s, ErrDurationOverflow)
 	}
 	return total + d, nil
 }

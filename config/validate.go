@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"strings"
@@ -14,10 +15,16 @@ import (
 // FieldError is one problem with one key of the configuration.
 type FieldError struct {
 	Path string // key path, e.g. "targets[1].vault_path"
+	Line int    // line in the file, 0 when the key is not in it
 	Msg  string
 }
 
-func (e FieldError) Error() string { return e.Path + ": " + e.Msg }
+func (e FieldError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s (line %d): %s", e.Path, e.Line, e.Msg)
+	}
+	return e.Path + ": " + e.Msg
+}
 
 // FieldErrors is a list of problems.
 type FieldErrors []FieldError
@@ -49,18 +56,21 @@ var (
 )
 
 // Validate checks the whole configuration and returns an *Error listing every problem,
-// each with its key path, or nil. It parses rotation.schedule into Rotation.Cron.
+// each with its key path and line, or nil. It parses rotation.schedule into
+// Rotation.Cron. No message shows a value that came from the environment: it names the
+// ${…} reference instead.
 func (c *Config) Validate() error {
 	var p FieldErrors
 	c.validateVault(&p)
-	validateCertCentral(&p, "certcentral", c.CertCentral, true)
+	c.validateCertCentral(&p, "certcentral", c.CertCentral, true)
 	c.validateRotation(&p)
 	c.validateTargets(&p)
+	c.validateAPIKeyPaths(&p)
 	c.validateListener(&p)
 	validateEvidence(&p, c.Evidence)
 	c.validateOps(&p)
 	if len(p) > 0 {
-		return &Error{Problems: p}
+		return &Error{Problems: c.src.scrub(p)}
 	}
 	return nil
 }
@@ -72,11 +82,10 @@ func (p *FieldErrors) add(path, format string, args ...any) {
 
 // validateVault checks vault.*.
 func (c *Config) validateVault(p *FieldErrors) {
-	if u, err := url.Parse(c.Vault.Address); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		p.add("vault.address", "want an http(s) URL, got %q", c.Vault.Address)
-	}
+	c.checkURL(p, "vault.address", c.Vault.Address, c.Vault.InsecureHTTP,
+		"the Vault token would cross the network in cleartext: use https://, or set vault.insecure_http: true when a service mesh terminates TLS")
 	if !vaultPath.MatchString(c.Vault.KVMount) {
-		p.add("vault.kv_mount", "want a mount path such as secret, got %q", c.Vault.KVMount)
+		p.add("vault.kv_mount", "want a mount path such as secret, got %s", c.show("vault.kv_mount", c.Vault.KVMount))
 	}
 	switch a := c.Vault.Auth; a.Method {
 	case AuthToken:
@@ -92,14 +101,16 @@ func (c *Config) validateVault(p *FieldErrors) {
 			p.add("vault.auth.secret_id_file", "required for method approle")
 		}
 	default:
-		p.add("vault.auth.method", "want token, kubernetes or approle, got %q", a.Method)
+		p.add("vault.auth.method", "want token, kubernetes or approle, got %s", c.show("vault.auth.method", a.Method))
 	}
 }
 
 // validateRotation checks rotation.* and parses the schedule.
 func (c *Config) validateRotation(p *FieldErrors) {
 	r := c.Rotation
-	if sched, err := cronParser.Parse(r.Schedule); err != nil {
+	if sched, err := cronParser.Parse(r.Schedule); err != nil && c.fromEnv("rotation.schedule") {
+		p.add("rotation.schedule", "invalid cron schedule %s", c.show("rotation.schedule", r.Schedule))
+	} else if err != nil {
 		p.add("rotation.schedule", "invalid cron schedule %q: %v", r.Schedule, err)
 	} else {
 		c.Rotation.Cron = sched
@@ -139,14 +150,14 @@ func (c *Config) validateTargets(p *FieldErrors) {
 	for i, t := range c.Targets {
 		at := fmt.Sprintf("targets[%d]", i)
 		if !targetName.MatchString(t.Name) {
-			p.add(at+".name", "want lower-case letters, digits, '.', '_' or '-' (1-63), got %q", t.Name)
+			p.add(at+".name", "want lower-case letters, digits, '.', '_' or '-' (1-63), got %s", c.show(at+".name", t.Name))
 		} else if j, dup := names[t.Name]; dup {
 			p.add(at+".name", "duplicate of targets[%d]", j)
 		} else {
 			names[t.Name] = i
 		}
 		if !vaultPath.MatchString(t.VaultPath) {
-			p.add(at+".vault_path", "want a relative path such as keyroll/digicert/prod-us, got %q", t.VaultPath)
+			p.add(at+".vault_path", "want a relative path such as keyroll/digicert/prod-us, got %s", c.show(at+".vault_path", t.VaultPath))
 		} else if j, dup := paths[t.VaultPath]; dup {
 			p.add(at+".vault_path", "same document as targets[%d]", j)
 		} else {
@@ -156,7 +167,7 @@ func (c *Config) validateTargets(p *FieldErrors) {
 			p.add(at+".webhook_id", "must not be negative")
 		}
 		if t.CertCentral != nil {
-			validateCertCentral(p, at+".certcentral", *t.CertCentral, false)
+			c.validateCertCentral(p, at+".certcentral", *t.CertCentral, false)
 		}
 	}
 }
@@ -171,22 +182,81 @@ func (c *Config) validateListener(p *FieldErrors) {
 	}
 }
 
-func validateCertCentral(p *FieldErrors, at string, cc CertCentral, full bool) {
-	add := p.add
-	if cc.URL != "" || full {
-		if u, err := url.Parse(cc.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add(at+".url", "want an http(s) URL, got %q", cc.URL)
+// Warnings returns what is allowed but probably not meant; commands log them at start.
+func (c *Config) Warnings() []string {
+	var w []string
+	if r := c.Rotation; r.MinInterval < r.Overlap {
+		w = append(w, fmt.Sprintf("rotation.min_interval %s is shorter than rotation.overlap %s: a run inside the previous key's overlap window skips unless forced, and --force cuts that window short", r.MinInterval, r.Overlap))
+	}
+	if u, err := url.Parse(c.Vault.Address); err == nil && u.Scheme == "http" && !loopback(u.Hostname()) && c.Vault.InsecureHTTP {
+		w = append(w, "vault.insecure_http: talking plain HTTP to Vault at "+u.Host+"; the token crosses the network in cleartext unless a service mesh encrypts it")
+	}
+	return w
+}
+
+// checkURL requires an https:// URL, or http:// on a loopback host (or anywhere when
+// allowHTTP is set).
+func (c *Config) checkURL(p *FieldErrors, path, raw string, allowHTTP bool, why string) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		p.add(path, "want an https:// URL, got %s", c.show(path, raw))
+	case u.Scheme == "http" && !allowHTTP && !loopback(u.Hostname()):
+		p.add(path, "plain http:// to a host that is not a loopback address: %s", why)
+	}
+}
+
+// loopback reports whether host is localhost or a loopback IP address.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// validateAPIKeyPaths refuses an api_key_vault.path that is a target's document or lies
+// under it: whoever may read the document (every listener of that target) could read the
+// API key.
+func (c *Config) validateAPIKeyPaths(p *FieldErrors) {
+	refs := map[string]*VaultRef{"certcentral": c.CertCentral.APIKeyVault}
+	for i, t := range c.Targets {
+		if t.CertCentral != nil {
+			refs[fmt.Sprintf("targets[%d].certcentral", i)] = t.CertCentral.APIKeyVault
 		}
 	}
-	if cc.APIKeyEnv != "" && !envName.MatchString(cc.APIKeyEnv) {
-		add(at+".api_key_env", "want an environment variable name, got %q", cc.APIKeyEnv)
+	for at, ref := range refs {
+		if ref == nil {
+			continue
+		}
+		key := strings.Trim(ref.Path, "/")
+		for i, t := range c.Targets {
+			doc := strings.Trim(t.VaultPath, "/")
+			if doc != "" && (key == doc || strings.HasPrefix(key, doc+"/")) {
+				p.add(at+".api_key_vault.path", "lies at or under targets[%d].vault_path %s: keep the DigiCert API key outside every key document, where no listener policy reaches", i, t.VaultPath)
+			}
+		}
+	}
+}
+
+func (c *Config) validateCertCentral(p *FieldErrors, at string, cc CertCentral, full bool) {
+	add := p.add
+	if cc.URL != "" || full {
+		c.checkURL(p, at+".url", cc.URL, false, "the DigiCert API key (X-DC-DEVKEY) would cross the network in cleartext: use https://")
+	}
+	switch {
+	case c.fromEnv(at + ".api_key_env"):
+		// The expanded value is most likely the key itself: never show it.
+		add(at+".api_key_env", "name the variable that holds the key, e.g. DIGICERT_API_KEY; ${…} is not expanded here (the value is not shown)")
+	case cc.APIKeyEnv != "" && !envName.MatchString(cc.APIKeyEnv):
+		add(at+".api_key_env", "want an environment variable name such as DIGICERT_API_KEY (the value is not shown: it may be the key itself)")
 	}
 	if cc.APIKeyVault != nil {
 		if cc.APIKeyEnv != "" && !full {
 			add(at, "set api_key_env or api_key_vault, not both")
 		}
 		if !vaultPath.MatchString(cc.APIKeyVault.Path) {
-			add(at+".api_key_vault.path", "want a KV v2 path, got %q", cc.APIKeyVault.Path)
+			add(at+".api_key_vault.path", "want a KV v2 path, got %s", c.show(at+".api_key_vault.path", cc.APIKeyVault.Path))
 		}
 		if cc.APIKeyVault.Field == "" {
 			add(at+".api_key_vault.field", "required")

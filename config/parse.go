@@ -1,0 +1,326 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// envRef matches ${NAME}, ${NAME:-default} and ${NAME-default}.
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}`)
+
+// source remembers where the values of a parsed file came from, so that errors can name
+// lines and never print what the environment supplied.
+type source struct {
+	lines    map[string]int    // key path → line in the original file
+	expanded map[string]string // key path → the text as written, for values with ${…}
+	secrets  []secret          // values that came from the environment, longest first
+}
+
+// secret is a value the environment supplied and the reference it came from.
+type secret struct{ value, ref string }
+
+// Read parses YAML from r like Parse and validates the result, returning one *Error with
+// every problem of either kind, each with its key path and line.
+func Read(r io.Reader, lookup func(string) (string, bool)) (*Config, error) {
+	c, err := Parse(r, lookup)
+	if c == nil {
+		return nil, err
+	}
+	var problems FieldErrors
+	var ce *Error
+	if errors.As(err, &ce) {
+		problems = ce.Problems
+	} else if err != nil {
+		return nil, err
+	}
+	var ve *Error
+	if errors.As(c.Validate(), &ve) {
+		seen := map[string]bool{}
+		for _, p := range problems {
+			seen[p.Path] = true
+		}
+		for _, p := range ve.Problems {
+			if !seen[p.Path] { // a value that did not decode is reported once
+				problems = append(problems, p)
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return nil, &Error{Problems: problems}
+	}
+	return c, nil
+}
+
+// Parse reads YAML from r over Default(), expanding ${NAME}, ${NAME:-default} and
+// ${NAME-default} in values (not keys or comments) with shell semantics from lookup, and
+// applies the VAULT_ADDR override. It does not validate. Unknown keys, values of the wrong
+// type and bad durations are all reported in one *Error, each with its key path and its
+// line in r; the configuration is returned beside it with those values left at their
+// defaults. A file that is not YAML gives no configuration.
+func Parse(r io.Reader, lookup func(string) (string, bool)) (*Config, error) {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	c := Default()
+	c.src = source{lines: map[string]int{}, expanded: map[string]string{}}
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		return nil, &Error{Problems: decodeProblems(nil, err)}
+	}
+	problems := c.src.expand(&root, lookup)
+	entries := lineEntries(&root)
+	for line, es := range entries {
+		for _, e := range es {
+			c.src.lines[e.path] = line
+		}
+	}
+	problems = append(problems, unknownKeys(&root, reflect.TypeOf(c), "")...)
+	if len(root.Content) > 0 {
+		if err := root.Decode(&c); err != nil {
+			problems = append(problems, decodeProblems(entries, err)...)
+		}
+	}
+	if v, ok := lookup("VAULT_ADDR"); ok && v != "" {
+		c.Vault.Address = v
+		c.src.expanded["vault.address"] = "$VAULT_ADDR"
+		c.src.secrets = append(c.src.secrets, secret{v, "$VAULT_ADDR"})
+	}
+	sort.Slice(c.src.secrets, func(i, j int) bool { return len(c.src.secrets[i].value) > len(c.src.secrets[j].value) })
+	if len(problems) > 0 {
+		return &c, &Error{Problems: c.src.scrub(problems)}
+	}
+	return &c, nil
+}
+
+// expand replaces ${…} references in the scalar values under n, recording for each the
+// text as written, and returns a problem for every variable that is required but unset.
+func (s *source) expand(n *yaml.Node, lookup func(string) (string, bool)) FieldErrors {
+	var missing FieldErrors
+	walkValues(n, "", func(v *yaml.Node, path string) {
+		if v.Kind != yaml.ScalarNode || !envRef.MatchString(v.Value) {
+			return
+		}
+		orig := v.Value
+		v.Value = envRef.ReplaceAllStringFunc(v.Value, func(m string) string {
+			sub := envRef.FindStringSubmatch(m)
+			val, ok := lookup(sub[1])
+			switch {
+			case sub[2] == ":-" && (!ok || val == ""), sub[2] == "-" && !ok:
+				return sub[3]
+			case !ok:
+				missing = append(missing, FieldError{Path: path, Line: v.Line,
+					Msg: fmt.Sprintf("${%s} is not set in the environment (write ${%s:-default} for a default)", sub[1], sub[1])})
+				return ""
+			}
+			if val != "" {
+				s.secrets = append(s.secrets, secret{val, "${" + sub[1] + "}"})
+			}
+			return val
+		})
+		// The expanded text is a plain value: its type is decided by the field it fills.
+		v.Style &^= yaml.TaggedStyle
+		v.Tag = ""
+		s.expanded[path] = orig
+	})
+	return missing
+}
+
+// show quotes the value v of the key at path for an error message, or names what it was
+// expanded from when it came from the environment.
+func (c *Config) show(path, v string) string {
+	if orig, ok := c.src.expanded[path]; ok {
+		return fmt.Sprintf("%q (from the environment; value not shown)", orig)
+	}
+	return fmt.Sprintf("%q", v)
+}
+
+// fromEnv reports whether the key at path was written with a ${…} reference.
+func (c *Config) fromEnv(path string) bool {
+	orig, ok := c.src.expanded[path]
+	return ok && strings.Contains(orig, "${")
+}
+
+var quotedValue = regexp.MustCompile("`[^`]*`")
+
+// scrub removes every value the environment supplied from the messages of ps, naming the
+// reference instead, and adds the line of each problem that has none.
+func (s *source) scrub(ps FieldErrors) FieldErrors {
+	out := make(FieldErrors, len(ps))
+	for i, p := range ps {
+		if orig, ok := s.expanded[p.Path]; ok {
+			// The decoder quotes (and may shorten) the value it could not use.
+			p.Msg = quotedValue.ReplaceAllLiteralString(p.Msg, fmt.Sprintf("%q", orig))
+		}
+		for _, v := range s.secrets {
+			for _, q := range []string{`"` + v.value + `"`, "`" + v.value + "`", "'" + v.value + "'"} {
+				p.Msg = strings.ReplaceAll(p.Msg, q, v.ref)
+			}
+			if len(v.value) >= 8 {
+				p.Msg = strings.ReplaceAll(p.Msg, v.value, v.ref)
+			}
+		}
+		if p.Line == 0 {
+			p.Line = s.lines[p.Path]
+		}
+		out[i] = p
+	}
+	return out
+}
+
+// walkValues calls f with every value node under n and its key path, outermost first.
+func walkValues(n *yaml.Node, path string, f func(v *yaml.Node, path string)) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			walkValues(c, path, f)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			f(n.Content[i+1], join(path, n.Content[i].Value))
+			walkValues(n.Content[i+1], join(path, n.Content[i].Value), f)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			f(c, p)
+			walkValues(c, p, f)
+		}
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+var unmarshaler = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+
+// unknownKeys reports every mapping key under n that names no field of t.
+func unknownKeys(n *yaml.Node, t reflect.Type, path string) FieldErrors {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return nil
+		}
+		return unknownKeys(n.Content[0], t, path)
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		return unknownKeys(n.Alias, t, path)
+	}
+	if reflect.PointerTo(t).Implements(unmarshaler) {
+		return nil
+	}
+	var out FieldErrors
+	switch {
+	case t.Kind() == reflect.Struct && n.Kind == yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Value == "<<" {
+				continue
+			}
+			ft, ok := fieldType(t, k.Value)
+			if !ok {
+				out = append(out, FieldError{Path: join(path, k.Value), Line: k.Line, Msg: "unknown key " + fmt.Sprintf("%q", k.Value)})
+				continue
+			}
+			out = append(out, unknownKeys(n.Content[i+1], ft, join(path, k.Value))...)
+		}
+	case t.Kind() == reflect.Slice && n.Kind == yaml.SequenceNode:
+		for i, c := range n.Content {
+			out = append(out, unknownKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i))...)
+		}
+	}
+	return out
+}
+
+// fieldType returns the type of t's field whose yaml tag is key.
+func fieldType(t reflect.Type, key string) (reflect.Type, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if f.IsExported() && name == key {
+			return f.Type, true
+		}
+	}
+	return nil, false
+}
+
+var lineRef = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// decodeProblems turns a YAML decoding error into field errors, naming the key path of
+// the line each message refers to where entries (from lineEntries) know it.
+func decodeProblems(entries map[int][]lineEntry, err error) FieldErrors {
+	msgs := []string{err.Error()}
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	var out FieldErrors
+	for _, m := range msgs {
+		fe := FieldError{Path: "yaml", Msg: strings.TrimPrefix(m, "yaml: ")}
+		if sub := lineRef.FindStringSubmatch(m); sub != nil {
+			fmt.Sscan(sub[1], &fe.Line)
+			fe.Msg = sub[2]
+			if es := entries[fe.Line]; len(es) > 0 {
+				fe.Path = es[0].path // the outermost key of the line
+				for _, e := range es {
+					// A scalar whose value the message quotes is the culprit.
+					if e.scalar && e.value != "" && (strings.Contains(sub[2], `"`+e.value+`"`) || strings.Contains(sub[2], "`"+e.value+"`")) {
+						fe.Path = e.path
+						break
+					}
+				}
+			}
+		}
+		out = append(out, fe)
+	}
+	return out
+}
+
+type lineEntry struct {
+	path   string
+	value  string
+	scalar bool
+}
+
+// lineEntries maps each line of a YAML document to the keys on it, outermost first, e.g.
+// 12 → [{targets[0].vault_path, "a/b", scalar}].
+func lineEntries(root *yaml.Node) map[int][]lineEntry {
+	out := map[int][]lineEntry{}
+	var keyLine func(n *yaml.Node, path string)
+	keyLine = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				keyLine(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := join(path, k.Value)
+				out[k.Line] = append(out[k.Line], lineEntry{path: p, value: v.Value, scalar: v.Kind == yaml.ScalarNode})
+				keyLine(v, p)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				p := fmt.Sprintf("%s[%d]", path, i)
+				out[c.Line] = append(out[c.Line], lineEntry{path: p, value: c.Value, scalar: c.Kind == yaml.ScalarNode})
+				keyLine(c, p)
+			}
+		}
+	}
+	keyLine(root, "")
+	return out
+}
