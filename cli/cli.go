@@ -29,6 +29,7 @@ func commands() []command {
 		{"schedule", "rotate on rotation.schedule until SIGTERM", runSchedule},
 		{"status", "show where each target stands", runStatus},
 		{"check", "validate the config and prove Vault and DigiCert access", runCheck},
+		{"policy", "print the Vault policies the config needs (job, listener TARGET)", runPolicy},
 		{"listen", "run a reference webhook listener", runListen},
 		{"simulate", "run the CertCentral simulator", runSimulate},
 		{"evidence", "evidence tools: verify, public-key, repair, report", runEvidence},

@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hashicorp/vault/api"
 
@@ -38,6 +40,36 @@ type Error struct {
 	Path string
 	Kind error
 	Err  error
+
+	secrets []string // keys of the document read or written, never to be shown
+}
+
+// MaxDetail bounds the bytes of Vault's (or a proxy's) answer an error message carries.
+const MaxDetail = 300
+
+// longRun matches what may be a key or a token: 32 or more characters of the key alphabet
+// in a row, or a Vault token.
+var longRun = regexp.MustCompile(`[A-Za-z0-9]{32,}|\bhv[sbr]\.[A-Za-z0-9_-]+`)
+
+// scrub removes the document's keys and anything key-like from text, which came from the
+// other side of the connection (an echoing proxy may return the request body), and caps it
+// at MaxDetail bytes.
+func scrub(text string, secrets []string) string {
+	for _, k := range secrets {
+		if k != "" {
+			text = strings.ReplaceAll(text, k, "[redacted]")
+		}
+	}
+	text = longRun.ReplaceAllString(text, "[redacted]")
+	text = strings.Join(strings.Fields(text), " ")
+	if len(text) > MaxDetail {
+		cut := MaxDetail
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		text = text[:cut] + " …(truncated)"
+	}
+	return text
 }
 
 func (e *Error) Error() string {
@@ -60,10 +92,10 @@ func (e *Error) Error() string {
 			fmt.Fprintf(&b, "HTTP %d", re.StatusCode)
 			if len(re.Errors) > 0 {
 				b.WriteString(": ")
-				b.WriteString(strings.Join(strings.Fields(strings.Join(re.Errors, "; ")), " "))
+				b.WriteString(scrub(strings.Join(re.Errors, "; "), e.secrets))
 			}
 		} else {
-			b.WriteString(e.Err.Error())
+			b.WriteString(scrub(e.Err.Error(), e.secrets))
 		}
 	}
 	return b.String()

@@ -7,6 +7,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/vault/api"
@@ -25,11 +27,30 @@ func NewStore(client *api.Client, mount string) *Store {
 	return &Store{client: client, mount: strings.Trim(mount, "/")}
 }
 
+// MaxVersions is the max_versions WriteMetadata sets on every document: the latest version
+// and the one before it. With check-and-set writes that is all a rotation needs, and every
+// write removes the versions older than that for good, so retired keys do not linger in the
+// history listeners could read with ?version=N.
+const MaxVersions = 2
+
+// MetaMaxVersions is the custom_metadata key WriteMetadata records MaxVersions under, so
+// that a data read (which returns custom_metadata but not max_versions) tells whether it
+// is in force.
+const MetaMaxVersions = "max_versions"
+
 // Versioned is a document and the KV version it was read at. Version 0 means the path has
 // never been written; a deleted latest version reads as an empty document at that version.
 type Versioned struct {
 	Doc     keyset.Document
 	Version int
+	// Meta is the path's custom_metadata as the data read returned it (nil if none).
+	Meta map[string]string
+}
+
+// MaxVersions returns the max_versions keyroll last set on the path, 0 when unknown.
+func (v Versioned) MaxVersions() int {
+	n, _ := strconv.Atoi(v.Meta[MetaMaxVersions])
+	return n
 }
 
 func (s *Store) dataPath(path string) string { return s.mount + "/data/" + strings.Trim(path, "/") }
@@ -48,15 +69,113 @@ func (s *Store) Read(ctx context.Context, path string) (Versioned, error) {
 		return Versioned{}, &Error{Op: "read", Path: full, Kind: ErrNotFound}
 	}
 	version := metadataVersion(sec.Data["metadata"])
+	var meta map[string]string
+	if m, ok := sec.Data["metadata"].(map[string]any); ok {
+		meta = stringMap(m["custom_metadata"])
+	}
 	data, _ := sec.Data["data"].(map[string]any)
 	if data == nil {
-		return Versioned{Version: version}, &Error{Op: "read", Path: full, Kind: ErrNotFound}
+		return Versioned{Version: version, Meta: meta}, &Error{Op: "read", Path: full, Kind: ErrNotFound}
 	}
 	doc, err := keyset.FromData(data)
 	if err != nil {
-		return Versioned{Version: version}, &Error{Op: "read", Path: full, Kind: ErrInvalidDocument, Err: err}
+		return Versioned{Version: version, Meta: meta}, &Error{Op: "read", Path: full, Kind: ErrInvalidDocument, Err: err}
 	}
-	return Versioned{Doc: doc, Version: version}, nil
+	return Versioned{Doc: doc, Version: version, Meta: meta}, nil
+}
+
+// ReadVersion returns version n of the document at path. A deleted or destroyed version
+// wraps ErrNotFound.
+func (s *Store) ReadVersion(ctx context.Context, path string, n int) (keyset.Document, error) {
+	full := s.dataPath(path)
+	sec, err := s.client.Logical().ReadWithDataWithContext(ctx, full, map[string][]string{"version": {strconv.Itoa(n)}})
+	if err != nil {
+		return keyset.Document{}, &Error{Op: "read", Path: full, Kind: classify(err), Err: err}
+	}
+	var data map[string]any
+	if sec != nil && sec.Data != nil {
+		data, _ = sec.Data["data"].(map[string]any)
+	}
+	if data == nil {
+		return keyset.Document{}, &Error{Op: "read", Path: fmt.Sprintf("%s version %d", full, n), Kind: ErrNotFound}
+	}
+	doc, err := keyset.FromData(data)
+	if err != nil {
+		return keyset.Document{}, &Error{Op: "read", Path: full, Kind: ErrInvalidDocument, Err: err}
+	}
+	return doc, nil
+}
+
+// Destroy permanently removes the data of the given versions of path (KV v2 destroy).
+// Versions already destroyed or no longer kept are ignored by Vault.
+func (s *Store) Destroy(ctx context.Context, path string, versions []int) error {
+	full := s.mount + "/destroy/" + strings.Trim(path, "/")
+	_, err := s.client.Logical().WriteWithContext(ctx, full, map[string]any{"versions": versions})
+	if err != nil {
+		return &Error{Op: "destroy", Path: full, Kind: classify(err), Err: err}
+	}
+	return nil
+}
+
+// Version is one entry of a path's version history.
+type Version struct {
+	Number    int
+	Destroyed bool
+	Deleted   bool // soft-deleted: the data is kept and can be undeleted
+}
+
+// History returns the versions Vault keeps for path, oldest first, and its max_versions
+// setting (0: the mount's default).
+func (s *Store) History(ctx context.Context, path string) ([]Version, int, error) {
+	full := s.metaPath(path)
+	sec, err := s.client.Logical().ReadWithContext(ctx, full)
+	if err != nil {
+		return nil, 0, &Error{Op: "read metadata", Path: full, Kind: classify(err), Err: err}
+	}
+	if sec == nil || sec.Data == nil {
+		return nil, 0, &Error{Op: "read metadata", Path: full, Kind: ErrNotFound}
+	}
+	var out []Version
+	vs, _ := sec.Data["versions"].(map[string]any)
+	for k, v := range vs {
+		n, err := strconv.Atoi(k)
+		if err != nil {
+			continue
+		}
+		m, _ := v.(map[string]any)
+		destroyed, _ := m["destroyed"].(bool)
+		deleted, _ := m["deletion_time"].(string)
+		out = append(out, Version{Number: n, Destroyed: destroyed, Deleted: deleted != ""})
+	}
+	slices.SortFunc(out, func(a, b Version) int { return a.Number - b.Number })
+	return out, int(number(sec.Data["max_versions"])), nil
+}
+
+func number(v any) int64 {
+	switch n := v.(type) {
+	case json.Number:
+		i, _ := n.Int64()
+		return i
+	case float64:
+		return int64(n)
+	case int:
+		return int64(n)
+	}
+	return 0
+}
+
+func stringMap(v any) map[string]string {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil
+	}
+	out := map[string]string{}
+	for k, v := range m {
+		if s, ok := v.(string); ok {
+			out[k] = s
+		}
+	}
+	return out
 }
 
 func metadataVersion(v any) int {
@@ -64,16 +183,7 @@ func metadataVersion(v any) int {
 	if !ok {
 		return 0
 	}
-	switch n := m["version"].(type) {
-	case json.Number:
-		i, _ := n.Int64()
-		return int(i)
-	case float64:
-		return int(n)
-	case int:
-		return n
-	}
-	return 0
+	return int(number(m["version"]))
 }
 
 // Write stores doc as a new version of path if and only if the latest version is cas
@@ -87,7 +197,8 @@ func (s *Store) Write(ctx context.Context, path string, doc keyset.Document, cas
 	}
 	sec, err := s.client.Logical().WriteWithContext(ctx, full, body)
 	if err != nil {
-		return 0, &Error{Op: "write", Path: full, Kind: classify(err), Err: err}
+		// Whatever answered may have echoed the body: keep its keys out of the error.
+		return 0, &Error{Op: "write", Path: full, Kind: classify(err), Err: err, secrets: []string{doc.Current, doc.Pending, doc.Previous}}
 	}
 	if sec == nil || sec.Data == nil {
 		return 0, &Error{Op: "write", Path: full, Err: fmt.Errorf("no version in Vault's answer")}
@@ -95,11 +206,17 @@ func (s *Store) Write(ctx context.Context, path string, doc keyset.Document, cas
 	return metadataVersion(sec.Data), nil
 }
 
-// WriteMetadata sets the non-secret custom_metadata of path, leaving the other metadata
-// settings (max_versions, cas_required, …) as they are.
+// WriteMetadata sets the non-secret custom_metadata of path, recording MaxVersions in it,
+// and sets max_versions to MaxVersions, leaving the other settings (cas_required, …) as
+// they are.
 func (s *Store) WriteMetadata(ctx context.Context, path string, meta map[string]string) error {
 	full := s.metaPath(path)
-	_, err := s.client.Logical().WriteWithContext(ctx, full, map[string]any{"custom_metadata": meta})
+	cm := make(map[string]string, len(meta)+1)
+	for k, v := range meta {
+		cm[k] = v
+	}
+	cm[MetaMaxVersions] = strconv.Itoa(MaxVersions)
+	_, err := s.client.Logical().WriteWithContext(ctx, full, map[string]any{"custom_metadata": cm, "max_versions": MaxVersions})
 	if err != nil {
 		return &Error{Op: "metadata", Path: full, Kind: classify(err), Err: err}
 	}
@@ -126,15 +243,18 @@ func (s *Store) ReadField(ctx context.Context, path, field string) (string, erro
 }
 
 // MissingCapabilities returns what the session's token lacks to rotate the document at
-// path: read, create and update on its data, and create and update on its metadata
-// (custom_metadata). Each entry names the capability and the full path.
+// path: read, create and update on its data, read, create and update on its metadata
+// (custom_metadata, max_versions, the version history), and update on its destroy path
+// (retirement). Each entry names the capability and the full path.
 func (s *Store) MissingCapabilities(ctx context.Context, path string) ([]string, error) {
+	destroy := s.mount + "/destroy/" + strings.Trim(path, "/")
 	want := map[string][]string{
 		s.dataPath(path): {"read", "create", "update"},
-		s.metaPath(path): {"create", "update"},
+		s.metaPath(path): {"read", "create", "update"},
+		destroy:          {"update"},
 	}
 	var missing []string
-	for _, p := range []string{s.dataPath(path), s.metaPath(path)} {
+	for _, p := range []string{s.dataPath(path), s.metaPath(path), destroy} {
 		caps, err := s.client.Sys().CapabilitiesSelfWithContext(ctx, p)
 		if err != nil {
 			return nil, &Error{Op: "capabilities", Path: p, Kind: classify(err), Err: err}

@@ -348,7 +348,7 @@ func TestManifestsAgree(t *testing.T) {
 		`audience="${AUDIENCE}"`,
 		"AUDIENCE=${AUDIENCE:-vault}",
 		"vault policy write keyroll-job keyroll-job-policy.hcl",
-		"vault policy write keyroll-listener keyroll-listener-policy.hcl",
+		"vault policy write keyroll-listener-prod-us keyroll-listener-policy.hcl",
 	} {
 		if !strings.Contains(script, want) {
 			t.Errorf("kubernetes-auth-role.sh lacks %q", want)
@@ -393,11 +393,12 @@ func TestVaultPolicies(t *testing.T) {
 		want map[string][]string
 	}{
 		{"vault/keyroll-job-policy.hcl", map[string][]string{
-			"secret/data/keyroll/digicert/*":     {"create", "read", "update"},
-			"secret/metadata/keyroll/digicert/*": {"create", "read", "update"},
+			"secret/data/keyroll/digicert/prod-us":     {"create", "read", "update"},
+			"secret/destroy/keyroll/digicert/prod-us":  {"update"},
+			"secret/metadata/keyroll/digicert/prod-us": {"create", "read", "update"},
 		}},
 		{"vault/keyroll-listener-policy.hcl", map[string][]string{
-			"secret/data/keyroll/digicert/*": {"read"},
+			"secret/data/keyroll/digicert/prod-us": {"read"},
 		}},
 	}
 	for _, tt := range tests {

@@ -1,23 +1,20 @@
-# keyroll-job: the policy of the rotation job (`keyroll run` in the CronJob, `keyroll schedule`).
+# keyroll-job: the policy of the rotation job (keyroll run, keyroll schedule), as
+# `keyroll policy job` writes it for this configuration.
 #
-#   vault policy write keyroll-job keyroll-job-policy.hcl
+#   vault policy write keyroll-job FILE
 #
-# The key documents are KV version 2 secrets under the mount "secret" (config vault.kv_mount)
-# at keyroll/digicert/<target> (config targets[].vault_path). KV v2 puts a secret's data under
-# <mount>/data/ and its metadata under <mount>/metadata/: change both paths if yours differ.
+# Every document write is a check-and-set (create for a target's first document,
+# update after). The metadata holds the non-secret custom_metadata (state, fingerprint,
+# binding to the webhook), max_versions and the version history; destroy removes
+# the versions that hold retired keys. Nothing else: no delete, no list, no sudo.
 
-# Read the document and write new versions of it. Every write is a check-and-set, which
-# needs "update" (and "create" for a target's first document).
-path "secret/data/keyroll/digicert/*" {
+# Target prod-us.
+path "secret/data/keyroll/digicert/prod-us" {
   capabilities = ["create", "read", "update"]
 }
-
-# Read the version and write the non-secret custom_metadata (state, rotation_id,
-# current_fingerprint, rotated_at) that `keyroll status` and metadata-only readers use.
-path "secret/metadata/keyroll/digicert/*" {
+path "secret/metadata/keyroll/digicert/prod-us" {
   capabilities = ["create", "read", "update"]
 }
-
-# keyroll never deletes or destroys versions, and needs nothing else: no "delete", no "list",
-# no sudo. (Token lookup-self, used to name the actor in the evidence, is in Vault's default
-# policy.)
+path "secret/destroy/keyroll/digicert/prod-us" {
+  capabilities = ["update"]
+}

@@ -1,11 +1,12 @@
-# keyroll-listener: the policy of the webhook listeners (`keyroll listen` or a service using
-# the listener package), which only read the accept set: current, pending, previous.
+# keyroll-listener-prod-us: the policy of the webhook listeners of target prod-us, as
+# `keyroll policy listener prod-us` writes it for this configuration.
 #
-#   vault policy write keyroll-listener keyroll-listener-policy.hcl
+#   vault policy write keyroll-listener-prod-us FILE
 #
-# KV version 2, mount "secret", documents at keyroll/digicert/<target>: see
-# keyroll-job-policy.hcl.
+# Read on this target's document only: not its metadata, not another target's
+# document, not the DigiCert API key. Older versions of the document hold no retired
+# key: keyroll destroys them.
 
-path "secret/data/keyroll/digicert/*" {
+path "secret/data/keyroll/digicert/prod-us" {
   capabilities = ["read"]
 }

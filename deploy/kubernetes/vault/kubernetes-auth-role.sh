@@ -20,8 +20,11 @@ AUDIENCE=${AUDIENCE:-vault}
 
 cd "$(dirname "$0")"
 
+# Both files are `keyroll policy` output for ../configmap.yaml (a test keeps them identical):
+# regenerate them with `keyroll policy --config config.yaml job` and
+# `keyroll policy --config config.yaml listener TARGET` when the targets change.
 vault policy write keyroll-job keyroll-job-policy.hcl
-vault policy write keyroll-listener keyroll-listener-policy.hcl
+vault policy write keyroll-listener-prod-us keyroll-listener-policy.hcl
 
 # The CronJob's service account logs in as role "keyroll" (config vault.auth.role) and gets
 # keyroll-job only. token_ttl outlives the Job's activeDeadlineSeconds (600s); the token is not
@@ -35,10 +38,11 @@ vault write "auth/${AUTH_MOUNT}/role/keyroll" \
   token_ttl=15m \
   token_max_ttl=15m
 
-# The listeners' role: read-only on the key documents.
+# The listeners' role: read-only on the key document of target prod-us (one role and policy
+# per target: a listener never reads another target's keys).
 vault write "auth/${AUTH_MOUNT}/role/keyroll-listener" \
   bound_service_account_names="${LISTENER_SERVICE_ACCOUNT}" \
   bound_service_account_namespaces="${LISTENER_NAMESPACE}" \
   audience="${AUDIENCE}" \
-  token_policies=keyroll-listener \
+  token_policies=keyroll-listener-prod-us \
   token_ttl=1h

@@ -1,0 +1,49 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	vaultpolicy "github.com/keyroll/keyroll/policy"
+)
+
+// runPolicy prints the Vault policies the configuration needs: `policy` all of them,
+// `policy job` the job's, `policy listener TARGET` the listeners' of one target.
+func runPolicy(ctx context.Context, env *Env, args []string) error {
+	var f common
+	fs := flag.NewFlagSet("policy", flag.ContinueOnError)
+	f.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: keyroll policy [flags] [job | listener TARGET]")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, env, args); err != nil {
+		return err
+	}
+	cfg, err := f.start(env)
+	if err != nil {
+		return err
+	}
+	out := env.Stdout
+	switch rest := fs.Args(); {
+	case len(rest) == 0:
+		io.WriteString(out, vaultpolicy.Job(cfg))
+		for _, t := range cfg.Targets {
+			io.WriteString(out, "\n")
+			io.WriteString(out, vaultpolicy.Listener(cfg, t))
+		}
+	case rest[0] == "job" && len(rest) == 1:
+		io.WriteString(out, vaultpolicy.Job(cfg))
+	case rest[0] == "listener" && len(rest) == 2:
+		t, ok := cfg.Target(rest[1])
+		if !ok {
+			return fmt.Errorf("%w: policy listener %s: not a configured target", ErrUsage, rest[1])
+		}
+		io.WriteString(out, vaultpolicy.Listener(cfg, t))
+	default:
+		return fmt.Errorf("%w: policy: want no argument, job, or listener TARGET", ErrUsage)
+	}
+	return nil
+}

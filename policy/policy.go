@@ -1,0 +1,67 @@
+// Package policy writes the Vault policies a keyroll configuration needs, and no more: one
+// for the rotation job and one for the listeners of each target.
+package policy
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/keyroll/keyroll/config"
+)
+
+// JobName is the name the job's policy is written under.
+const JobName = "keyroll-job"
+
+// ListenerName is the name the policy of target's listeners is written under.
+func ListenerName(target string) string { return "keyroll-listener-" + target }
+
+// Job returns the policy of the rotation job (`keyroll run`, `keyroll schedule`): for each
+// target, read and write on its document's data and metadata and update on its destroy
+// path; read on each DigiCert API key kept in Vault.
+func Job(cfg *config.Config) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s: the policy of the rotation job (keyroll run, keyroll schedule), as\n", JobName)
+	b.WriteString("# `keyroll policy job` writes it for this configuration.\n#\n")
+	fmt.Fprintf(&b, "#   vault policy write %s FILE\n", JobName)
+	b.WriteString("#\n# Every document write is a check-and-set (create for a target's first document,\n")
+	b.WriteString("# update after). The metadata holds the non-secret custom_metadata (state, fingerprint,\n")
+	b.WriteString("# binding to the webhook), max_versions and the version history; destroy removes\n")
+	b.WriteString("# the versions that hold retired keys. Nothing else: no delete, no list, no sudo.\n")
+	mount := strings.Trim(cfg.Vault.KVMount, "/")
+	for _, t := range cfg.Targets {
+		p := strings.Trim(t.VaultPath, "/")
+		fmt.Fprintf(&b, "\n# Target %s.\n", t.Name)
+		block(&b, mount+"/data/"+p, "create", "read", "update")
+		block(&b, mount+"/metadata/"+p, "create", "read", "update")
+		block(&b, mount+"/destroy/"+p, "update")
+	}
+	seen := map[string]bool{}
+	for _, t := range cfg.Targets {
+		ref := cfg.CertCentralFor(t).APIKeyVault
+		if ref == nil || seen[ref.Path] {
+			continue
+		}
+		seen[ref.Path] = true
+		fmt.Fprintf(&b, "\n# The DigiCert API key (certcentral.api_key_vault), outside every key document.\n")
+		block(&b, mount+"/data/"+strings.Trim(ref.Path, "/"), "read")
+	}
+	return b.String()
+}
+
+// Listener returns the policy of target t's webhook listeners: read on the data of its
+// document, nothing else.
+func Listener(cfg *config.Config, t config.Target) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s: the policy of the webhook listeners of target %s, as\n", ListenerName(t.Name), t.Name)
+	fmt.Fprintf(&b, "# `keyroll policy listener %s` writes it for this configuration.\n#\n", t.Name)
+	fmt.Fprintf(&b, "#   vault policy write %s FILE\n", ListenerName(t.Name))
+	b.WriteString("#\n# Read on this target's document only: not its metadata, not another target's\n")
+	b.WriteString("# document, not the DigiCert API key. Older versions of the document hold no retired\n")
+	b.WriteString("# key: keyroll destroys them.\n\n")
+	block(&b, strings.Trim(cfg.Vault.KVMount, "/")+"/data/"+strings.Trim(t.VaultPath, "/"), "read")
+	return b.String()
+}
+
+func block(b *strings.Builder, path string, caps ...string) {
+	fmt.Fprintf(b, "path %q {\n  capabilities = [%s]\n}\n", path, `"`+strings.Join(caps, `", "`)+`"`)
+}
