@@ -9,6 +9,7 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -35,6 +36,8 @@ const (
 	listenFirstLoadTimeout  = 15 * time.Second
 	// certCheckInterval is how often a changed certificate or key file is noticed.
 	certCheckInterval = time.Minute
+	// defaultMaxConns caps the webhook port's concurrent connections.
+	defaultMaxConns = 256
 )
 
 type listenFlags struct {
@@ -47,6 +50,11 @@ type listenFlags struct {
 	// upstream is where --upstream forwards verified deliveries (nil: answer them here).
 	upstream    *url.URL
 	upstreamArg string
+	adminAddr   string
+	allowFrom   string
+	allowed     []netip.Prefix // parsed --allow-from; nil: every source
+	trustXFF    bool
+	maxConns    int
 }
 
 // runListen runs the reference webhook listener: HTTPS (or plain HTTP on a loopback
@@ -91,8 +99,22 @@ func runListen(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	ln = listener.LimitListener(ln, f.maxConns)
+	hooks, admin := f.handlers(v, log)
+	if f.adminAddr != "" {
+		aln, err := net.Listen("tcp", f.adminAddr)
+		if err != nil {
+			return fmt.Errorf("listen: --admin-addr: %w", err)
+		}
+		log.Info().Str("admin_addr", aln.Addr().String()).Msg("serving /healthz and /metrics")
+		go func() {
+			if err := serve(ctx, listenServer(admin, nil, log), aln, listenShutdownTimeout, log); err != nil {
+				log.Error().Err(err).Msg("admin server stopped")
+			}
+		}()
+	}
 	logListening(log, ln, tlsConfig == nil, t, cfg.Listener.Refresh.D(), v)
-	if err := serve(ctx, listenServer(v, f.upstream, tlsConfig, log), ln, listenShutdownTimeout, log); err != nil {
+	if err := serve(ctx, listenServer(hooks, tlsConfig, log), ln, listenShutdownTimeout, log); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	st := v.Stats()
@@ -110,6 +132,10 @@ func parseListenFlags(env *Env, args []string) (*listenFlags, error) {
 	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&f.target, "target", "", "the target whose keys to accept (default: the only configured target)")
 	fs.StringVar(&f.upstreamArg, "upstream", "", "forward verified deliveries to this http(s) URL (a sidecar for a receiver in any language)")
+	fs.StringVar(&f.adminAddr, "admin-addr", "", "serve /healthz and /metrics on this address (plain HTTP) instead of the webhook port")
+	fs.StringVar(&f.allowFrom, "allow-from", "", "accept deliveries only from these sources: CIDR prefixes or addresses, comma-separated")
+	fs.BoolVar(&f.trustXFF, "trust-forwarded-for", false, "with --allow-from, take the source from the last X-Forwarded-For address (only behind a proxy that sets it)")
+	fs.IntVar(&f.maxConns, "max-conns", defaultMaxConns, "most connections the webhook port holds open at once")
 	if err := parseFlags(fs, env, args); err != nil {
 		return nil, err
 	}
@@ -123,6 +149,16 @@ func parseListenFlags(env *Env, args []string) (*listenFlags, error) {
 	f.plain = plain
 	if f.upstream, err = parseUpstream(f.upstreamArg); err != nil {
 		return nil, err
+	}
+	if f.allowFrom != "" {
+		if f.allowed, err = listener.ParseCIDRs(f.allowFrom); err != nil {
+			return nil, fmt.Errorf("%w: listen: --allow-from: %v", ErrUsage, err)
+		}
+	} else if f.trustXFF {
+		return nil, fmt.Errorf("%w: listen: --trust-forwarded-for needs --allow-from", ErrUsage)
+	}
+	if f.maxConns < 1 {
+		return nil, fmt.Errorf("%w: listen: --max-conns must be at least 1", ErrUsage)
 	}
 	return f, nil
 }
@@ -168,17 +204,31 @@ func startVerifier(ctx, bg context.Context, env *Env, cfg *config.Config, t conf
 	return v, nil
 }
 
-// listenServer is the listener's HTTP server: the health and metrics endpoints, and every
-// other path behind the key check (answered here, or forwarded to upstream).
-func listenServer(v *listener.Verifier, upstream *url.URL, tlsConfig *tls.Config, log zerolog.Logger) *http.Server {
+// handlers returns the webhook port's handler, every path behind the key check (answered
+// here, or forwarded to upstream) and behind --allow-from, and the one for /healthz and
+// /metrics: the same mux unless --admin-addr moves them to a port of their own.
+func (f *listenFlags) handlers(v *listener.Verifier, log zerolog.Logger) (hooks, admin http.Handler) {
 	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", v.HealthHandler())
+	adminMux := mux
+	if f.adminAddr != "" {
+		adminMux = http.NewServeMux()
+	}
+	adminMux.Handle("GET /healthz", v.HealthHandler())
 	reg := metrics.NewRegistry(Version())
 	reg.MustRegister(v)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/", deliveries(v, upstream, log))
+	adminMux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	h := deliveries(v, f.upstream, log)
+	if f.allowed != nil {
+		h = listener.AllowFrom(f.allowed, f.trustXFF, log, h)
+	}
+	mux.Handle("/", h)
+	return mux, adminMux
+}
+
+// listenServer is an HTTP server of the listener with h as its handler.
+func listenServer(h http.Handler, tlsConfig *tls.Config, log zerolog.Logger) *http.Server {
 	return &http.Server{
-		Handler:           mux,
+		Handler:           h,
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: listenReadHeaderTimeout,
 		ReadTimeout:       listenReadTimeout,

@@ -63,6 +63,9 @@ type Config struct {
 	Clock clock.Clock
 	// Log receives refresh problems and rejections; never a key or the header.
 	Log zerolog.Logger
+	// LogEvery is the least time between two rejection lines of Middleware; the lines in
+	// between are counted in the next one. 0: DefaultLogEvery.
+	LogEvery time.Duration
 }
 
 // Verifier decides whether an X-WEBHOOK-KEY is in the accept set of one target's key
@@ -81,6 +84,10 @@ type Verifier struct {
 	snap  atomic.Pointer[snapshot]
 	stats counters
 	descs *metricDescs
+
+	flightMu sync.Mutex // guards flight
+	flight   *readCall  // the read in flight with Refresh 0, shared by the requests that wait for it
+	rejects  *rateLog   // Middleware's rejection lines
 
 	mu          sync.Mutex // guards the fields below and the installing of snapshots
 	lastAttempt time.Time
@@ -136,6 +143,7 @@ func New(cfg Config) (*Verifier, error) {
 	if v.maxBody == 0 {
 		v.maxBody = DefaultMaxBodyBytes
 	}
+	v.rejects = newRateLog(cfg.LogEvery, v.now)
 	v.log = cfg.Log.With().Str("target", cfg.Target).Logger()
 	return v, nil
 }
@@ -193,7 +201,7 @@ func (v *Verifier) checkCached(key string) (keyset.Role, Reason) {
 }
 
 func (v *Verifier) checkUncached(ctx context.Context, key string) (keyset.Role, Reason) {
-	s, err := v.read(ctx)
+	s, err := v.sharedRead(ctx)
 	if err != nil {
 		return keyset.RoleNone, ReasonUnavailable
 	}
@@ -207,6 +215,40 @@ func (v *Verifier) checkUncached(ctx context.Context, key string) (keyset.Role, 
 func (v *Verifier) Load(ctx context.Context) error {
 	_, err := v.read(ctx)
 	return err
+}
+
+// readCall is one read of the document shared by every request that arrived while it ran.
+type readCall struct {
+	done chan struct{}
+	s    *snapshot
+	err  error
+}
+
+// sharedRead is read for Refresh 0: requests that arrive while a read is in flight wait
+// for that read instead of starting their own, so however many requests come in at once,
+// unauthenticated or not, at most one read of the document is in flight per verifier.
+func (v *Verifier) sharedRead(ctx context.Context) (*snapshot, error) {
+	v.flightMu.Lock()
+	if c := v.flight; c != nil {
+		v.flightMu.Unlock()
+		select {
+		case <-c.done:
+			return c.s, c.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	c := &readCall{done: make(chan struct{})}
+	v.flight = c
+	v.flightMu.Unlock()
+	// The read serves every waiter: the first request's cancellation must not end it
+	// (ReadTimeout still bounds it).
+	c.s, c.err = v.read(context.WithoutCancel(ctx))
+	v.flightMu.Lock()
+	v.flight = nil
+	v.flightMu.Unlock()
+	close(c.done)
+	return c.s, c.err
 }
 
 // read reads the document, installs it as the key set and returns it.
