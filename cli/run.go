@@ -111,7 +111,7 @@ func (a *app) rotate(ctx context.Context, targets []config.Target, o rotate.Opti
 		if err != nil {
 			return nil, err
 		}
-		rts = append(rts, rotate.Target{Name: t.Name, VaultPath: t.VaultPath, WebhookID: t.WebhookID, API: c})
+		rts = append(rts, rotate.Target{Name: t.Name, VaultPath: t.VaultPath, WebhookID: t.WebhookID, Host: a.cfg.CertCentralFor(t).Host(), API: c})
 	}
 	rec, closeRec, err := a.recorder(ctx)
 	if err != nil {

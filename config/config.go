@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"time"
 
@@ -212,6 +213,16 @@ func (c *Config) CertCentralFor(t Target) CertCentral {
 		}
 	}
 	return cc
+}
+
+// Host returns the host name of URL ("" when it does not parse): what a key document is
+// bound to besides its webhook.
+func (cc CertCentral) Host() string {
+	u, err := url.Parse(cc.URL)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
 }
 
 // Target returns the target named name.

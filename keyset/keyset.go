@@ -68,6 +68,19 @@ type Document struct {
 	RotationID    string
 }
 
+// KeysOutside returns the keys of d that latest does not accept at now: in d's version
+// of the document, the keys that are retired once latest is written.
+func (d Document) KeysOutside(latest Document, now time.Time) []string {
+	set := latest.AcceptSet(now)
+	var out []string
+	for _, k := range []string{d.Current, d.Pending, d.Previous} {
+		if k != "" && set.Match([]byte(k), 0).Role == RoleNone {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // Staged reports whether a rotation is in progress (a pending key is staged).
 func (d Document) Staged() bool { return d.Pending != "" }
 

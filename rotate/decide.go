@@ -2,6 +2,7 @@ package rotate
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,7 +28,9 @@ const (
 	StepPush    StepKind = "push"     // PUT the pending key to DigiCert
 	StepVerify  StepKind = "verify"   // read the webhook back
 	StepPromote StepKind = "promote"  // pending becomes current, the old key previous
+	StepRetire  StepKind = "retire"   // retired keys leave the document and its history
 	StepMeta    StepKind = "metadata" // the document's custom_metadata
+	StepBind    StepKind = "bind"     // the document's binding to its webhook (--force rebinds)
 )
 
 // RefusalKind says why a decision orders no step.
@@ -47,6 +50,12 @@ const (
 	RefuseNotActive
 	// RefuseDrift: DigiCert still holds an unknown key at the second read, and no --force.
 	RefuseDrift
+	// RefuseInOverlap: the previous key's overlap window is still open (and no --force):
+	// rotating now would drop it from the accept set early.
+	RefuseInOverlap
+	// RefuseBinding: the document belongs to another webhook or CertCentral host than the
+	// one this run resolves (and no --force).
+	RefuseBinding
 )
 
 // String names the refusal as the printed decision shows it.
@@ -62,15 +71,19 @@ func (k RefusalKind) String() string {
 		return "webhook not active"
 	case RefuseDrift:
 		return "drift"
+	case RefuseInOverlap:
+		return "in overlap"
+	case RefuseBinding:
+		return "bound to another webhook"
 	}
 	return "unknown"
 }
 
-// Failure is the failure kind of a refusal: None for RefuseNone and RefuseNotDue (a skip),
-// Retryable for RefuseReadAgain, NeedsHuman for the rest.
+// Failure is the failure kind of a refusal: None for RefuseNone, RefuseNotDue and
+// RefuseInOverlap (skips), Retryable for RefuseReadAgain, NeedsHuman for the rest.
 func (k RefusalKind) Failure() failure.Kind {
 	switch k {
-	case RefuseNone, RefuseNotDue:
+	case RefuseNone, RefuseNotDue, RefuseInOverlap:
 		return failure.None
 	case RefuseReadAgain:
 		return failure.Retryable
@@ -89,7 +102,35 @@ type Input struct {
 	Now     time.Time
 	// Reread: this run already read again because DigiCert's key looked unknown.
 	Reread bool
+	// Bound is the binding recorded in the document's custom_metadata (zero: none yet);
+	// Host is the CertCentral host of this run. The webhook is Live.ID.
+	Bound Binding
+	Host  string
 }
+
+// Binding ties a document to the webhook it holds the keys of.
+type Binding struct {
+	WebhookID int
+	Host      string
+}
+
+// Custom_metadata keys of the binding.
+const (
+	MetaWebhookID = "webhook_id"
+	MetaHost      = "certcentral_host"
+)
+
+// BindingOf reads the binding from a document's custom_metadata (zero when absent).
+func BindingOf(meta map[string]string) Binding {
+	id, _ := strconv.Atoi(meta[MetaWebhookID])
+	return Binding{WebhookID: id, Host: meta[MetaHost]}
+}
+
+// IsZero reports whether no binding is recorded.
+func (b Binding) IsZero() bool { return b.WebhookID == 0 && b.Host == "" }
+
+// String names the binding, e.g. "webhook 12 at www.digicert.com".
+func (b Binding) String() string { return fmt.Sprintf("webhook %d at %s", b.WebhookID, b.Host) }
 
 // Decision is what a run does for one target: the ordered steps, or a refusal.
 type Decision struct {
@@ -105,6 +146,11 @@ type Decision struct {
 	Old, New string
 	// Adopt is the drifted live key --force keeps as previous ("" when none).
 	Adopt string
+	// Rebind is the binding --force replaces (zero: the binding stays, or is recorded for
+	// the first time).
+	Rebind Binding
+	// Retire is the expired previous key this run leaves out of the document ("" when none).
+	Retire string
 }
 
 // Step is one step of a decision with the keys it involves. The keys are secrets: print a
@@ -129,6 +175,9 @@ type Step struct {
 	// Drops is the previous key StepPromote ends inside its window ("" when none): the
 	// document has one previous slot.
 	Drops string
+	// Retire is the expired previous key StepStage or StepRetire leaves out of the
+	// document ("" when none).
+	Retire string
 	// Delay is StepWait's propagation delay, counted from pending_since.
 	Delay time.Duration
 	// Endpoint and WebhookID address DigiCert's webhook (StepTest, StepPush, StepVerify).
@@ -155,6 +204,15 @@ func Decide(in Input) Decision {
 		return refuse(RefuseNotActive, fmt.Sprintf("status is %q", live.Status))
 	}
 	d := Decision{Resume: doc.Staged(), New: doc.Pending}
+	if want := (Binding{WebhookID: live.ID, Host: in.Host}); !in.Bound.IsZero() && in.Bound != want {
+		if !in.Options.Force {
+			return refuse(RefuseBinding, fmt.Sprintf("the document belongs to %s, this run resolves %s (--force rebinds it)", in.Bound, want))
+		}
+		d.Rebind = in.Bound
+	}
+	if doc.Previous != "" && !doc.PreviousActive(in.Now) {
+		d.Retire = doc.Previous
+	}
 	if liveKnown := live.SecretReturned && live.Secret != ""; liveKnown && in.Exists {
 		switch doc.LiveRole(live.Secret) {
 		case keyset.RolePending:
@@ -173,8 +231,12 @@ func Decide(in Input) Decision {
 	d.Old = oldKey(d.Adopt, doc, live)
 	if !d.Resume && !in.Options.Force && in.Exists && !doc.CurrentSince.IsZero() {
 		if age := in.Now.Sub(doc.CurrentSince); age < p.MinInterval {
-			return refuse(RefuseNotDue, fmt.Sprintf("last rotation %s ago, min_interval %s", age.Round(time.Second), p.MinInterval))
+			return retireOnly(refuse(RefuseNotDue, fmt.Sprintf("last rotation %s ago, min_interval %s", age.Round(time.Second), p.MinInterval)), d.Retire, in)
 		}
+	}
+	if !d.Resume && !in.Options.Force && doc.PreviousActive(in.Now) {
+		return refuse(RefuseInOverlap, fmt.Sprintf("the previous key %s is accepted until %s; rotating now would drop it early (--force to rotate anyway)",
+			keyset.Fingerprint(doc.Previous), doc.PreviousUntil.UTC().Format(time.RFC3339)))
 	}
 	d.Steps = steps(d, in, p)
 	return d
@@ -193,6 +255,8 @@ func steps(d Decision, in Input, p Policy) []Step {
 		}
 		if d.Adopt != "" {
 			st.Previous, st.PreviousFor = d.Adopt, adoptFor
+		} else {
+			st.Retire = d.Retire
 		}
 		out = append(out, st)
 	case d.Adopt != "":
@@ -220,6 +284,16 @@ func refuse(k RefusalKind, reason string) Decision {
 	return Decision{Refusal: k, Reason: reason}
 }
 
+// retireOnly adds to a skip the one step a run takes even when no rotation is due: leaving
+// the expired previous key out of the document (and destroying the versions holding it).
+func retireOnly(d Decision, retire string, in Input) Decision {
+	if retire != "" {
+		d.Retire = retire
+		d.Steps = []Step{{Kind: StepRetire, CAS: in.Version, Retire: retire}}
+	}
+	return d
+}
+
 // oldKey is the key a rotation replaces: the adopted live key, else the current one, else
 // (first rotation) the live key.
 func oldKey(adopt string, doc keyset.Document, live certcentral.Webhook) string {
@@ -239,7 +313,13 @@ func (d Decision) Lines() []string {
 	switch d.Refusal {
 	case RefuseNone:
 	case RefuseNotDue:
-		return []string{"skip: not due (" + d.Reason + "; use --force to rotate anyway)"}
+		out := []string{"skip: not due (" + d.Reason + "; use --force to rotate anyway)"}
+		for _, s := range d.Steps {
+			out = append(out, s.String())
+		}
+		return out
+	case RefuseInOverlap:
+		return []string{"skip: in overlap (" + d.Reason + ")"}
 	default:
 		return []string{"refuse: " + d.Refusal.String() + " (" + d.Reason + ")"}
 	}
@@ -273,6 +353,11 @@ func (s Step) String() string {
 		if s.Previous != "" {
 			fmt.Fprintf(&b, "; keep the drifted live key %s as previous", keyset.Fingerprint(s.Previous))
 		}
+		if s.Retire != "" {
+			fmt.Fprintf(&b, "; leave out the expired previous key %s", keyset.Fingerprint(s.Retire))
+		}
+	case StepRetire:
+		fmt.Fprintf(&b, "leave out the expired previous key %s (cas %d), destroy the versions that hold it", keyset.Fingerprint(s.Retire), s.CAS)
 	case StepAdopt:
 		fmt.Fprintf(&b, "keep the drifted live key %s as previous (cas %d)", keyset.Fingerprint(s.Previous), s.CAS)
 	case StepWait:

@@ -102,12 +102,16 @@ func TestDecide(t *testing.T) {
 		{"idle, secret hidden", docIdle, 3, true, liveHidden, pol, rotate.Options{}, false, "stage(cas=3) " + rotation + "promote(new,previous=C/24h0m0s)"},
 		{"idle, inactive", docIdle, 3, true, liveInactive, pol, rotate.Options{}, false, `refuse:webhook not active(status is "inactive")`},
 
-		// Idle with a previous key: in its window it is dropped early, expired it is gone.
-		{"previous open, live current", docPrevOpen, 3, true, liveCurrent, pol, rotate.Options{}, false, "stage(cas=3) " + rotation + "promote(new,previous=C/24h0m0s,drops=O)"},
-		{"previous open, --overlap 0", docPrevOpen, 3, true, liveCurrent, pol, rotate.Options{Overlap: overlap(0)}, false, "stage(cas=3) " + rotation + "promote(new,previous=none,drops=O)"},
+		// Idle with a previous key: in its window a run skips (--force drops it early);
+		// expired, it is retired, by the stage or, when no rotation is due, on its own.
+		{"previous open, live current", docPrevOpen, 3, true, liveCurrent, pol, rotate.Options{}, false, "refuse:in overlap(the previous key sha256: is accepted until 2026-11-26T04:00:00Z; rotating now would drop it early (--force to rotate anyway))"},
+		{"previous open, --force", docPrevOpen, 3, true, liveCurrent, pol, rotate.Options{Force: true}, false, "stage(cas=3) " + rotation + "promote(new,previous=C/24h0m0s,drops=O)"},
+		{"previous open, --overlap 0, --force", docPrevOpen, 3, true, liveCurrent, pol, rotate.Options{Overlap: overlap(0), Force: true}, false, "stage(cas=3) " + rotation + "promote(new,previous=none,drops=O)"},
 		{"previous open, not due", with(docPrevOpen, func(d *keyset.Document) { d.CurrentSince = t0.Add(-time.Minute) }), 3, true, liveCurrent, pol, rotate.Options{}, false, "refuse:not due(last rotation 1m0s ago,min_interval 1h0m0s)"},
-		{"previous expired, live current", docPrevExpired, 3, true, liveCurrent, pol, rotate.Options{}, false, "stage(cas=3) " + rotation + "promote(new,previous=C/24h0m0s)"},
-		{"previous expired, secret hidden", docPrevExpired, 3, true, liveHidden, pol, rotate.Options{}, false, "stage(cas=3) " + rotation + "promote(new,previous=C/24h0m0s)"},
+		{"previous expired, live current", docPrevExpired, 3, true, liveCurrent, pol, rotate.Options{}, false, "stage(cas=3,retire=O) " + rotation + "promote(new,previous=C/24h0m0s)"},
+		{"previous expired, secret hidden", docPrevExpired, 3, true, liveHidden, pol, rotate.Options{}, false, "stage(cas=3,retire=O) " + rotation + "promote(new,previous=C/24h0m0s)"},
+		{"previous expired, not due", with(docPrevExpired, func(d *keyset.Document) { d.CurrentSince = t0.Add(-time.Minute) }), 3, true, liveCurrent, pol, rotate.Options{}, false, "refuse:not due(last rotation 1m0s ago,min_interval 1h0m0s) retire(cas=3,O)"},
+		{"staged, previous expired", with(docStaged, func(d *keyset.Document) { d.Previous, d.PreviousUntil = keyOld, t0.Add(-time.Hour) }), 5, true, livePending, pol, rotate.Options{}, false, "resume pushed verify(P) promote(P,previous=C/24h0m0s)"},
 
 		// Staged, not pushed: resume with the staged key, due or not.
 		{"staged, live current", docStaged, 5, true, liveCurrent, pol, rotate.Options{}, false, "resume " + strings.ReplaceAll(rotation, " ", "(P) ") + "promote(P,previous=C/24h0m0s)"},
@@ -160,7 +164,11 @@ func describe(d rotate.Decision) string {
 				reason = strings.ReplaceAll(reason, keyset.Fingerprint(k), "sha256:")
 			}
 		}
-		return "refuse:" + d.Refusal.String() + "(" + reason + ")"
+		out := "refuse:" + d.Refusal.String() + "(" + reason + ")"
+		for _, s := range d.Steps {
+			out += " " + describeStep(s)
+		}
+		return out
 	}
 	var parts []string
 	if d.Resume {
@@ -192,7 +200,12 @@ func describeStep(s rotate.Step) string {
 		if s.Previous != "" {
 			out += ",previous=" + prev
 		}
+		if s.Retire != "" {
+			out += ",retire=" + labels[s.Retire]
+		}
 		return out + ")"
+	case rotate.StepRetire:
+		return fmt.Sprintf("retire(cas=%d,%s)", s.CAS, labels[s.Retire])
 	case rotate.StepAdopt:
 		return fmt.Sprintf("adopt(cas=%d,previous=%s)", s.CAS, prev)
 	case rotate.StepWait:
@@ -219,10 +232,45 @@ func TestRefusalFailureKinds(t *testing.T) {
 	for k, want := range map[rotate.RefusalKind]failure.Kind{
 		rotate.RefuseNone: failure.None, rotate.RefuseNotDue: failure.None, rotate.RefuseReadAgain: failure.Retryable,
 		rotate.RefuseNotActive: failure.NeedsHuman, rotate.RefuseDrift: failure.NeedsHuman,
+		rotate.RefuseInOverlap: failure.None, rotate.RefuseBinding: failure.NeedsHuman,
 	} {
 		if got := k.Failure(); got != want {
 			t.Errorf("%v.Failure() = %v, want %v", k, got, want)
 		}
+	}
+}
+
+// TestDecideBinding: a document bound to another webhook or host is refused, needing a
+// human, before anything is written; --force rebinds it.
+func TestDecideBinding(t *testing.T) {
+	pol := rotate.Policy{SecretLength: 48, Overlap: 24 * time.Hour, PropagationDelay: 2 * time.Minute, MinInterval: time.Hour, VerifyListener: true}
+	in := rotate.Input{Doc: docIdle, Version: 3, Exists: true, Live: liveCurrent, Policy: pol, Now: t0, Host: "www.digicert.com"}
+	for _, tt := range []struct {
+		name  string
+		bound rotate.Binding
+		force bool
+		want  rotate.RefusalKind
+	}{
+		{"never bound", rotate.Binding{}, false, rotate.RefuseNone},
+		{"same", rotate.Binding{WebhookID: 7, Host: "www.digicert.com"}, false, rotate.RefuseNone},
+		{"other webhook", rotate.Binding{WebhookID: 8, Host: "www.digicert.com"}, false, rotate.RefuseBinding},
+		{"other host", rotate.Binding{WebhookID: 7, Host: "certcentral.digicert.eu"}, false, rotate.RefuseBinding},
+		{"other webhook, --force", rotate.Binding{WebhookID: 8, Host: "www.digicert.com"}, true, rotate.RefuseNone},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := in
+			in.Bound, in.Options.Force = tt.bound, tt.force
+			d := rotate.Decide(in)
+			if d.Refusal != tt.want {
+				t.Fatalf("refusal %v (%s), want %v", d.Refusal, d.Reason, tt.want)
+			}
+			if tt.want == rotate.RefuseBinding && (len(d.Steps) > 0 || !strings.Contains(d.Reason, "webhook 8") && !strings.Contains(d.Reason, "digicert.eu")) {
+				t.Errorf("refusal with steps %v or a reason that does not name the binding: %s", d.Steps, d.Reason)
+			}
+			if tt.force && d.Rebind != tt.bound {
+				t.Errorf("--force: Rebind = %v, want %v", d.Rebind, tt.bound)
+			}
+		})
 	}
 }
 

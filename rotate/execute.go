@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -36,6 +37,15 @@ type run struct {
 	live    certcentral.Webhook // the webhook as read before deciding
 	d       Decision            // the decision being executed
 	newKey  string              // minted once per run
+	bound   Binding             // the binding recorded in the document's custom_metadata
+
+	// seen holds the documents of the versions this run read or wrote, by version;
+	// maxSet says max_versions is set to vault.MaxVersions, and trimmed that it was at the
+	// latest write, so that Vault keeps no version before the one preceding it. That is
+	// what retirement needs to know which versions may hold retired keys.
+	seen    map[int]keyset.Document
+	maxSet  bool
+	trimmed bool
 }
 
 // do reads, decides and executes until the decision is carried out or refused. A lost
@@ -47,14 +57,23 @@ func (r *run) do(ctx context.Context) (evidence.Outcome, error) {
 			return "", err
 		}
 		r.d = Decide(Input{Doc: r.doc, Version: r.version, Exists: r.exists, Live: r.live,
-			Policy: r.p, Options: r.o, Now: r.now(), Reread: reread})
+			Policy: r.p, Options: r.o, Now: r.now(), Reread: reread, Bound: r.bound, Host: r.t.Host})
 		switch k := r.d.Refusal; k {
 		case RefuseNone:
 		case RefuseReadAgain:
 			reread = true // a concurrent run may have staged and pushed between our reads
 			continue
-		case RefuseNotDue:
-			r.step(stepReconcile, "skipped", 0, 0, "not due: "+r.d.Reason)
+		case RefuseNotDue, RefuseInOverlap:
+			r.step(stepReconcile, "skipped", 0, 0, k.String()+": "+r.d.Reason)
+			if len(r.d.Steps) > 0 && !r.o.DryRun {
+				err := r.retire(ctx, r.d.Steps[0])
+				if errors.Is(err, vault.ErrCASConflict) {
+					continue
+				}
+				if err != nil {
+					return "", err
+				}
+			}
 			return evidence.OutcomeSkipped, nil
 		default:
 			return "", r.failAs(stepReconcile, fmt.Errorf("%w: %s", refusalErrs[k], r.d.Reason), k.Failure())
@@ -93,6 +112,12 @@ func (r *run) observe(ctx context.Context) error {
 		return r.fail(StepRead, err)
 	}
 	r.doc, r.version = vv.Doc, vv.Version
+	r.bound = BindingOf(vv.Meta)
+	r.maxSet = vv.MaxVersions() == vault.MaxVersions
+	r.trimmed = r.maxSet
+	if r.exists {
+		r.saw(r.version, r.doc)
+	}
 	if r.doc.Staged() && r.doc.RotationID != "" {
 		r.rec.RotationID = r.doc.RotationID
 	}
@@ -110,9 +135,14 @@ func (r *run) observe(ctx context.Context) error {
 	return r.after(ctx, StepGet)
 }
 
-// begin logs what the decision resumes or adopts and records the keys of a resumed
-// rotation.
+// begin logs what the decision resumes, adopts or rebinds and records the keys of a
+// resumed rotation.
 func (r *run) begin() {
+	if !r.d.Rebind.IsZero() {
+		to := Binding{WebhookID: r.live.ID, Host: r.t.Host}
+		r.log.Warn().Str("from", r.d.Rebind.String()).Str("to", to.String()).Msg("--force rebinds the document to this webhook")
+		r.step(StepBind, "forced", 0, 0, "rebound from "+r.d.Rebind.String()+" to "+to.String()+" (--force)")
+	}
 	if r.d.Adopt != "" {
 		r.log.Warn().Str("live_fingerprint", keyset.Fingerprint(r.d.Adopt)).Msg("drift: --force adopts the live key as previous")
 	}
@@ -147,6 +177,7 @@ func (r *run) execute(ctx context.Context) (evidence.Outcome, error) {
 		}
 	}
 	r.metadata(ctx)
+	r.destroyRetired(ctx)
 	if r.d.Resume {
 		return evidence.OutcomeResumed, nil
 	}
@@ -253,7 +284,17 @@ func (r *run) write(ctx context.Context, step StepKind, nd keyset.Document) erro
 		return r.fail(step, err)
 	}
 	r.doc, r.version = nd, v
+	r.saw(v, nd)
 	return nil
+}
+
+// saw records the document of version v, read or just written.
+func (r *run) saw(v int, doc keyset.Document) {
+	r.trimmed = r.maxSet
+	if r.seen == nil {
+		r.seen = map[int]keyset.Document{}
+	}
+	r.seen[v] = doc
 }
 
 // stage writes a fresh pending key, minted once per run.
@@ -276,6 +317,10 @@ func (r *run) stage(ctx context.Context, s Step) error {
 	}
 	if s.Previous != "" {
 		nd.Previous, nd.PreviousUntil = s.Previous, now.Add(s.PreviousFor)
+	} else if s.Retire != "" {
+		// The expired previous key leaves the document with this write; the promote's
+		// write then drops the version that still holds it (max_versions).
+		nd.Previous, nd.PreviousUntil = "", time.Time{}
 	}
 	nd.Pending, nd.PendingSince = r.newKey, now
 	nd.RotationID = r.rec.RotationID
@@ -430,10 +475,16 @@ func (r *run) promote(ctx context.Context, s Step) error {
 		v, err := r.e.Store.Write(ctx, r.t.VaultPath, nd, r.version)
 		if err == nil {
 			r.doc, r.version = nd, v
+			r.saw(v, nd)
 			if s.Previous != "" {
 				r.rec.OverlapUntil = evidence.Time(nd.PreviousUntil)
 			}
-			r.step(StepPromote, "ok", v, 0, "current "+keyset.Fingerprint(pending))
+			detail := "current " + keyset.Fingerprint(pending)
+			if s.Drops != "" {
+				detail += fmt.Sprintf("; cut the overlap window of %s short (was until %s, --force)",
+					keyset.Fingerprint(s.Drops), r.seenPreviousUntil(s.Drops).Format(time.RFC3339))
+			}
+			r.step(StepPromote, "ok", v, 0, detail)
 			return r.after(ctx, StepPromote)
 		}
 		if !errors.Is(err, vault.ErrCASConflict) {
@@ -458,6 +509,7 @@ func (r *run) promoteConflict(ctx context.Context, pending string, now time.Time
 	case keyset.RoleCurrent:
 		// Another run finished this very rotation: success.
 		r.doc, r.version = vv.Doc, vv.Version
+		r.saw(vv.Version, vv.Doc)
 		if vv.Doc.PreviousActive(now) {
 			r.rec.OverlapUntil = evidence.Time(vv.Doc.PreviousUntil)
 		}
@@ -465,6 +517,7 @@ func (r *run) promoteConflict(ctx context.Context, pending string, now time.Time
 		return true, nil
 	case keyset.RolePending:
 		r.doc, r.version = vv.Doc, vv.Version // same rotation, a newer version: try again
+		r.saw(vv.Version, vv.Doc)
 		r.step(StepPromote, "conflict", 0, 0, "document changed; promoting on the new version")
 		return false, nil
 	}
@@ -472,10 +525,119 @@ func (r *run) promoteConflict(ctx context.Context, pending string, now time.Time
 		ErrContention, keyset.Fingerprint(pending)))
 }
 
-// metadata writes the non-secret custom_metadata; a failure is logged, not fatal, because
-// the document itself (what listeners read) is already right.
+// metadata writes the non-secret custom_metadata, with the binding to this run's webhook
+// (and max_versions); a failure is logged, not fatal, because the document itself (what
+// listeners read) is already right.
 func (r *run) metadata(ctx context.Context) {
-	if err := r.e.Store.WriteMetadata(ctx, r.t.VaultPath, r.doc.Metadata()); err != nil {
-		r.step(StepMeta, "failed", 0, 0, "custom_metadata not updated: "+err.Error())
+	meta := r.doc.Metadata()
+	if r.live.ID != 0 {
+		meta[MetaWebhookID] = fmt.Sprint(r.live.ID)
 	}
+	if r.t.Host != "" {
+		meta[MetaHost] = r.t.Host
+	}
+	if err := r.e.Store.WriteMetadata(ctx, r.t.VaultPath, meta); err != nil {
+		r.step(StepMeta, "failed", 0, 0, "custom_metadata not updated: "+err.Error())
+		return
+	}
+	r.maxSet = true // the next write removes the versions before the last vault.MaxVersions
+}
+
+// seenPreviousUntil is when the window of the previous key k was to end, as read.
+func (r *run) seenPreviousUntil(k string) time.Time {
+	for _, d := range r.seen {
+		if d.Previous != "" && keyset.Equal(d.Previous, k) {
+			return d.PreviousUntil.UTC()
+		}
+	}
+	return time.Time{}
+}
+
+// retire writes the document without its expired previous key (a run with no rotation
+// due), then destroys the versions that still hold it.
+func (r *run) retire(ctx context.Context, s Step) error {
+	nd := r.doc
+	nd.Previous, nd.PreviousUntil = "", time.Time{}
+	if err := r.write(ctx, StepRetire, nd); err != nil {
+		return err
+	}
+	r.destroyRetired(ctx)
+	if !r.maxSet {
+		r.metadata(ctx) // a document from before max_versions: set it now
+	}
+	return nil
+}
+
+// destroyRetired destroys every version that may hold a key outside the latest version's
+// accept set, and records the retirement: the keys retired and the versions destroyed.
+// With max_versions in force, Vault keeps only the version before the latest one; without
+// (a document from before it), every older version is destroyed. A failure is recorded
+// and logged but does not fail the run: the document is right; `keyroll status` counts
+// the versions that still hold retired keys.
+func (r *run) destroyRetired(ctx context.Context) {
+	now := r.now()
+	latest := r.doc
+	var retired []string
+	seenFP := map[string]bool{}
+	for _, d := range r.seen {
+		for _, k := range d.KeysOutside(latest, now) {
+			if fp := keyset.Fingerprint(k); !seenFP[fp] {
+				seenFP[fp] = true
+				retired = append(retired, fp)
+			}
+		}
+	}
+	slices.Sort(retired)
+	var destroy []int
+	removed := ""
+	if r.trimmed {
+		if prev := r.version - 1; prev >= 1 {
+			if d, ok := r.seen[prev]; !ok || len(d.KeysOutside(latest, now)) > 0 {
+				destroy = []int{prev}
+			}
+		}
+		if r.version-vault.MaxVersions >= 1 {
+			removed = fmt.Sprintf("; versions up to %d removed by max_versions %d", r.version-vault.MaxVersions, vault.MaxVersions)
+		}
+	} else {
+		for v := 1; v < r.version; v++ {
+			destroy = append(destroy, v)
+		}
+	}
+	if len(retired) == 0 && len(destroy) == 0 {
+		return
+	}
+	detail := "retired " + orNone(strings.Join(retired, ", ")) + "; destroyed versions " + versionList(destroy) + removed
+	if len(destroy) > 0 {
+		if err := r.e.Store.Destroy(ctx, r.t.VaultPath, destroy); err != nil {
+			r.step(StepRetire, "failed", 0, 0, detail+": not destroyed: "+err.Error())
+			r.log.Error().Err(err).Msg("retired keys not destroyed: `keyroll status` counts the versions that still hold them")
+			return
+		}
+	}
+	r.step(StepRetire, "ok", r.version, 0, detail)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// versionList prints versions compactly: "none", "7", "1-6".
+func versionList(vs []int) string {
+	switch {
+	case len(vs) == 0:
+		return "none"
+	case len(vs) == 1:
+		return fmt.Sprint(vs[0])
+	case vs[len(vs)-1]-vs[0] == len(vs)-1:
+		return fmt.Sprintf("%d-%d", vs[0], vs[len(vs)-1])
+	}
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = fmt.Sprint(v)
+	}
+	return strings.Join(parts, ",")
 }

@@ -53,7 +53,19 @@ func (m *memStore) Read(_ context.Context, path string) (vault.Versioned, error)
 	if len(vs) == 0 {
 		return vault.Versioned{}, &vault.Error{Op: "read", Path: path, Kind: vault.ErrNotFound}
 	}
-	return vault.Versioned{Doc: vs[len(vs)-1], Version: len(vs)}, nil
+	return vault.Versioned{Doc: vs[len(vs)-1], Version: len(vs), Meta: m.meta[path]}, nil
+}
+
+// Destroy forgets the keys of the given versions, as Vault's destroy does.
+func (m *memStore) Destroy(_ context.Context, path string, versions []int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, v := range versions {
+		if v >= 1 && v <= len(m.docs[path]) {
+			m.docs[path][v-1] = keyset.Document{}
+		}
+	}
+	return nil
 }
 
 func (m *memStore) Write(_ context.Context, path string, doc keyset.Document, cas int) (int, error) {
@@ -81,7 +93,11 @@ func roundTrip(m map[string]any) map[string]any {
 func (m *memStore) WriteMetadata(_ context.Context, path string, meta map[string]string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.meta[path] = meta
+	cm := map[string]string{vault.MetaMaxVersions: fmt.Sprint(vault.MaxVersions)}
+	for k, v := range meta {
+		cm[k] = v
+	}
+	m.meta[path] = cm
 	return nil
 }
 
@@ -205,7 +221,7 @@ func (f *fixture) engine() *rotate.Engine {
 }
 
 func policy() rotate.Policy {
-	return rotate.Policy{SecretLength: 48, Overlap: 24 * time.Hour, PropagationDelay: 2 * time.Minute,
+	return rotate.Policy{SecretLength: 48, Overlap: time.Hour, PropagationDelay: 2 * time.Minute,
 		MinInterval: time.Hour, VerifyListener: true}
 }
 

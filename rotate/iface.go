@@ -14,6 +14,8 @@ type KeyStore interface {
 	Read(ctx context.Context, path string) (vault.Versioned, error)
 	Write(ctx context.Context, path string, doc keyset.Document, cas int) (int, error)
 	WriteMetadata(ctx context.Context, path string, meta map[string]string) error
+	// Destroy permanently removes the data of the given versions of path.
+	Destroy(ctx context.Context, path string, versions []int) error
 }
 
 // WebhookAPI is the part of DigiCert's API a rotation uses; *certcentral.Client

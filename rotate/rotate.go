@@ -27,7 +27,9 @@ type Target struct {
 	Name      string
 	VaultPath string
 	WebhookID int // 0: the account's one webhook
-	API       WebhookAPI
+	// Host is the CertCentral host (of certcentral.url) the document is bound to.
+	Host string
+	API  WebhookAPI
 }
 
 // Options are the per-run switches of `keyroll run`.

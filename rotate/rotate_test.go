@@ -45,8 +45,8 @@ func TestFirstRotationAdoptsLiveSecret(t *testing.T) {
 		if vv.Version != 2 {
 			t.Errorf("versions written = %d, want 2 (stage, promote)", vv.Version)
 		}
-		if !vv.Doc.PreviousUntil.Equal(vv.Doc.CurrentSince.Add(24 * time.Hour)) {
-			t.Errorf("previous_until %s, want current_since + 24h", vv.Doc.PreviousUntil)
+		if !vv.Doc.PreviousUntil.Equal(vv.Doc.CurrentSince.Add(policy().Overlap)) {
+			t.Errorf("previous_until %s, want current_since + overlap", vv.Doc.PreviousUntil)
 		}
 		if f.minted.Load() != 1 {
 			t.Errorf("minted %d keys, want 1", f.minted.Load())
@@ -103,9 +103,12 @@ func TestCleanRotationRequestCount(t *testing.T) {
 		if total != 4 {
 			t.Errorf("DigiCert requests = %d (%v), want 4", total, st.Requests)
 		}
-		// Read, stage, promote, and custom_metadata after stage and after promote.
-		if counting.reads != 1 || counting.writes != 2 || counting.meta != 2 {
-			t.Errorf("Vault requests: %d reads, %d writes, %d metadata writes; want 1, 2, 2", counting.reads, counting.writes, counting.meta)
+		// Read, stage, promote, and custom_metadata after stage and after promote. The
+		// first rotation's previous key, expired by now, leaves with the stage and its
+		// version with the promote (max_versions): no destroy.
+		if counting.reads != 1 || counting.writes != 2 || counting.meta != 2 || counting.destroys != 0 {
+			t.Errorf("Vault requests: %d reads, %d writes, %d metadata writes, %d destroys; want 1, 2, 2, 0",
+				counting.reads, counting.writes, counting.meta, counting.destroys)
 		}
 		f.checkSafe("after second rotation")
 	})
@@ -338,8 +341,15 @@ func TestMetadataWritten(t *testing.T) {
 // countingStore counts the key store requests a rotation makes.
 type countingStore struct {
 	rotate.KeyStore
-	mu                  sync.Mutex
-	reads, writes, meta int
+	mu                            sync.Mutex
+	reads, writes, meta, destroys int
+}
+
+func (c *countingStore) Destroy(ctx context.Context, path string, versions []int) error {
+	c.mu.Lock()
+	c.destroys++
+	c.mu.Unlock()
+	return c.KeyStore.Destroy(ctx, path, versions)
 }
 
 func (c *countingStore) Read(ctx context.Context, path string) (vault.Versioned, error) {
