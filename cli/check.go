@@ -58,7 +58,7 @@ func (a *app) checkVault(ctx context.Context, out io.Writer, t config.Target) []
 	case errors.Is(err, vault.ErrNotFound):
 		fmt.Fprintf(out, "ok    %s: vault %s does not exist yet: the first rotation creates it\n", t.Name, path)
 	case errors.Is(err, vault.ErrPermissionDenied):
-		fmt.Fprintf(out, "FAIL  %s: vault %s: permission denied: the policy needs read, create and update on %s/data/%s and %s/metadata/%s\n",
+		fmt.Fprintf(out, "FAIL  %s: vault %s: permission denied: `keyroll policy job` prints the policy the job needs (%s/data/%s, %s/metadata/%s, destroy)\n",
 			t.Name, path, mount, t.VaultPath, mount, t.VaultPath)
 		problems = append(problems, fmt.Errorf("target %s: %w", t.Name, err))
 	default:
@@ -70,7 +70,7 @@ func (a *app) checkVault(ctx context.Context, out io.Writer, t config.Target) []
 		fmt.Fprintf(out, "FAIL  %s: vault capabilities: %v\n", t.Name, err)
 		problems = append(problems, fmt.Errorf("target %s: %w", t.Name, err))
 	case len(missing) > 0:
-		fmt.Fprintf(out, "FAIL  %s: vault policy lacks %s\n", t.Name, strings.Join(missing, ", "))
+		fmt.Fprintf(out, "FAIL  %s: vault policy lacks %s (`keyroll policy job` prints the policy the job needs)\n", t.Name, strings.Join(missing, ", "))
 		problems = append(problems, fmt.Errorf("target %s: %w: policy lacks %s", t.Name, vault.ErrPermissionDenied, strings.Join(missing, ", ")))
 	default:
 		fmt.Fprintf(out, "ok    %s: vault policy allows rotating %s\n", t.Name, path)

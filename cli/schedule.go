@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -53,8 +54,10 @@ func runSchedule(ctx context.Context, env *Env, args []string) error {
 	defer stopKeep()
 	go a.session.KeepAlive(keep)
 
-	j := &scheduledJob{a: a, parallel: f.parallel, ops: newOps(env, cfg)}
+	j := &scheduledJob{a: a, parallel: f.parallel, ops: newOps(env, cfg), keep: keep}
 	j.ops.readDocuments(ctx, a, cfg.Targets, true) // informed from the start, not after the first run
+	defer j.stopWake()
+	j.wakeAtWindowEnds(keep)
 	if f.metricsAddr != "" {
 		stopMetrics, err := j.serveMetrics(keep, f.metricsAddr)
 		if err != nil {
@@ -91,28 +94,110 @@ type scheduledJob struct {
 
 	mu      sync.Mutex
 	lastErr error // of the last run
+
+	runMu sync.Mutex      // one run at a time: on the schedule, or at a window's end
+	keep  context.Context // the scheduler's lifetime, for runs at a window's end
+	// ends are the overlap windows still open (previous_until of a target), wake the
+	// timer that runs every target once the earliest of them has ended, to retire its key.
+	wakeMu sync.Mutex
+	ends   []time.Time
+	wake   *time.Timer
 }
+
+// windowEndMargin is how long after previous_until the run that retires the key starts.
+const windowEndMargin = time.Second
 
 // run rotates every target once, after making sure the Vault token will last.
 func (j *scheduledJob) run(ctx context.Context) error {
-	err := j.rotate(ctx)
+	return j.runWith(ctx, rotate.Options{Trigger: evidence.TriggerSchedule})
+}
+
+// runWith is run with the given options.
+func (j *scheduledJob) runWith(ctx context.Context, o rotate.Options) error {
+	j.runMu.Lock()
+	defer j.runMu.Unlock()
+	err := j.rotate(ctx, o)
 	j.mu.Lock()
 	j.lastErr = err
 	j.mu.Unlock()
 	return err
 }
 
-func (j *scheduledJob) rotate(ctx context.Context) error {
+func (j *scheduledJob) rotate(ctx context.Context, o rotate.Options) error {
 	if err := j.a.session.Ensure(ctx, minTokenTTL); err != nil {
 		j.ops.loginFailed(ctx, j.a.cfg.Targets, err) // a failed login is a failed run
 		return fmt.Errorf("schedule: vault login: %w", err)
 	}
-	results, err := j.a.rotate(ctx, j.a.cfg.Targets, rotate.Options{Trigger: evidence.TriggerSchedule}, j.parallel, nil)
+	results, err := j.a.rotate(ctx, j.a.cfg.Targets, o, j.parallel, nil)
 	if err != nil {
 		return err
 	}
 	j.ops.finished(ctx, j.a, results, true)
+	for _, r := range results {
+		if r.Record.OverlapUntil != nil {
+			j.retireAt(time.Time(*r.Record.OverlapUntil))
+		}
+	}
 	return worst(results)
+}
+
+// wakeAtWindowEnds reads every target's document and arranges a run at the end of each
+// open overlap window, so the scheduler retires (and destroys) a key when its window
+// ends rather than at the next scheduled rotation.
+func (j *scheduledJob) wakeAtWindowEnds(ctx context.Context) {
+	now := time.Now()
+	for _, t := range j.a.cfg.Targets {
+		if vv, err := j.a.store.Read(ctx, t.VaultPath); err == nil && vv.Doc.Previous != "" {
+			if vv.Doc.PreviousActive(now) {
+				j.retireAt(vv.Doc.PreviousUntil)
+			} else {
+				j.retireAt(now) // already over: retire at once
+			}
+		}
+	}
+}
+
+// retireAt adds a window ending at end and re-arms the timer for the earliest one.
+func (j *scheduledJob) retireAt(end time.Time) {
+	j.wakeMu.Lock()
+	defer j.wakeMu.Unlock()
+	j.ends = append(j.ends, end)
+	j.armLocked()
+}
+
+func (j *scheduledJob) armLocked() {
+	if j.wake != nil {
+		j.wake.Stop()
+		j.wake = nil
+	}
+	if len(j.ends) == 0 || j.keep.Err() != nil {
+		return
+	}
+	slices.SortFunc(j.ends, time.Time.Compare)
+	first := j.ends[0]
+	j.wake = time.AfterFunc(max(0, time.Until(first)+windowEndMargin), func() {
+		j.wakeMu.Lock()
+		now := time.Now()
+		j.ends = slices.DeleteFunc(j.ends, func(e time.Time) bool { return !e.After(now) })
+		j.wakeMu.Unlock()
+		j.a.env.Log.Info().Time("window_end", first).Msg("an overlap window ended: retiring its key")
+		if err := j.runWith(j.keep, rotate.Options{Trigger: evidence.TriggerSchedule, RetireOnly: true}); err != nil {
+			j.a.env.Log.Warn().Err(err).Msg("run at a window's end failed")
+		}
+		j.wakeMu.Lock()
+		j.armLocked()
+		j.wakeMu.Unlock()
+	})
+}
+
+// stopWake stops the timer of the window ends.
+func (j *scheduledJob) stopWake() {
+	j.wakeMu.Lock()
+	defer j.wakeMu.Unlock()
+	j.ends = nil
+	if j.wake != nil {
+		j.wake.Stop()
+	}
 }
 
 // healthy is /healthz: unhealthy while the last run ended needing a human.

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -36,7 +37,10 @@ type TargetStatus struct {
 	NextDue            *time.Time `json:"next_due,omitempty"`
 	Overdue            bool       `json:"overdue"`
 	Stuck              bool       `json:"stuck"`
-	Problems           []string   `json:"problems,omitempty"`
+	// RetiredVersions counts the versions Vault keeps of the document that hold a key
+	// outside its accept set (readable with ?version=N); not 0 is an alert.
+	RetiredVersions int      `json:"retired_versions"`
+	Problems        []string `json:"problems,omitempty"`
 }
 
 func runStatus(ctx context.Context, env *Env, args []string) error {
@@ -76,7 +80,7 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 	}
 	var bad []string
 	for _, r := range rows {
-		if r.Overdue || r.Stuck || r.State == "error" {
+		if r.Overdue || r.Stuck || r.State == "error" || r.RetiredVersions > 0 {
 			bad = append(bad, r.Target)
 		}
 	}
@@ -102,6 +106,7 @@ func (a *app) status(ctx context.Context, targets []config.Target, now time.Time
 			s.Problems = append(s.Problems, err.Error())
 		default:
 			s.document(vv, a.cfg.Rotation, now)
+			a.history(ctx, &s, t.VaultPath, vv, now)
 		}
 		a.live(ctx, &s, t, vv.Doc)
 		rows = append(rows, s)
@@ -148,8 +153,53 @@ func (s *TargetStatus) document(vv vault.Versioned, rot config.Rotation, now tim
 				next = rot.Cron.Next(due)
 			}
 		}
+		if d.PreviousActive(now) && d.PreviousUntil.After(next) {
+			next = rot.Cron.Next(d.PreviousUntil) // a run inside the window skips
+		}
 		s.NextDue = &next
 	}
+}
+
+// history fills in how many versions of the document at path still hold retired keys.
+func (a *app) history(ctx context.Context, s *TargetStatus, path string, vv vault.Versioned, now time.Time) {
+	n, err := a.retiredVersions(ctx, path, vv, now)
+	s.RetiredVersions = n
+	switch {
+	case err != nil:
+		s.Problems = append(s.Problems, "version history not checked: "+err.Error())
+	case n > 0:
+		s.Problems = append(s.Problems, fmt.Sprintf("%d version(s) of the document hold retired keys: `keyroll run` retires and destroys them", n))
+	}
+}
+
+// retiredVersions counts the versions of the document at path, latest (read as vv)
+// included, that Vault keeps readable and that hold a key outside the accept set at now.
+func (a *app) retiredVersions(ctx context.Context, path string, vv vault.Versioned, now time.Time) (int, error) {
+	hist, _, err := a.store.History(ctx, path)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, v := range hist {
+		if v.Destroyed {
+			continue
+		}
+		d := vv.Doc
+		if v.Number != vv.Version {
+			d, err = a.store.ReadVersion(ctx, path, v.Number)
+			switch {
+			case errors.Is(err, vault.ErrNotFound) && v.Deleted:
+				n++ // soft-deleted, not destroyed: undelete would make it readable again
+				continue
+			case err != nil:
+				return n, err
+			}
+		}
+		if len(d.KeysOutside(vv.Doc, now)) > 0 {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // live fills in DigiCert's view of target t: the webhook's status and which key of d it
@@ -202,7 +252,7 @@ func roundAge(d time.Duration) string {
 
 func printStatus(w io.Writer, rows []TargetStatus) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tSTATE\tCURRENT\tAGE\tPENDING\tPREVIOUS\tOVERLAP UNTIL\tDIGICERT\tLIVE\tNEXT DUE\tALERT")
+	fmt.Fprintln(tw, "TARGET\tSTATE\tCURRENT\tAGE\tPENDING\tPREVIOUS\tOVERLAP UNTIL\tRETIRED\tDIGICERT\tLIVE\tNEXT DUE\tALERT")
 	for _, r := range rows {
 		alert := "-"
 		switch {
@@ -215,12 +265,15 @@ func printStatus(w io.Writer, rows []TargetStatus) {
 		case r.State == "error":
 			alert = "ERROR"
 		}
+		if r.RetiredVersions > 0 {
+			alert = strings.TrimPrefix(strings.TrimPrefix(alert, "-")+",RETIRED", ",")
+		}
 		pending := dash(r.PendingFingerprint)
 		if r.PendingAge != "" {
 			pending += " (" + r.PendingAge + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Target, r.State, dash(r.CurrentFingerprint), dash(r.CurrentAge),
-			pending, dash(r.PreviousFP), timeOrDash(r.OverlapUntil), dash(r.WebhookStatus), dash(r.LiveMatches), timeOrDash(r.NextDue), alert)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Target, r.State, dash(r.CurrentFingerprint), dash(r.CurrentAge),
+			pending, dash(r.PreviousFP), timeOrDash(r.OverlapUntil), r.RetiredVersions, dash(r.WebhookStatus), dash(r.LiveMatches), timeOrDash(r.NextDue), alert)
 	}
 	tw.Flush()
 	for _, r := range rows {

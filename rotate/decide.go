@@ -229,6 +229,9 @@ func Decide(in Input) Decision {
 		}
 	}
 	d.Old = oldKey(d.Adopt, doc, live)
+	if in.Options.RetireOnly {
+		return retireOnly(refuse(RefuseNotDue, "a run to retire keys, not to rotate"), d.Retire, in)
+	}
 	if !d.Resume && !in.Options.Force && in.Exists && !doc.CurrentSince.IsZero() {
 		if age := in.Now.Sub(doc.CurrentSince); age < p.MinInterval {
 			return retireOnly(refuse(RefuseNotDue, fmt.Sprintf("last rotation %s ago, min_interval %s", age.Round(time.Second), p.MinInterval)), d.Retire, in)

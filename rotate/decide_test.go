@@ -111,6 +111,8 @@ func TestDecide(t *testing.T) {
 		{"previous expired, live current", docPrevExpired, 3, true, liveCurrent, pol, rotate.Options{}, false, "stage(cas=3,retire=O) " + rotation + "promote(new,previous=C/24h0m0s)"},
 		{"previous expired, secret hidden", docPrevExpired, 3, true, liveHidden, pol, rotate.Options{}, false, "stage(cas=3,retire=O) " + rotation + "promote(new,previous=C/24h0m0s)"},
 		{"previous expired, not due", with(docPrevExpired, func(d *keyset.Document) { d.CurrentSince = t0.Add(-time.Minute) }), 3, true, liveCurrent, pol, rotate.Options{}, false, "refuse:not due(last rotation 1m0s ago,min_interval 1h0m0s) retire(cas=3,O)"},
+		{"previous expired, retire only", docPrevExpired, 3, true, liveCurrent, pol, rotate.Options{RetireOnly: true}, false, "refuse:not due(a run to retire keys,not to rotate) retire(cas=3,O)"},
+		{"previous open, retire only", docPrevOpen, 3, true, liveCurrent, pol, rotate.Options{RetireOnly: true}, false, "refuse:not due(a run to retire keys,not to rotate)"},
 		{"staged, previous expired", with(docStaged, func(d *keyset.Document) { d.Previous, d.PreviousUntil = keyOld, t0.Add(-time.Hour) }), 5, true, livePending, pol, rotate.Options{}, false, "resume pushed verify(P) promote(P,previous=C/24h0m0s)"},
 
 		// Staged, not pushed: resume with the staged key, due or not.

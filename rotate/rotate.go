@@ -39,6 +39,9 @@ type Options struct {
 	Overlap *time.Duration // overrides Policy.Overlap for this run; 0 drops the old key at promote
 	Trigger evidence.Trigger
 	Actor   string
+	// RetireOnly: rotate nothing, resume nothing; only retire an expired previous key (the
+	// scheduler's run at the end of an overlap window).
+	RetireOnly bool
 }
 
 // Engine runs rotations. Its zero value is not usable: set Store; the rest has defaults.
