@@ -247,7 +247,7 @@ func (c *Config) validateCertCentral(p *FieldErrors, at string, cc CertCentral, 
 	switch {
 	case c.fromEnv(at + ".api_key_env"):
 		// The expanded value is most likely the key itself: never show it.
-		add(at+".api_key_env", "name the variable that holds the key, e.g. DIGICERT_API_KEY; ${…} is not expanded here (the value is not shown)")
+		add(at+".api_key_env", "write the name of the variable that holds the key (e.g. DIGICERT_API_KEY), not %s: ${…} is not expanded here (the value is not shown)", c.src.expanded[at+".api_key_env"])
 	case cc.APIKeyEnv != "" && !envName.MatchString(cc.APIKeyEnv):
 		add(at+".api_key_env", "want an environment variable name such as DIGICERT_API_KEY (the value is not shown: it may be the key itself)")
 	}
