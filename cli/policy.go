@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/keyroll/keyroll/config"
 	vaultpolicy "github.com/keyroll/keyroll/policy"
 )
 
@@ -26,24 +27,36 @@ func runPolicy(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	out := env.Stdout
+	out, spec := env.Stdout, policySpec(cfg)
 	switch rest := fs.Args(); {
 	case len(rest) == 0:
-		io.WriteString(out, vaultpolicy.Job(cfg))
-		for _, t := range cfg.Targets {
+		io.WriteString(out, vaultpolicy.Job(spec))
+		for _, t := range spec.Targets {
 			io.WriteString(out, "\n")
-			io.WriteString(out, vaultpolicy.Listener(cfg, t))
+			io.WriteString(out, vaultpolicy.Listener(spec, t))
 		}
 	case rest[0] == "job" && len(rest) == 1:
-		io.WriteString(out, vaultpolicy.Job(cfg))
+		io.WriteString(out, vaultpolicy.Job(spec))
 	case rest[0] == "listener" && len(rest) == 2:
 		t, ok := cfg.Target(rest[1])
 		if !ok {
 			return fmt.Errorf("%w: policy listener %s: not a configured target", ErrUsage, rest[1])
 		}
-		io.WriteString(out, vaultpolicy.Listener(cfg, t))
+		io.WriteString(out, vaultpolicy.Listener(spec, vaultpolicy.Target{Name: t.Name, VaultPath: t.VaultPath}))
 	default:
 		return fmt.Errorf("%w: policy: want no argument, job, or listener TARGET", ErrUsage)
 	}
 	return nil
+}
+
+// policySpec is what the policies of cfg depend on.
+func policySpec(cfg *config.Config) vaultpolicy.Spec {
+	s := vaultpolicy.Spec{KVMount: cfg.Vault.KVMount}
+	for _, t := range cfg.Targets {
+		s.Targets = append(s.Targets, vaultpolicy.Target{Name: t.Name, VaultPath: t.VaultPath})
+		if ref := cfg.CertCentralFor(t).APIKeyVault; ref != nil {
+			s.APIKeyPaths = append(s.APIKeyPaths, ref.Path)
+		}
+	}
+	return s
 }

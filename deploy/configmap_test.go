@@ -1,6 +1,8 @@
 package deploy_test
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,8 +10,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/keyroll/keyroll/cli"
 	"github.com/keyroll/keyroll/config"
-	"github.com/keyroll/keyroll/policy"
 )
 
 // TestConfigMapIsValidConfig checks the CronJob's config.yaml.
@@ -24,19 +26,26 @@ func TestConfigMapIsValidConfig(t *testing.T) {
 }
 
 // TestShippedPoliciesAreGenerated keeps the Vault policies in deploy/kubernetes/vault
-// identical to what `keyroll policy` writes for the ConfigMap's configuration.
+// identical to what `keyroll policy` prints for the ConfigMap's configuration.
 func TestShippedPoliciesAreGenerated(t *testing.T) {
-	cfg := configMapConfig(t)
-	for file, want := range map[string]string{
-		"keyroll-job-policy.hcl":      policy.Job(cfg),
-		"keyroll-listener-policy.hcl": policy.Listener(cfg, cfg.Targets[0]),
+	file := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(file, []byte(configMapYAML(t)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, args := range map[string][]string{
+		"keyroll-job-policy.hcl":      {"job"},
+		"keyroll-listener-policy.hcl": {"listener", "prod-us"},
 	} {
-		got, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "kubernetes", "vault", file))
+		var out, errs bytes.Buffer
+		if err := cli.Run(context.Background(), append([]string{"policy", "--config", file, "--log-format", "json"}, args...), &out, &errs); err != nil {
+			t.Fatalf("keyroll policy %v: %v\n%s", args, err, errs.String())
+		}
+		got, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "kubernetes", "vault", name))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(got) != want {
-			t.Errorf("deploy/kubernetes/vault/%s differs from `keyroll policy` output; regenerate it:\n%s", file, want)
+		if string(got) != out.String() {
+			t.Errorf("deploy/kubernetes/vault/%s differs from `keyroll policy %s`; regenerate it:\n%s", name, strings.Join(args, " "), out.String())
 		}
 	}
 }
@@ -44,6 +53,17 @@ func TestShippedPoliciesAreGenerated(t *testing.T) {
 // configMapConfig returns the CronJob's config.yaml, parsed and validated by keyroll,
 // which rejects unknown keys and reports every problem.
 func configMapConfig(t *testing.T) *config.Config {
+	t.Helper()
+	noEnv := func(string) (string, bool) { return "", false }
+	cfg, err := config.Read(strings.NewReader(configMapYAML(t)), noEnv)
+	if err != nil {
+		t.Fatalf("config.yaml in configmap.yaml: %v", err)
+	}
+	return cfg
+}
+
+// configMapYAML returns the config.yaml the ConfigMap holds.
+func configMapYAML(t *testing.T) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "kubernetes", "configmap.yaml"))
 	if err != nil {
@@ -59,10 +79,5 @@ func configMapConfig(t *testing.T) *config.Config {
 	if !ok {
 		t.Fatal("configmap.yaml has no data.config.yaml")
 	}
-	noEnv := func(string) (string, bool) { return "", false }
-	cfg, err := config.Read(strings.NewReader(raw), noEnv)
-	if err != nil {
-		t.Fatalf("config.yaml in configmap.yaml: %v", err)
-	}
-	return cfg
+	return raw
 }

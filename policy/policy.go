@@ -5,9 +5,21 @@ package policy
 import (
 	"fmt"
 	"strings"
-
-	"github.com/keyroll/keyroll/config"
 )
+
+// Spec is what the policies depend on: the KV v2 mount, the targets' documents and the
+// paths of the DigiCert API keys kept in Vault.
+type Spec struct {
+	KVMount     string
+	Targets     []Target
+	APIKeyPaths []string // certcentral.api_key_vault paths, relative to the mount
+}
+
+// Target is one target's name and document path (relative to the mount).
+type Target struct {
+	Name      string
+	VaultPath string
+}
 
 // JobName is the name the job's policy is written under.
 const JobName = "keyroll-job"
@@ -18,7 +30,7 @@ func ListenerName(target string) string { return "keyroll-listener-" + target }
 // Job returns the policy of the rotation job (`keyroll run`, `keyroll schedule`): for each
 // target, read and write on its document's data and metadata and update on its destroy
 // path; read on each DigiCert API key kept in Vault.
-func Job(cfg *config.Config) string {
+func Job(s Spec) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s: the policy of the rotation job (keyroll run, keyroll schedule), as\n", JobName)
 	b.WriteString("# `keyroll policy job` writes it for this configuration.\n#\n")
@@ -27,8 +39,8 @@ func Job(cfg *config.Config) string {
 	b.WriteString("# update after). The metadata holds the non-secret custom_metadata (state, fingerprint,\n")
 	b.WriteString("# binding to the webhook), max_versions and the version history; destroy removes\n")
 	b.WriteString("# the versions that hold retired keys. Nothing else: no delete, no list, no sudo.\n")
-	mount := strings.Trim(cfg.Vault.KVMount, "/")
-	for _, t := range cfg.Targets {
+	mount := strings.Trim(s.KVMount, "/")
+	for _, t := range s.Targets {
 		p := strings.Trim(t.VaultPath, "/")
 		fmt.Fprintf(&b, "\n# Target %s.\n", t.Name)
 		block(&b, mount+"/data/"+p, "create", "read", "update")
@@ -36,21 +48,20 @@ func Job(cfg *config.Config) string {
 		block(&b, mount+"/destroy/"+p, "update")
 	}
 	seen := map[string]bool{}
-	for _, t := range cfg.Targets {
-		ref := cfg.CertCentralFor(t).APIKeyVault
-		if ref == nil || seen[ref.Path] {
+	for _, p := range s.APIKeyPaths {
+		if seen[p] {
 			continue
 		}
-		seen[ref.Path] = true
+		seen[p] = true
 		fmt.Fprintf(&b, "\n# The DigiCert API key (certcentral.api_key_vault), outside every key document.\n")
-		block(&b, mount+"/data/"+strings.Trim(ref.Path, "/"), "read")
+		block(&b, mount+"/data/"+strings.Trim(p, "/"), "read")
 	}
 	return b.String()
 }
 
 // Listener returns the policy of target t's webhook listeners: read on the data of its
 // document, nothing else.
-func Listener(cfg *config.Config, t config.Target) string {
+func Listener(s Spec, t Target) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s: the policy of the webhook listeners of target %s, as\n", ListenerName(t.Name), t.Name)
 	fmt.Fprintf(&b, "# `keyroll policy listener %s` writes it for this configuration.\n#\n", t.Name)
@@ -58,7 +69,7 @@ func Listener(cfg *config.Config, t config.Target) string {
 	b.WriteString("#\n# Read on this target's document only: not its metadata, not another target's\n")
 	b.WriteString("# document, not the DigiCert API key. Older versions of the document hold no retired\n")
 	b.WriteString("# key: keyroll destroys them.\n\n")
-	block(&b, strings.Trim(cfg.Vault.KVMount, "/")+"/data/"+strings.Trim(t.VaultPath, "/"), "read")
+	block(&b, strings.Trim(s.KVMount, "/")+"/data/"+strings.Trim(t.VaultPath, "/"), "read")
 	return b.String()
 }
 

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyroll/keyroll/config"
 	"github.com/keyroll/keyroll/internal/vaulttest"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/policy"
@@ -22,29 +21,20 @@ var seq atomic.Int64
 
 // twoTargets is a configuration with two targets and the API key in Vault, under a prefix
 // of its own.
-func twoTargets(t *testing.T) (*config.Config, string) {
+func twoTargets(t *testing.T) (policy.Spec, string) {
 	t.Helper()
-	n := seq.Add(1)
-	src := fmt.Sprintf(`vault: {address: "http://127.0.0.1:8200"}
-certcentral: {api_key_env: "", api_key_vault: {path: keyroll-job/%[1]d/digicert-api-key, field: key}}
-listener: {refresh: 30s}
-targets:
-  - {name: us, vault_path: keyroll/%[1]d/digicert/us}
-  - {name: eu, vault_path: keyroll/%[1]d/digicert/eu}
-`, n)
-	cfg, err := config.Read(strings.NewReader(src), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg, fmt.Sprint(n)
+	n := fmt.Sprint(seq.Add(1))
+	return policy.Spec{
+		KVMount:     "secret",
+		Targets:     []policy.Target{{Name: "us", VaultPath: "keyroll/" + n + "/digicert/us"}, {Name: "eu", VaultPath: "keyroll/" + n + "/digicert/eu"}},
+		APIKeyPaths: []string{"keyroll-job/" + n + "/digicert-api-key"},
+	}, n
 }
 
 func Example() {
-	cfg, _ := config.Read(strings.NewReader(`vault: {kv_mount: secret}
-certcentral: {api_key_env: "", api_key_vault: {path: keyroll-job/digicert-api-key, field: key}}
-targets: [{name: prod-us, vault_path: keyroll/digicert/prod-us}]
-`), func(string) (string, bool) { return "", false })
-	fmt.Print(policy.Listener(cfg, cfg.Targets[0])[strings.Index(policy.Listener(cfg, cfg.Targets[0]), "path"):])
+	spec := policy.Spec{KVMount: "secret", Targets: []policy.Target{{Name: "prod-us", VaultPath: "keyroll/digicert/prod-us"}}}
+	l := policy.Listener(spec, spec.Targets[0])
+	fmt.Print(l[strings.Index(l, "path"):])
 	// Output:
 	// path "secret/data/keyroll/digicert/prod-us" {
 	//   capabilities = ["read"]
@@ -58,7 +48,7 @@ func TestPoliciesWithRealTokens(t *testing.T) {
 	srv := vaulttest.Shared(t)
 	cfg, n := twoTargets(t)
 	us, eu := cfg.Targets[0], cfg.Targets[1]
-	apiKey := cfg.CertCentral.APIKeyVault
+	apiKey := struct{ Path, Field string }{cfg.APIKeyPaths[0], "key"}
 
 	root := srv.Client(t)
 	if _, err := root.Logical().Write("secret/data/"+apiKey.Path, map[string]any{"data": map[string]any{"key": "digicert-api-key-value"}}); err != nil {
@@ -70,7 +60,7 @@ func TestPoliciesWithRealTokens(t *testing.T) {
 	lis := vault.NewStore(srv.ClientWithToken(t, srv.Token(t, time.Hour, policy.ListenerName(us.Name)+n)), "secret")
 
 	// The job: every target's document, its metadata and history, destroy, the API key.
-	for _, tg := range []config.Target{us, eu} {
+	for _, tg := range []policy.Target{us, eu} {
 		if _, err := job.Write(ctx, tg.VaultPath, keyset.Document{Current: strings.Repeat("a", 48)}, 0); err != nil {
 			t.Fatalf("job write %s: %v", tg.Name, err)
 		}
