@@ -13,6 +13,8 @@ import (
 var (
 	// ErrDrift: DigiCert's live secret is neither the current nor the pending key.
 	ErrDrift = failure.New(failure.NeedsHuman, "drift: DigiCert's live secret is not a key in Vault (rerun with --force to adopt it)")
+	// ErrBinding: the document belongs to another webhook or CertCentral host.
+	ErrBinding = failure.New(failure.NeedsHuman, "document bound to another webhook (rerun with --force to rebind it)")
 	// ErrNotActive: the webhook is not active at DigiCert.
 	ErrNotActive = failure.New(failure.NeedsHuman, "webhook is not active")
 	// ErrListenerRejected: DigiCert's test event with the new key did not reach a 2xx.
@@ -53,6 +55,8 @@ func (e *Error) Code() string {
 		return "drift"
 	case errors.Is(e.Err, ErrNotActive):
 		return "webhook_not_active"
+	case errors.Is(e.Err, ErrBinding):
+		return "binding"
 	case errors.Is(e.Err, ErrListenerRejected):
 		return "listener_rejected"
 	case errors.Is(e.Err, ErrVerify):

@@ -98,6 +98,7 @@ const stepReconcile StepKind = "reconcile"
 var refusalErrs = map[RefusalKind]error{
 	RefuseNotActive: ErrNotActive,
 	RefuseDrift:     ErrDrift,
+	RefuseBinding:   ErrBinding,
 }
 
 // observe reads the document and the live webhook.
