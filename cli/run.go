@@ -162,8 +162,11 @@ func printResults(w io.Writer, results []rotate.Result, dryRun bool) {
 			change = orDash(r.OldFP) + " → " + r.NewFP
 		}
 		msg := ""
-		if r.Err != nil {
+		switch {
+		case r.Err != nil:
 			msg = r.Err.Error()
+		case r.Outcome == evidence.OutcomeSkipped && len(r.Plan) > 0:
+			msg = r.Plan[0] // why it skipped: not due, or inside the overlap window
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Target, r.Outcome, change, r.Duration.Round(time.Millisecond), msg)
 	}
