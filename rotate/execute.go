@@ -164,6 +164,7 @@ var executors = map[StepKind]func(*run, context.Context, Step) error{
 	StepPush:    (*run).push,
 	StepVerify:  (*run).verify,
 	StepPromote: (*run).promote,
+	StepRetire:  (*run).retire,
 }
 
 // execute walks the decision's steps.
