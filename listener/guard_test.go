@@ -2,6 +2,8 @@ package listener_test
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +14,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/keyroll/keyroll/cli"
+	"github.com/keyroll/keyroll/internal/vaulttest"
+	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/listener"
 	"github.com/keyroll/keyroll/vault"
 )
@@ -181,5 +186,72 @@ func TestLimitListener(t *testing.T) {
 		c.Close()
 	case <-time.After(5 * time.Second):
 		t.Fatal("the third connection was not accepted after one closed")
+	}
+}
+
+// TestListenAdminAddrAndAllowFrom runs `keyroll listen` with --admin-addr and --allow-from:
+// health and metrics answer on the admin port only, and deliveries from a source outside
+// the allowed prefixes get 403 before the key is checked.
+func TestListenAdminAddrAndAllowFrom(t *testing.T) {
+	srv := vaulttest.Shared(t)
+	t.Setenv("VAULT_TOKEN", srv.RootToken)
+	t.Setenv("VAULT_ADDR", "")
+	path := uniquePath(t, "admin")
+	kCur := mustKey(t)
+	if _, err := vault.NewStore(srv.Client(t), "secret").Write(context.Background(), path, keyset.Document{Current: kCur}, 0); err != nil {
+		t.Fatal(err)
+	}
+	config := listenConfig(t, srv.Addr, "{refresh: 0s}", "prod-us", path)
+	for _, tt := range []struct {
+		allow string
+		want  int
+	}{{"10.0.0.0/8", http.StatusForbidden}, {"10.0.0.0/8,127.0.0.1", http.StatusOK}} {
+		t.Run(tt.allow, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stderr := &syncBuffer{}
+			done := make(chan error, 1)
+			args := []string{"listen", "--config", config, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
+				"--allow-from", tt.allow, "--max-conns", "8", "--log-format", "json"}
+			go func() { done <- cli.Run(ctx, args, io.Discard, stderr) }()
+			base := "http://" + waitListening(t, stderr, done)
+			var admin string
+			for _, line := range strings.Split(stderr.String(), "\n") {
+				var l struct{ AdminAddr string `json:"admin_addr"` }
+				if json.Unmarshal([]byte(line), &l) == nil && l.AdminAddr != "" {
+					admin = "http://" + l.AdminAddr
+				}
+			}
+			if admin == "" {
+				t.Fatalf("no admin address logged:\n%s", stderr)
+			}
+			status := func(method, url, key string) int {
+				t.Helper()
+				req, _ := http.NewRequest(method, url, strings.NewReader(`{"event":"test_webhook_endpoint"}`))
+				req.Header.Set("X-WEBHOOK-KEY", key)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			if got := status(http.MethodGet, admin+"/healthz", ""); got != http.StatusOK {
+				t.Errorf("admin /healthz = %d", got)
+			}
+			if got := status(http.MethodGet, admin+"/metrics", ""); got != http.StatusOK {
+				t.Errorf("admin /metrics = %d", got)
+			}
+			if got := status(http.MethodGet, base+"/healthz", ""); got == http.StatusOK {
+				t.Errorf("/healthz still answers on the webhook port")
+			}
+			if got := status(http.MethodPost, base+"/hooks/digicert", kCur); got != tt.want {
+				t.Errorf("delivery with the current key from 127.0.0.1: %d, want %d", got, tt.want)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("listen: %v", err)
+			}
+		})
 	}
 }
