@@ -217,7 +217,9 @@ func TestListenAdminAddrAndAllowFrom(t *testing.T) {
 			base := "http://" + waitListening(t, stderr, done)
 			var admin string
 			for _, line := range strings.Split(stderr.String(), "\n") {
-				var l struct{ AdminAddr string `json:"admin_addr"` }
+				var l struct {
+					AdminAddr string `json:"admin_addr"`
+				}
 				if json.Unmarshal([]byte(line), &l) == nil && l.AdminAddr != "" {
 					admin = "http://" + l.AdminAddr
 				}
