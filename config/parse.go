@@ -104,7 +104,7 @@ func Parse(r io.Reader, lookup func(string) (string, bool)) (*Config, error) {
 // text as written, and returns a problem for every variable that is required but unset.
 func (s *source) expand(n *yaml.Node, lookup func(string) (string, bool)) FieldErrors {
 	var missing FieldErrors
-	walkValues(n, "", func(v *yaml.Node, path string) {
+	walk(n, "", func(_, v *yaml.Node, path string) {
 		if v.Kind != yaml.ScalarNode || !envRef.MatchString(v.Value) {
 			return
 		}
@@ -175,23 +175,25 @@ func (s *source) scrub(ps FieldErrors) FieldErrors {
 	return out
 }
 
-// walkValues calls f with every value node under n and its key path, outermost first.
-func walkValues(n *yaml.Node, path string, f func(v *yaml.Node, path string)) {
+// walk calls f with every value node under n, its key path and the node that names it
+// (a mapping entry's key, or the item itself in a sequence), outermost first.
+func walk(n *yaml.Node, path string, f func(name, v *yaml.Node, path string)) {
 	switch n.Kind {
 	case yaml.DocumentNode:
 		for _, c := range n.Content {
-			walkValues(c, path, f)
+			walk(c, path, f)
 		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			f(n.Content[i+1], join(path, n.Content[i].Value))
-			walkValues(n.Content[i+1], join(path, n.Content[i].Value), f)
+			k, v := n.Content[i], n.Content[i+1]
+			f(k, v, join(path, k.Value))
+			walk(v, join(path, k.Value), f)
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
 			p := fmt.Sprintf("%s[%d]", path, i)
-			f(c, p)
-			walkValues(c, p, f)
+			f(c, c, p)
+			walk(c, p, f)
 		}
 	}
 }
@@ -299,28 +301,8 @@ type lineEntry struct {
 // 12 → [{targets[0].vault_path, "a/b", scalar}].
 func lineEntries(root *yaml.Node) map[int][]lineEntry {
 	out := map[int][]lineEntry{}
-	var keyLine func(n *yaml.Node, path string)
-	keyLine = func(n *yaml.Node, path string) {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				keyLine(c, path)
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k, v := n.Content[i], n.Content[i+1]
-				p := join(path, k.Value)
-				out[k.Line] = append(out[k.Line], lineEntry{path: p, value: v.Value, scalar: v.Kind == yaml.ScalarNode})
-				keyLine(v, p)
-			}
-		case yaml.SequenceNode:
-			for i, c := range n.Content {
-				p := fmt.Sprintf("%s[%d]", path, i)
-				out[c.Line] = append(out[c.Line], lineEntry{path: p, value: c.Value, scalar: c.Kind == yaml.ScalarNode})
-				keyLine(c, p)
-			}
-		}
-	}
-	keyLine(root, "")
+	walk(root, "", func(name, v *yaml.Node, path string) {
+		out[name.Line] = append(out[name.Line], lineEntry{path: path, value: v.Value, scalar: v.Kind == yaml.ScalarNode})
+	})
 	return out
 }
