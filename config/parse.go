@@ -252,7 +252,7 @@ func fieldType(t reflect.Type, key string) (reflect.Type, bool) {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if f.IsExported() && name == key {
+		if f.IsExported() && name == key && name != "-" {
 			return f.Type, true
 		}
 	}
