@@ -96,11 +96,12 @@ func TestRejectionLogsAreRateLimited(t *testing.T) {
 	}
 	s.clock.Advance(time.Minute)
 	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader("{}"))
+	r.Header.Set(listener.HeaderKey, keyOther)
 	h.ServeHTTP(httptest.NewRecorder(), r)
 	if !strings.Contains(s.logs.String(), `"suppressed":99`) {
 		t.Errorf("the next line does not count the 99 dropped: %s", s.logs.String())
 	}
-	if st := s.v.Stats(); st.Rejected[listener.ReasonWrongKey] != 100 {
+	if st := s.v.Stats(); st.Rejected[listener.ReasonWrongKey] != 101 {
 		t.Errorf("rejections counted %d, want every one of them", st.Rejected[listener.ReasonWrongKey])
 	}
 	noKeysIn(t, "logs", s.logs.String())

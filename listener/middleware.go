@@ -64,7 +64,8 @@ func RoleFromContext(ctx context.Context) (keyset.Role, bool) {
 // A missing, wrong or expired key gets 401, and a request the verifier cannot verify
 // (no fresh key set) gets 503, both with a generic body that says nothing of the reason.
 // Rejections are logged with the remote address, method, path and reason, never with the
-// header, at most one line every Config.LogEvery (the next line counts those dropped). An accepted request reaches next with the header removed, its body limited
+// header, at most one line per reason every Config.LogEvery (the next line counts those
+// dropped). An accepted request reaches next with the header removed, its body limited
 // to Config.MaxBodyBytes (a declared longer body gets 413 at once; reading past the limit
 // fails with *http.MaxBytesError) and the matched role in its context (RoleFromContext).
 func (v *Verifier) Middleware(next http.Handler) http.Handler {
@@ -75,7 +76,7 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 		}
 		role, reason := v.Check(r.Context(), key)
 		if reason != ReasonNone {
-			if ev := v.rejects.event(&v.log, zerolog.WarnLevel); ev != nil {
+			if ev := v.rejects[reason].event(&v.log, zerolog.WarnLevel); ev != nil {
 				ev.Str("remote_addr", r.RemoteAddr).Str("method", r.Method).Str("path", r.URL.Path).
 					Str("reason", reason.String()).Msg("webhook delivery rejected")
 			}

@@ -63,8 +63,8 @@ type Config struct {
 	Clock clock.Clock
 	// Log receives refresh problems and rejections; never a key or the header.
 	Log zerolog.Logger
-	// LogEvery is the least time between two rejection lines of Middleware; the lines in
-	// between are counted in the next one. 0: DefaultLogEvery.
+	// LogEvery is the least time between two rejection lines of Middleware for one reason;
+	// the lines in between are counted in the next one. 0: DefaultLogEvery.
 	LogEvery time.Duration
 }
 
@@ -85,9 +85,9 @@ type Verifier struct {
 	stats counters
 	descs *metricDescs
 
-	flightMu sync.Mutex // guards flight
-	flight   *readCall  // the read in flight with Refresh 0, shared by the requests that wait for it
-	rejects  *rateLog   // Middleware's rejection lines
+	flightMu sync.Mutex           // guards flight
+	flight   *readCall            // the read in flight with Refresh 0, shared by the requests that wait for it
+	rejects  [numReasons]*rateLog // Middleware's rejection lines, limited per reason
 
 	mu          sync.Mutex // guards the fields below and the installing of snapshots
 	lastAttempt time.Time
@@ -143,7 +143,9 @@ func New(cfg Config) (*Verifier, error) {
 	if v.maxBody == 0 {
 		v.maxBody = DefaultMaxBodyBytes
 	}
-	v.rejects = newRateLog(cfg.LogEvery, v.now)
+	for i := range v.rejects {
+		v.rejects[i] = newRateLog(cfg.LogEvery, v.now)
+	}
 	v.log = cfg.Log.With().Str("target", cfg.Target).Logger()
 	return v, nil
 }
