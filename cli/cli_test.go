@@ -325,9 +325,9 @@ func TestCheck(t *testing.T) {
 	// A read-only policy (a listener's) can read but not rotate: check says what is missing.
 	w.vault.Policy(t, "read-only", fmt.Sprintf(`path "secret/data/%s" { capabilities = ["read"] }`, w.path))
 	t.Setenv("VAULT_TOKEN", w.vault.Token(t, time.Hour, "read-only"))
-	code, out, _ = w.run("check")
+	code, out, errs = w.run("check")
 	if code != 3 || !strings.Contains(out, "policy lacks create on secret/data/") || !strings.Contains(out, "update on secret/metadata/") {
-		t.Errorf("check with a read-only policy: exit %d\n%s", code, out)
+		t.Errorf("check with a read-only policy: exit %d\n%s%s", code, out, errs)
 	}
 	w.checkNoLeak([]string{out, errs})
 }
