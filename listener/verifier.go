@@ -85,8 +85,9 @@ type Verifier struct {
 	stats counters
 	descs *metricDescs
 
-	flightMu sync.Mutex           // guards flight
-	flight   *readCall            // the read in flight with Refresh 0, shared by the requests that wait for it
+	flightMu sync.Mutex           // guards cur and next
+	cur      *readCall            // the read in flight with Refresh 0
+	next     *readCall            // the read that starts when cur ends, shared by the requests that came since
 	rejects  [numReasons]*rateLog // Middleware's rejection lines, limited per reason
 
 	mu          sync.Mutex // guards the fields below and the installing of snapshots
@@ -219,38 +220,58 @@ func (v *Verifier) Load(ctx context.Context) error {
 	return err
 }
 
-// readCall is one read of the document shared by every request that arrived while it ran.
+// readCall is one read of the document shared by every request that waits for it.
 type readCall struct {
 	done chan struct{}
 	s    *snapshot
 	err  error
 }
 
-// sharedRead is read for Refresh 0: requests that arrive while a read is in flight wait
-// for that read instead of starting their own, so however many requests come in at once,
-// unauthenticated or not, at most one read of the document is in flight per verifier.
+// sharedRead is read for Refresh 0. Every request needs a read that started after it
+// arrived (a key staged just before must be seen), but requests that arrive while a read
+// is in flight all share the one read queued behind it. However many requests come in at
+// once, authenticated or not, a verifier has at most one read of the document in flight
+// and one queued.
 func (v *Verifier) sharedRead(ctx context.Context) (*snapshot, error) {
 	v.flightMu.Lock()
-	if c := v.flight; c != nil {
+	if v.cur == nil {
+		c := &readCall{done: make(chan struct{})}
+		v.cur = c
 		v.flightMu.Unlock()
-		select {
-		case <-c.done:
-			return c.s, c.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+		v.runRead(ctx, c)
+		return c.s, c.err
 	}
-	c := &readCall{done: make(chan struct{})}
-	v.flight = c
+	c, lead := v.next, false
+	if c == nil {
+		c, lead = &readCall{done: make(chan struct{})}, true
+		v.next = c
+	}
+	running := v.cur
 	v.flightMu.Unlock()
-	// The read serves every waiter: the first request's cancellation must not end it
-	// (ReadTimeout still bounds it).
-	c.s, c.err = v.read(context.WithoutCancel(ctx))
+	if lead {
+		// The queued read serves every request that joined it: it starts when the running
+		// one has ended (and made it the running one), whatever happens to this request's
+		// context.
+		<-running.done
+		v.runRead(ctx, c)
+		return c.s, c.err
+	}
+	select {
+	case <-c.done:
+		return c.s, c.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// runRead carries out c, the running read, makes the queued read (if any) the running one
+// and lets c's waiters go.
+func (v *Verifier) runRead(ctx context.Context, c *readCall) {
+	c.s, c.err = v.read(context.WithoutCancel(ctx)) // ReadTimeout bounds it
 	v.flightMu.Lock()
-	v.flight = nil
+	v.cur, v.next = v.next, nil
 	v.flightMu.Unlock()
 	close(c.done)
-	return c.s, c.err
 }
 
 // read reads the document, installs it as the key set and returns it.
