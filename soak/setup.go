@@ -92,6 +92,9 @@ func (h *harness) setup(ctx context.Context, vaultBin string) (func(), error) {
 	if err := h.writeConfigs(); err != nil {
 		return stopAll, err
 	}
+	if err := h.policies(ctx); err != nil {
+		return stopAll, err
+	}
 	h.events.add("vault %s (file storage), simulator %s, webhook %d, PUT contacts the endpoint: %t", h.vault.addr, h.dc.url, h.dc.id, contact)
 	fmt.Fprintf(h.out, "soak: DigiCert's PUT contacts the endpoint with the new secret: %t\n", contact)
 
@@ -125,21 +128,30 @@ func goRun(wg *sync.WaitGroup, f func()) {
 	go func() { defer wg.Done(); f() }()
 }
 
-// tokens writes the shipped job and listener policies and makes a token for each.
+// tokens makes a token for the job and one for the listeners, holding the policies that
+// policies writes.
 func (h *harness) tokens(ctx context.Context) error {
-	pol := filepath.Join(h.repo, "deploy", "kubernetes", "vault")
-	if err := h.vault.policy(ctx, "keyroll-job", filepath.Join(pol, "keyroll-job-policy.hcl")); err != nil {
-		return fmt.Errorf("job policy: %w", err)
-	}
-	if err := h.vault.policy(ctx, "keyroll-listener", filepath.Join(pol, "keyroll-listener-policy.hcl")); err != nil {
-		return fmt.Errorf("listener policy: %w", err)
-	}
 	var err error
 	if h.jobToken, err = h.vault.token(ctx, "keyroll-job"); err != nil {
 		return err
 	}
 	h.listenerToken, err = h.vault.token(ctx, "keyroll-listener")
 	return err
+}
+
+// policies writes the job's and the listeners' policies as `keyroll policy` prints them for
+// the soak's configuration: the least privilege the shipped policies are made of.
+func (h *harness) policies(ctx context.Context) error {
+	for name, args := range map[string][]string{"keyroll-job": {"job"}, "keyroll-listener": {"listener", "soak"}} {
+		out, err := exec.CommandContext(ctx, h.keyroll, append([]string{"policy", "--config", h.configFile(false)}, args...)...).Output()
+		if err != nil {
+			return fmt.Errorf("keyroll policy %v: %w", args, err)
+		}
+		if err := h.vault.policy(ctx, name, string(out)); err != nil {
+			return fmt.Errorf("%s policy: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // bootstrap runs the first rotation, which creates the document, without faults and

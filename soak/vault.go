@@ -167,13 +167,9 @@ func (v *vaultServer) unseal(ctx context.Context) error {
 	}
 }
 
-// policy writes an ACL policy from an HCL file.
-func (v *vaultServer) policy(ctx context.Context, name, file string) error {
-	hcl, err := os.ReadFile(file)
-	if err != nil {
-		return err
-	}
-	return v.client().Sys().PutPolicyWithContext(ctx, name, string(hcl))
+// policy writes the ACL policy hcl as name.
+func (v *vaultServer) policy(ctx context.Context, name, hcl string) error {
+	return v.client().Sys().PutPolicyWithContext(ctx, name, hcl)
 }
 
 // token creates a token with policies.
