@@ -25,6 +25,7 @@ const (
 	fTimeout     = "digicert-timeout"
 	fLost        = "digicert-response-lost"
 	fReplica     = "listener-restart"
+	fTorn        = "evidence-torn-tail"
 	fSchedKill   = "schedule-sigkill"
 	fSchedTerm   = "schedule-sigterm"
 	runFaultKind = "run"
@@ -34,7 +35,7 @@ const (
 var (
 	runFaults = []weighted{
 		{fKill, 3}, {fKillWait, 3}, {fTerm, 1}, {fConcurrent, 2}, {fVaultKill, 1}, {fVaultSeal, 1},
-		{f500, 2}, {f429, 2}, {fTimeout, 1}, {fLost, 2}, {fReplica, 2},
+		{f500, 2}, {f429, 2}, {fTimeout, 1}, {fLost, 2}, {fReplica, 2}, {fTorn, 1},
 	}
 	scheduleFaults = []weighted{
 		{fSchedKill, 2}, {fSchedTerm, 1}, {fConcurrent, 1}, {fVaultSeal, 1}, {f500, 1}, {f429, 1},
@@ -143,6 +144,9 @@ func (h *harness) waitKeyroll(ctx context.Context, p *keyrollProc, kind string) 
 	p.mu.Lock()
 	killed := p.killed
 	p.mu.Unlock()
+	if code == 0 && kind == "run" {
+		h.mon.checkRetired(ctx, p.started)
+	}
 	outcome := fmt.Sprintf("%s exit %d", kind, code)
 	switch {
 	case killed:
@@ -190,6 +194,13 @@ func (h *harness) runOnce(ctx context.Context, rng *rand.Rand, fault string) int
 		h.count(h.faults, fault)
 	}
 	h.applyDigicertFault(rng, fault)
+	if fault == fTorn && !h.tornTail() {
+		if err := h.tearTail(); err != nil {
+			h.events.add("fault: %v", err)
+		} else {
+			h.noteTornTail("injected")
+		}
+	}
 	p, err := h.startKeyroll("run", nil, args...)
 	if err != nil {
 		h.events.add("run: %v", err)
@@ -233,6 +244,7 @@ func (h *harness) runOnce(ctx context.Context, rng *rand.Rand, fault string) int
 	if second != nil {
 		h.waitKeyroll(ctx, second, "run")
 	}
+	h.noteTornTail("left by a killed keyroll")
 	return code
 }
 
@@ -352,6 +364,7 @@ func (h *harness) schedulePhase(ctx context.Context, rng *rand.Rand, target int)
 			h.events.add("fault: %s the scheduler", sig)
 			p.signal(sig)
 			h.waitKeyroll(ctx, p, "schedule")
+			h.noteTornTail("left by a killed scheduler")
 			p = start()
 		case fConcurrent:
 			if q, err := h.startKeyroll("run-2", nil, "run", "--force", "--config", h.configFile(true)); err == nil {

@@ -116,6 +116,7 @@ type harness struct {
 	exits      map[string]int // keyroll exit outcomes by "run exit 0", "schedule killed"…
 	evLogged   []string       // hashes of the evidence records keyroll logged
 	killedRuns int            // keyroll processes ended by SIGKILL (each may leave a record unlogged)
+	tornTails  int            // torn last lines of the evidence file, each to be repaired once
 	violations int
 	dumps      int
 	evChecks   int
@@ -305,7 +306,12 @@ func (h *harness) summary(wall time.Duration) (int, int64, error) {
 		r.mu.Unlock()
 	}
 	fmt.Fprintf(h.out, "  listener replicas: %d, restarted %d times\n", len(h.replicas), restarts)
-	fmt.Fprintf(h.out, "  evidence: %d records logged, chain checked %d times\n", len(h.evLogged), h.evChecks)
+	if h.mon.retires() {
+		fmt.Fprintf(h.out, "  retirement: %d keys found destroyed from the whole version history after their window\n", h.mon.retiredKeys())
+	} else {
+		fmt.Fprintf(h.out, "  retirement: not checked (invariant 4): this keyroll does not set max_versions, so it does not retire keys\n")
+	}
+	fmt.Fprintf(h.out, "  evidence: %d records logged, %d torn tails, signed chain and anchor verified %d times\n", len(h.evLogged), h.tornTails, h.evChecks)
 	fmt.Fprintf(h.out, "soak: %d rotations, %d faults, %d deliveries, %d rejected, %d invariant violations, seed %d\n",
 		h.mon.rotations(), nf, h.ds.sent.Load(), h.ds.rejected.Load(), h.violations, h.s.seed)
 	return h.violations, h.ds.rejected.Load(), nil

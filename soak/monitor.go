@@ -48,6 +48,13 @@ type monitor struct {
 	pending  bool      // the latest version has a staged key
 	stuck    bool      // a liveness violation was reported and no promote came since
 	reported map[string]bool
+
+	// Retirement (invariant 4), checked when the keyroll under test retires keys, which
+	// it shows by setting the path's max_versions.
+	maxVersions int
+	holders     map[string][]int     // key fingerprint → versions holding it
+	windowEnd   map[string]time.Time // key fingerprint → end of its overlap window
+	retired     map[string]bool      // keys whose versions were all found destroyed
 }
 
 // once reports whether a violation of invariant inv by version n about key fp is new.
@@ -120,6 +127,7 @@ func (m *monitor) poll(ctx context.Context) {
 	}
 	cur := jsonInt(meta.Data["current_version"])
 	m.mu.Lock()
+	m.maxVersions = jsonInt(meta.Data["max_versions"])
 	last := 0
 	if n := len(m.versions); n > 0 {
 		last = m.versions[n-1].n
@@ -186,6 +194,7 @@ func (m *monitor) add(v docVersion) {
 	}
 	m.pending = v.doc.Pending != ""
 	m.h.events.add("vault: version %d %s", v.n, describe(v.doc))
+	m.noteHolders(v)
 	if prev == nil || prev.missing {
 		return
 	}
@@ -235,6 +244,75 @@ func (m *monitor) checkSpan(v docVersion, until time.Time) {
 				m.h.violation(3, fmt.Sprintf("version %d (%s) dropped %s at %s, less than the overlap %s after DigiCert replaced it",
 					v.n, describe(v.doc), k.fp, at.UTC().Format("15:04:05.000"), m.h.s.overlap))
 			}
+		}
+	}
+}
+
+// noteHolders records which keys version v holds and when each previous key's window ends.
+func (m *monitor) noteHolders(v docVersion) {
+	if m.holders == nil {
+		m.holders, m.windowEnd, m.retired = map[string][]int{}, map[string]time.Time{}, map[string]bool{}
+	}
+	for _, k := range []string{v.doc.Current, v.doc.Pending, v.doc.Previous} {
+		if k != "" {
+			fp := keyset.Fingerprint(k)
+			m.holders[fp] = append(m.holders[fp], v.n)
+		}
+	}
+	if v.doc.Previous != "" {
+		fp := keyset.Fingerprint(v.doc.Previous)
+		if v.doc.PreviousUntil.After(m.windowEnd[fp]) {
+			m.windowEnd[fp] = v.doc.PreviousUntil
+		}
+	}
+}
+
+// retires reports whether the keyroll under test retires keys (it sets max_versions).
+func (m *monitor) retires() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.maxVersions > 0
+}
+
+// retiredKeys is how many keys were found destroyed from the whole version history.
+func (m *monitor) retiredKeys() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.retired)
+}
+
+// checkRetired checks invariant 4 after a keyroll run that started at started completed:
+// every key whose overlap window had ended by then (the documented bound for `keyroll
+// run`: the first run after the window) is destroyed from every version that held it, or
+// that version is gone (max_versions).
+func (m *monitor) checkRetired(ctx context.Context, started time.Time) {
+	if !m.retires() {
+		return
+	}
+	meta, err := m.h.vault.client().Logical().ReadWithContext(ctx, m.h.s.kvMount+"/metadata/"+m.h.s.docPath)
+	if err != nil || meta == nil {
+		return // Vault is out; the next run's check covers it
+	}
+	versions, _ := meta.Data["versions"].(map[string]any)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for fp, end := range m.windowEnd {
+		if m.retired[fp] || !end.Before(started.Add(-m.h.s.clockSlack)) {
+			continue
+		}
+		var left []int
+		for _, n := range m.holders[fp] {
+			if e, ok := versions[strconv.Itoa(n)].(map[string]any); ok && e["destroyed"] != true {
+				left = append(left, n)
+			}
+		}
+		if len(left) == 0 {
+			m.retired[fp] = true
+			continue
+		}
+		if m.once(4, left[0], fp) {
+			m.h.violation(4, fmt.Sprintf("%s's window ended at %s and a run started at %s completed, but versions %v still hold it",
+				fp, end.UTC().Format("15:04:05.000"), started.UTC().Format("15:04:05.000"), left))
 		}
 	}
 }

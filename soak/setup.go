@@ -33,10 +33,23 @@ targets:
     webhook_id: %d
 evidence:
   file: %s
+  signing: {key: %s}
+  anchor: %s
 listener:
   refresh: %s
   max_staleness: %s
 `
+
+// The evidence of the soak is signed by Transit and anchored in KV.
+const (
+	evidenceKey    = "keyroll-evidence"
+	evidenceAnchor = "keyroll/evidence/soak-head"
+	// evidencePolicy adds what signing and anchoring need to the shipped job policy.
+	evidencePolicy = `path "transit/sign/keyroll-evidence" { capabilities = ["update"] }
+path "transit/keys/keyroll-evidence" { capabilities = ["read"] }
+path "secret/data/keyroll/evidence/soak-head" { capabilities = ["create", "read", "update"] }
+`
+)
 
 // configFile is the path of the configuration with verify_listener set as given.
 func (h *harness) configFile(verify bool) string {
@@ -48,7 +61,7 @@ func (h *harness) evidenceFile() string { return filepath.Join(h.dir, "evidence.
 func (h *harness) writeConfigs() error {
 	for _, verify := range []bool{true, false} {
 		c := fmt.Sprintf(configTemplate, h.vault.addr, h.s.kvMount, h.dc.url, h.s.dcTimeout, h.s.overlap, h.s.propagation,
-			verify, h.s.docPath, h.dc.id, h.evidenceFile(), h.s.refresh, h.s.maxStaleness)
+			verify, h.s.docPath, h.dc.id, h.evidenceFile(), evidenceKey, evidenceAnchor, h.s.refresh, h.s.maxStaleness)
 		if err := os.WriteFile(h.configFile(verify), []byte(c), 0o600); err != nil {
 			return err
 		}
@@ -76,7 +89,7 @@ func (h *harness) setup(ctx context.Context, vaultBin string) (func(), error) {
 	if err := h.vault.initialize(ctx); err != nil {
 		return stopAll, err
 	}
-	if err := h.tokens(ctx); err != nil {
+	if err := h.vault.enableTransit(ctx, evidenceKey); err != nil {
 		return stopAll, err
 	}
 	h.front, err = startFront(h, newRand(h.s.seed+1))
@@ -92,7 +105,7 @@ func (h *harness) setup(ctx context.Context, vaultBin string) (func(), error) {
 	if err := h.writeConfigs(); err != nil {
 		return stopAll, err
 	}
-	if err := h.policies(ctx); err != nil {
+	if err := h.tokens(ctx); err != nil {
 		return stopAll, err
 	}
 	h.events.add("vault %s (file storage), simulator %s, webhook %d, PUT contacts the endpoint: %t", h.vault.addr, h.dc.url, h.dc.id, contact)
@@ -119,6 +132,9 @@ func (h *harness) setup(ctx context.Context, vaultBin string) (func(), error) {
 	if err := h.waitReplicas(ctx); err != nil {
 		return stopAll, err
 	}
+	if err := h.publicKey(ctx); err != nil {
+		return stopAll, err
+	}
 	goRun(&wg, func() { h.deliver(bg, newRand(h.s.seed+2), h.dc.changed) })
 	return stopAll, nil
 }
@@ -128,30 +144,47 @@ func goRun(wg *sync.WaitGroup, f func()) {
 	go func() { defer wg.Done(); f() }()
 }
 
-// tokens makes a token for the job and one for the listeners, holding the policies that
-// policies writes.
+// tokens writes the shipped job and listener policies and makes a token for each.
 func (h *harness) tokens(ctx context.Context) error {
-	var err error
-	if h.jobToken, err = h.vault.token(ctx, "keyroll-job"); err != nil {
+	job, listener, err := h.policies(ctx)
+	if err != nil {
+		return err
+	}
+	for name, hcl := range map[string]string{"keyroll-job": job, "keyroll-listener": listener, "keyroll-soak-evidence": evidencePolicy} {
+		if err := h.vault.client().Sys().PutPolicyWithContext(ctx, name, hcl); err != nil {
+			return fmt.Errorf("policy %s: %w", name, err)
+		}
+	}
+	if h.jobToken, err = h.vault.token(ctx, "keyroll-job", "keyroll-soak-evidence"); err != nil {
 		return err
 	}
 	h.listenerToken, err = h.vault.token(ctx, "keyroll-listener")
 	return err
 }
 
-// policies writes the job's and the listeners' policies as `keyroll policy` prints them for
-// the soak's configuration: the least privilege the shipped policies are made of.
-func (h *harness) policies(ctx context.Context) error {
-	for name, args := range map[string][]string{"keyroll-job": {"job"}, "keyroll-listener": {"listener", "soak"}} {
-		out, err := exec.CommandContext(ctx, h.keyroll, append([]string{"policy", "--config", h.configFile(false)}, args...)...).Output()
-		if err != nil {
-			return fmt.Errorf("keyroll policy %v: %w", args, err)
-		}
-		if err := h.vault.policy(ctx, name, string(out)); err != nil {
-			return fmt.Errorf("%s policy: %w", name, err)
+// policies returns the job's and the listeners' Vault policies: what `keyroll policy`
+// prints for the soak's configuration when the keyroll under test has that command, else
+// the shipped deploy/kubernetes/vault files.
+func (h *harness) policies(ctx context.Context) (job, listener string, err error) {
+	run := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, h.keyroll, append([]string{"policy"}, args...)...)
+		cmd.Env = withEnv("DIGICERT_API_KEY", h.dc.apiKey)
+		out, err := cmd.Output()
+		return string(out), err
+	}
+	if job, err = run("--config", h.configFile(true), "job"); err == nil {
+		if listener, err = run("--config", h.configFile(true), "listener", "soak"); err == nil {
+			h.events.add("vault: policies from keyroll policy")
+			return job, listener, nil
 		}
 	}
-	return nil
+	dir := filepath.Join(h.repo, "deploy", "kubernetes", "vault")
+	jb, err := os.ReadFile(filepath.Join(dir, "keyroll-job-policy.hcl"))
+	if err != nil {
+		return "", "", err
+	}
+	lb, err := os.ReadFile(filepath.Join(dir, "keyroll-listener-policy.hcl"))
+	return string(jb), string(lb), err
 }
 
 // bootstrap runs the first rotation, which creates the document, without faults and
@@ -198,25 +231,50 @@ func (h *harness) waitReplicas(ctx context.Context) error {
 	}
 }
 
+// publicKey saves the Transit public key that verifies the evidence signatures.
+func (h *harness) publicKey(ctx context.Context) error {
+	cmd := exec.CommandContext(ctx, h.keyroll, "evidence", "public-key", "--config", h.configFile(true))
+	cmd.Env = withEnv("VAULT_TOKEN", h.vault.rootToken, "DIGICERT_API_KEY", h.dc.apiKey)
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("keyroll evidence public-key: %w", err)
+	}
+	return os.WriteFile(h.publicKeyFile(), out, 0o600)
+}
+
+func (h *harness) publicKeyFile() string { return filepath.Join(h.dir, "evidence.pem") }
+
 // checkEvidence checks invariant 5 while no keyroll writes: `keyroll evidence verify`
-// accepts the file, every record keyroll logged is in it, and it holds at most one record
+// accepts the file (hash chain, every record signed by the Transit key, the end matching
+// the anchor in Vault), every record keyroll logged is in it, it holds at most one record
 // more than logged per keyroll process killed (one that was killed after writing its
-// record but before logging it).
+// record but before logging it), and one repair record per torn tail.
 func (h *harness) checkEvidence(ctx context.Context) {
-	out, err := exec.CommandContext(ctx, h.keyroll, "evidence", "verify", h.evidenceFile()).CombinedOutput()
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, h.keyroll, "evidence", "verify", h.evidenceFile(),
+		"--public-key", h.publicKeyFile(), "--config", h.configFile(true), "--vault")
+	cmd.Env = withEnv("VAULT_TOKEN", h.vault.rootToken, "DIGICERT_API_KEY", h.dc.apiKey)
+	out, err := cmd.CombinedOutput()
 	h.mu.Lock()
 	h.evChecks++
 	logged := append([]string(nil), h.evLogged...)
-	killed := h.killedRuns
+	killed, torn := h.killedRuns, h.tornTails
 	h.mu.Unlock()
+	if err != nil && h.vault.outageWithin(start, time.Now()) {
+		h.events.add("evidence check skipped: Vault was out while it ran")
+		return
+	}
 	if err != nil {
 		h.violation(5, fmt.Sprintf("keyroll evidence verify: %v: %s", err, strings.TrimSpace(string(out))))
 		return
 	}
-	hashes, err := fileHashes(h.evidenceFile())
+	hashes, repairs, err := fileHashes(h.evidenceFile())
 	if err != nil {
 		h.violation(5, err.Error())
 		return
+	}
+	if repairs != torn {
+		h.violation(5, fmt.Sprintf("the evidence file has %d repair records for %d torn tails", repairs, torn))
 	}
 	inFile := map[string]bool{}
 	for _, x := range hashes {
@@ -233,20 +291,62 @@ func (h *harness) checkEvidence(ctx context.Context) {
 	}
 }
 
-// fileHashes returns the hash of every record in an evidence file.
-func fileHashes(path string) ([]string, error) {
+// fileHashes returns the hash of every rotation record in an evidence file and the number
+// of repair records.
+func fileHashes(path string) (hashes []string, repairs int, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer f.Close()
-	var out []string
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	for sc.Scan() {
-		if x := jsonField(sc.Text(), "hash"); x != "" {
-			out = append(out, x)
+		switch {
+		case jsonField(sc.Text(), "type") == "repair":
+			repairs++
+		case jsonField(sc.Text(), "hash") != "":
+			hashes = append(hashes, jsonField(sc.Text(), "hash"))
 		}
 	}
-	return out, sc.Err()
+	return hashes, repairs, sc.Err()
+}
+
+// tornTail reports whether the evidence file ends in a partial line.
+func (h *harness) tornTail() bool {
+	f, err := os.Open(h.evidenceFile())
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return false
+	}
+	b := make([]byte, 1)
+	_, err = f.ReadAt(b, st.Size()-1)
+	return err == nil && b[0] != '\n'
+}
+
+// tearTail appends part of a record without its newline, as a writer that died in the
+// middle of an append leaves it (a full disk, a node lost mid-write).
+func (h *harness) tearTail() error {
+	f, err := os.OpenFile(h.evidenceFile(), os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = f.WriteString(`{"seq":999999,"rotation_id":"torn","target":"soak","outc`)
+	return err
+}
+
+// noteTornTail counts a torn tail a killed keyroll left, which the next run must repair.
+func (h *harness) noteTornTail(why string) {
+	if !h.tornTail() {
+		return
+	}
+	h.mu.Lock()
+	h.tornTails++
+	h.mu.Unlock()
+	h.events.add("evidence: the file ends in a torn line (%s)", why)
 }

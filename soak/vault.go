@@ -167,9 +167,16 @@ func (v *vaultServer) unseal(ctx context.Context) error {
 	}
 }
 
-// policy writes the ACL policy hcl as name.
-func (v *vaultServer) policy(ctx context.Context, name, hcl string) error {
-	return v.client().Sys().PutPolicyWithContext(ctx, name, hcl)
+// enableTransit mounts Transit and creates the ed25519 key that signs evidence records.
+func (v *vaultServer) enableTransit(ctx context.Context, key string) error {
+	c := v.client()
+	if err := c.Sys().MountWithContext(ctx, "transit", &api.MountInput{Type: "transit"}); err != nil {
+		return fmt.Errorf("vault: mount transit/: %w", err)
+	}
+	if _, err := c.Logical().WriteWithContext(ctx, "transit/keys/"+key, map[string]any{"type": "ed25519"}); err != nil {
+		return fmt.Errorf("vault: transit key %s: %w", key, err)
+	}
+	return nil
 }
 
 // token creates a token with policies.
