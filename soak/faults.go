@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -302,6 +303,10 @@ func (h *harness) applyAsyncFault(ctx context.Context, rng *rand.Rand, fault str
 			} else {
 				h.events.add("fault: Vault sealed for %s", down.Round(time.Millisecond))
 				err = h.vault.sealFor(ctx, down)
+			}
+			if errors.Is(err, errNotApplied) {
+				h.events.add("fault not applied: %v", err)
+				return
 			}
 			if err != nil && ctx.Err() == nil {
 				h.events.add("vault: %v", err)

@@ -37,6 +37,9 @@ type vaultServer struct {
 	slow []window
 }
 
+// errNotApplied: a fault could not be applied (the seal request itself failed).
+var errNotApplied = errors.New("vault: seal not applied")
+
 // window is a stretch of time; a zero to means it has not ended.
 type window struct{ from, to time.Time }
 
@@ -298,7 +301,7 @@ func (v *vaultServer) sealFor(ctx context.Context, d time.Duration) error {
 	v.down()
 	if err := v.client().Sys().SealWithContext(ctx); err != nil {
 		v.up()
-		return fmt.Errorf("vault: seal: %w", err)
+		return fmt.Errorf("%w: %w", errNotApplied, err)
 	}
 	if !sleepCtx(ctx, d) {
 		return ctx.Err()
