@@ -11,6 +11,7 @@ import (
 	"github.com/keyroll/keyroll/config"
 	"github.com/keyroll/keyroll/evidence"
 	"github.com/keyroll/keyroll/failure"
+	"github.com/keyroll/keyroll/vault"
 )
 
 // evidenceUsage lists the evidence subcommands.
@@ -227,7 +228,7 @@ func (a *app) openEvidence(ctx context.Context, path string) (*evidence.File, er
 
 // anchor returns the configured evidence anchor.
 func (a *app) anchor() kvAnchor {
-	return kvAnchor{client: a.session.Client(), mount: a.cfg.Vault.KVMount, path: a.cfg.Evidence.Anchor}
+	return kvAnchor{store: vault.NewStore(a.session.Client(), a.cfg.Vault.KVMount), path: a.cfg.Evidence.Anchor}
 }
 
 func logRepair(env *Env, path string, rep *evidence.Repair) {

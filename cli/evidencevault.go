@@ -9,16 +9,15 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/api"
 
 	"github.com/keyroll/keyroll/config"
 	"github.com/keyroll/keyroll/evidence"
+	"github.com/keyroll/keyroll/vault"
 )
 
 // transitSigner signs evidence records with a Vault Transit key: keyroll sends the record's
@@ -110,27 +109,15 @@ func transitPublicKeyDER(typ, pub string) ([]byte, error) {
 
 // kvAnchor keeps an evidence file's head in a KV v2 secret, written with check-and-set.
 type kvAnchor struct {
-	client *api.Client
-	mount  string
-	path   string
+	store *vault.Store
+	path  string
 }
-
-func (a kvAnchor) dataPath() string { return a.mount + "/data/" + strings.Trim(a.path, "/") }
 
 // ReadHead implements evidence.Anchor.
 func (a kvAnchor) ReadHead(ctx context.Context) (evidence.Head, int, error) {
-	sec, err := a.client.Logical().ReadWithContext(ctx, a.dataPath())
-	if err != nil {
-		return evidence.Head{}, 0, fmt.Errorf("vault read %s: %w", a.dataPath(), err)
-	}
-	if sec == nil || sec.Data == nil {
-		return evidence.Head{}, 0, nil
-	}
-	meta, _ := sec.Data["metadata"].(map[string]any)
-	version := jsonInt(meta["version"])
-	data, _ := sec.Data["data"].(map[string]any)
-	if data == nil { // the latest version was deleted
-		return evidence.Head{}, version, nil
+	data, version, err := a.store.ReadData(ctx, a.path)
+	if err != nil || data == nil { // never written, or the latest version was deleted
+		return evidence.Head{}, version, err
 	}
 	var h evidence.Head
 	h.Seq = int64(jsonInt(data["seq"]))
@@ -139,28 +126,18 @@ func (a kvAnchor) ReadHead(ctx context.Context) (evidence.Head, int, error) {
 		h.Time, _ = time.Parse(time.RFC3339Nano, t)
 	}
 	if h.Seq < 1 || h.Hash == "" {
-		return evidence.Head{}, 0, fmt.Errorf("vault read %s: the anchor has no seq and hash", a.dataPath())
+		return evidence.Head{}, 0, fmt.Errorf("vault read %s: the anchor has no seq and hash", a.path)
 	}
 	return h, version, nil
 }
 
 // WriteHead implements evidence.Anchor.
 func (a kvAnchor) WriteHead(ctx context.Context, h evidence.Head, cas int) (int, error) {
-	sec, err := a.client.Logical().WriteWithContext(ctx, a.dataPath(), map[string]any{
-		"data":    map[string]any{"seq": h.Seq, "hash": h.Hash, "time": h.Time.UTC().Format(time.RFC3339Nano)},
-		"options": map[string]any{"cas": cas},
-	})
-	var re *api.ResponseError
-	if errors.As(err, &re) && re.StatusCode == http.StatusBadRequest && strings.Contains(strings.Join(re.Errors, " "), "check-and-set") {
-		return 0, fmt.Errorf("vault write %s: %w", a.dataPath(), evidence.ErrAnchorConflict)
+	v, err := a.store.WriteData(ctx, a.path, map[string]any{"seq": h.Seq, "hash": h.Hash, "time": h.Time.UTC().Format(time.RFC3339Nano)}, cas)
+	if errors.Is(err, vault.ErrCASConflict) {
+		return 0, fmt.Errorf("%w: %w", evidence.ErrAnchorConflict, err)
 	}
-	if err != nil {
-		return 0, fmt.Errorf("vault write %s: %w", a.dataPath(), err)
-	}
-	if sec == nil {
-		return 0, fmt.Errorf("vault write %s: no version in the answer", a.dataPath())
-	}
-	return jsonInt(sec.Data["version"]), nil
+	return v, err
 }
 
 func jsonInt(v any) int {

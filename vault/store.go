@@ -84,6 +84,22 @@ func (s *Store) Read(ctx context.Context, path string) (Versioned, error) {
 	return Versioned{Doc: doc, Version: version, Meta: meta}, nil
 }
 
+// ReadData returns the data of the latest version of the KV v2 secret at path, and that
+// version. A path never written gives nil data and version 0; a deleted latest version gives
+// nil data and its version.
+func (s *Store) ReadData(ctx context.Context, path string) (map[string]any, int, error) {
+	full := s.dataPath(path)
+	sec, err := s.client.Logical().ReadWithContext(ctx, full)
+	if err != nil {
+		return nil, 0, &Error{Op: "read", Path: full, Kind: classify(err), Err: err}
+	}
+	if sec == nil || sec.Data == nil {
+		return nil, 0, nil
+	}
+	data, _ := sec.Data["data"].(map[string]any)
+	return data, metadataVersion(sec.Data["metadata"]), nil
+}
+
 // ReadVersion returns version n of the document at path. A deleted or destroyed version
 // wraps ErrNotFound.
 func (s *Store) ReadVersion(ctx context.Context, path string, n int) (keyset.Document, error) {
@@ -190,15 +206,25 @@ func metadataVersion(v any) int {
 // (0: the path must not exist yet). It returns the version written. A lost race wraps
 // ErrCASConflict.
 func (s *Store) Write(ctx context.Context, path string, doc keyset.Document, cas int) (int, error) {
+	// Whatever answered may have echoed the body: keep its keys out of the error.
+	return s.write(ctx, path, doc.Data(), cas, []string{doc.Current, doc.Pending, doc.Previous})
+}
+
+// WriteData stores data, which holds no secret, as a new version of the KV v2 secret at
+// path, with the same check-and-set rule as Write.
+func (s *Store) WriteData(ctx context.Context, path string, data map[string]any, cas int) (int, error) {
+	return s.write(ctx, path, data, cas, nil)
+}
+
+func (s *Store) write(ctx context.Context, path string, data map[string]any, cas int, secrets []string) (int, error) {
 	full := s.dataPath(path)
 	body := map[string]any{
-		"data":    doc.Data(),
+		"data":    data,
 		"options": map[string]any{"cas": cas},
 	}
 	sec, err := s.client.Logical().WriteWithContext(ctx, full, body)
 	if err != nil {
-		// Whatever answered may have echoed the body: keep its keys out of the error.
-		return 0, &Error{Op: "write", Path: full, Kind: classify(err), Err: err, secrets: []string{doc.Current, doc.Pending, doc.Previous}}
+		return 0, &Error{Op: "write", Path: full, Kind: classify(err), Err: err, secrets: secrets}
 	}
 	if sec == nil || sec.Data == nil {
 		return 0, &Error{Op: "write", Path: full, Err: fmt.Errorf("no version in Vault's answer")}
