@@ -153,7 +153,7 @@ func Default() Config {
 		},
 		Listener: Listener{
 			Refresh:      Duration(30 * time.Second),
-			MaxStaleness: Duration(10 * time.Minute),
+			MaxStaleness: Duration(90 * time.Second), // < propagation_delay: a cut-off replica fails closed before DigiCert gets a key it missed
 		},
 	}
 }

@@ -400,14 +400,22 @@ certcentral: {url: "http://www.digicert.com/services/v2"}`, false},
 func TestWarnings(t *testing.T) {
 	c, err := config.Read(strings.NewReader(`vault: {address: "http://vault.mesh:8200", insecure_http: true}
 rotation: {min_interval: 1h, overlap: 24h}
+listener: {max_staleness: 2m}
 targets: [{name: a, vault_path: a}]`), env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := strings.Join(c.Warnings(), "\n")
-	for _, want := range []string{"insecure_http", "min_interval"} {
+	for _, want := range []string{"insecure_http", "min_interval", "max_staleness 2m0s is not shorter than rotation.propagation_delay 2m0s"} {
 		if !strings.Contains(w, want) {
 			t.Errorf("warnings %q do not mention %s", w, want)
 		}
+	}
+	d, err := config.Read(strings.NewReader("targets: [{name: a, vault_path: a}]\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := d.Warnings(); len(w) != 0 {
+		t.Errorf("the defaults give warnings: %q", w)
 	}
 }

@@ -188,6 +188,9 @@ func (c *Config) Warnings() []string {
 	if r := c.Rotation; r.MinInterval < r.Overlap {
 		w = append(w, fmt.Sprintf("rotation.min_interval %s is shorter than rotation.overlap %s: a run inside the previous key's overlap window skips unless forced, and --force cuts that window short", r.MinInterval, r.Overlap))
 	}
+	if c.Listener.Refresh > 0 && c.Listener.MaxStaleness >= c.Rotation.PropagationDelay {
+		w = append(w, fmt.Sprintf("listener.max_staleness %s is not shorter than rotation.propagation_delay %s: a listener that cannot read Vault right after a stage keeps its old key set past the wait and answers 401 to the new key instead of failing closed (503)", c.Listener.MaxStaleness, c.Rotation.PropagationDelay))
+	}
 	if u, err := url.Parse(c.Vault.Address); err == nil && u.Scheme == "http" && !loopback(u.Hostname()) && c.Vault.InsecureHTTP {
 		w = append(w, "vault.insecure_http: talking plain HTTP to Vault at "+u.Host+"; the token crosses the network in cleartext unless a service mesh encrypts it")
 	}

@@ -18,8 +18,10 @@ import (
 // Defaults for the zero values of Config.
 const (
 	// DefaultMaxStaleness is how long a verifier keeps its last good key set while the
-	// document cannot be read, when Config.MaxStaleness is 0 (but at least 3 refreshes).
-	DefaultMaxStaleness = 10 * time.Minute
+	// document cannot be read, when Config.MaxStaleness is 0 (but at least 3 refreshes). It
+	// is shorter than keyroll's default propagation delay (2m), so that a replica cut off
+	// from Vault fails closed (503) before DigiCert can be sent a key it never read.
+	DefaultMaxStaleness = 90 * time.Second
 	// DefaultReadTimeout bounds one read of the document.
 	DefaultReadTimeout = 10 * time.Second
 	// DefaultMaxBodyBytes bounds the request body Middleware and EventHandler let through.

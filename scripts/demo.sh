@@ -78,6 +78,7 @@ evidence:
   file: $demo/evidence.jsonl
 listener:
   refresh: 1s
+  max_staleness: 1500ms        # < propagation_delay: a replica cut off from Vault fails closed first
 metrics:
   pushgateway: http://127.0.0.1:$gport
 notify:
