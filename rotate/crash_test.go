@@ -190,3 +190,57 @@ func TestPromoteLostCAS(t *testing.T) {
 		})
 	}
 }
+
+// slowWrites advances the clock by lag during each write, as a write that Vault's client
+// retried through a restart lands well after the run built it.
+type slowWrites struct {
+	rotate.KeyStore
+	clock *certcentraltest.FakeClock
+	lag   time.Duration
+}
+
+func (w *slowWrites) Write(ctx context.Context, path string, doc keyset.Document, cas int) (int, error) {
+	w.clock.Advance(w.lag)
+	return w.KeyStore.Write(ctx, path, doc, cas)
+}
+
+// TestWaitCountsFromWhenVaultHeldTheKey checks that the propagation wait starts when the
+// run knew Vault held the pending key, never at pending_since, which is set before the
+// write: listeners cannot read a key that has not landed.
+func TestWaitCountsFromWhenVaultHeldTheKey(t *testing.T) {
+	const delay = 2 * time.Minute // policy().PropagationDelay
+	tests := []struct {
+		name string
+		run  func(t *testing.T, f *fixture)
+	}{
+		{"stage write landed late", func(t *testing.T, f *fixture) {
+			e := f.engine()
+			e.Store = &slowWrites{KeyStore: f.store, clock: f.clock, lag: 90 * time.Second}
+			if res := e.Rotate(context.Background(), f.target(), policy(), rotate.Options{}); res.Err != nil {
+				t.Fatal(res.Err)
+			}
+		}},
+		{"resumed a minute after the stage", func(t *testing.T, f *fixture) {
+			e := f.engine()
+			e.AfterStep = crashAt(rotate.StepStage)
+			if res := e.Rotate(context.Background(), f.target(), policy(), rotate.Options{}); res.Err == nil {
+				t.Fatal("first run did not stop")
+			}
+			f.clock.Advance(time.Minute)
+			if res := f.rotate(context.Background(), rotate.Options{}); res.Err != nil || res.Outcome != evidence.OutcomeResumed {
+				t.Fatalf("resumed run: %s %v", res.Outcome, res.Err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, f *fixture) {
+				tt.run(t, f)
+				if s := f.clock.Sleeps(); len(s) != 1 || s[0] != delay {
+					t.Errorf("sleeps = %v, want [%s] after Vault held the key", s, delay)
+				}
+				f.checkSafe("after the rotation")
+			})
+		})
+	}
+}

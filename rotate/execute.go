@@ -46,6 +46,21 @@ type run struct {
 	seen    map[int]keyset.Document
 	maxSet  bool
 	trimmed bool
+
+	// heldPending is the pending key this run knows Vault holds, and heldSince when it
+	// first knew: its stage write was acknowledged, or a read returned it. The
+	// propagation wait counts from heldSince, not from the document's pending_since,
+	// which is taken before the write: a write that Vault's client retried through a
+	// restart can land seconds after it, and listeners cannot read a key before it lands.
+	heldPending string
+	heldSince   time.Time
+}
+
+// held notes that Vault holds doc, as of now.
+func (r *run) held(doc keyset.Document) {
+	if doc.Pending != "" && !keyset.Equal(doc.Pending, r.heldPending) {
+		r.heldPending, r.heldSince = doc.Pending, r.now()
+	}
 }
 
 // do reads, decides and executes until the decision is carried out or refused. A lost
@@ -113,6 +128,7 @@ func (r *run) observe(ctx context.Context) error {
 		return r.fail(StepRead, err)
 	}
 	r.doc, r.version = vv.Doc, vv.Version
+	r.held(r.doc)
 	r.bound = BindingOf(vv.Meta)
 	r.maxSet = vv.MaxVersions() == vault.MaxVersions
 	r.trimmed = r.maxSet
@@ -286,6 +302,7 @@ func (r *run) write(ctx context.Context, step StepKind, nd keyset.Document) erro
 		return r.fail(step, err)
 	}
 	r.doc, r.version = nd, v
+	r.held(nd)
 	r.saw(v, nd)
 	return nil
 }
@@ -347,9 +364,16 @@ func (r *run) adopt(ctx context.Context, s Step) error {
 	return nil
 }
 
-// wait lets every listener learn the pending key before DigiCert may send it.
+// wait lets every listener learn the pending key before DigiCert may send it: it lasts
+// until the propagation delay has passed since this run knew Vault held the key (its
+// stage write acknowledged, or, resuming, the read that found it). A resumed run thus
+// waits the whole delay again: it cannot tell when the write it found landed.
 func (r *run) wait(ctx context.Context, s Step) error {
-	until := r.doc.PendingSince.Add(s.Delay)
+	from := r.doc.PendingSince
+	if keyset.Equal(r.doc.Pending, r.heldPending) && r.heldSince.After(from) {
+		from = r.heldSince
+	}
+	until := from.Add(s.Delay)
 	if soakbug.SkipWait {
 		until = r.now() // an injected bug for the soak's self-test; never in a shipped build
 	}
