@@ -46,10 +46,10 @@ func newOps(env *Env, cfg *config.Config) *ops {
 	return o
 }
 
-// readDocuments fills the key gauges from the targets' documents in Vault, and with
-// promotedIsSuccess the last success from the current key's promotion (a scheduler that
-// starts knows of the rotations before it). A document that cannot be read is logged and
-// left out.
+// readDocuments fills the key gauges from the targets' documents in Vault, the count of
+// versions still holding retired keys from their history, and with promotedIsSuccess the
+// last success from the current key's promotion (a scheduler that starts knows of the
+// rotations before it). A document or history that cannot be read is logged and left out.
 func (o *ops) readDocuments(ctx context.Context, a *app, targets []config.Target, promotedIsSuccess bool) {
 	for _, t := range targets {
 		vv, err := a.store.Read(ctx, t.VaultPath)
@@ -61,6 +61,11 @@ func (o *ops) readDocuments(ctx context.Context, a *app, targets []config.Target
 			continue
 		}
 		o.rot.ObserveDocument(t.Name, vv.Doc)
+		if n, err := a.retiredVersions(ctx, t.VaultPath, vv, time.Now()); err != nil {
+			o.env.Log.Warn().Err(err).Str("target", t.Name).Msg("version history not read for the metrics")
+		} else {
+			o.rot.ObserveRetired(t.Name, n)
+		}
 		if promotedIsSuccess {
 			o.rot.SucceededBy(t.Name, vv.Doc.CurrentSince)
 		}

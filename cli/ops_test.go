@@ -17,6 +17,7 @@ import (
 	"github.com/keyroll/keyroll/internal/pushgatewaytest"
 	"github.com/keyroll/keyroll/internal/receivertest"
 	"github.com/keyroll/keyroll/internal/syncbuf"
+	"github.com/keyroll/keyroll/keyset"
 )
 
 // TestRunPushesAndNotifies is the CronJob's alerting path: each `keyroll run` pushes its
@@ -211,4 +212,32 @@ func TestScheduleCountsLoginFailures(t *testing.T) {
 	if !strings.Contains(logs.String(), "schedule: vault login") {
 		t.Errorf("the failed login is not logged:\n%s", logs)
 	}
+}
+
+// TestRetiredVersionsGauge: versions of the document that still hold a retired key are
+// counted on the scheduler's page, as `keyroll status` counts them, so that
+// KeyrollRetiredKeysReadable can fire.
+func TestRetiredVersionsGauge(t *testing.T) {
+	w := newWorld(t, "")
+	ctx := context.Background()
+	old, cur := strings.Repeat("O", 48), strings.Repeat("C", 48)
+	now := time.Now()
+	// Version 1 holds the old key; version 2 keeps it as previous, its window over.
+	if _, err := w.store.Write(ctx, w.path, keyset.Document{Current: old, CurrentSince: now.Add(-48 * time.Hour)}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.store.Write(ctx, w.path, keyset.Document{Current: cur, CurrentSince: now.Add(-2 * time.Hour),
+		Previous: old, PreviousUntil: now.Add(-time.Hour)}, 1); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := w.run("status", "--json")
+	if !strings.Contains(out, `"retired_versions": 2`) {
+		t.Errorf("status exit %d does not count 2 retired versions:\n%s\n%s", code, out, errs)
+	}
+	url, _ := startSchedule(t, w) // the default schedule: no run before the scrape
+	page := scrapeUntil(t, url, "keyroll_key_retired_versions_readable")
+	if want := `keyroll_key_retired_versions_readable{target="prod-us"} 2`; !strings.Contains(page, want) {
+		t.Errorf("page lacks %s:\n%s", want, grepKeyroll(page))
+	}
+	w.checkNoLeak([]string{out, errs, page}, old, cur)
 }

@@ -55,6 +55,7 @@ type Rotations struct {
 	prevUntil    *prometheus.GaugeVec
 	maxAge       *prometheus.GaugeVec
 	stuckAfter   *prometheus.GaugeVec
+	retired      *prometheus.GaugeVec
 	all          []prometheus.Collector
 
 	mu          sync.Mutex
@@ -83,9 +84,10 @@ func NewRotations() *Rotations {
 		prevUntil:    gauge("keyroll_key_previous_until_timestamp_seconds", "Unix time the previous key's overlap window ends (0: no previous key)."),
 		maxAge:       gauge("keyroll_rotation_max_age_seconds", "rotation.max_age: the age past which a key is overdue."),
 		stuckAfter:   gauge("keyroll_rotation_stuck_after_seconds", "rotation.stuck_after: how long a key may stay pending."),
+		retired:      gauge("keyroll_key_retired_versions_readable", "Versions of the key document Vault keeps readable that hold a retired key (0 once retirement destroyed them)."),
 	}
 	r.all = []prometheus.Collector{r.runs, r.failures, r.lastRun, r.lastSuccess, r.lastFailure, r.lastDuration,
-		r.needsHuman, r.currentSince, r.pending, r.pendingSince, r.prevUntil, r.maxAge, r.stuckAfter}
+		r.needsHuman, r.currentSince, r.pending, r.pendingSince, r.prevUntil, r.maxAge, r.stuckAfter, r.retired}
 	return r
 }
 
@@ -140,6 +142,12 @@ func (r *Rotations) ObserveDocument(target string, d keyset.Document) {
 		until = d.PreviousUntil
 	}
 	r.prevUntil.WithLabelValues(target).Set(unix(until))
+}
+
+// ObserveRetired sets how many versions of target's document Vault keeps readable while
+// they hold a retired key (keyroll status's RETIRED column).
+func (r *Rotations) ObserveRetired(target string, versions int) {
+	r.retired.WithLabelValues(target).Set(float64(versions))
 }
 
 // SucceededBy raises the target's last success to t when that is later: a scheduler

@@ -21,10 +21,19 @@ version=${version#v}
 cache=${KEYROLL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/keyroll}
 bin="$cache/$tool-$version/$tool"
 if [ ! -x "$bin" ]; then
-  echo "building $tool $version into $bin (first run on this machine only)" >&2
   mkdir -p "$(dirname "$bin")"
-  tmp="$bin.tmp.$$"
-  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$tmp" "$pkg") >&2
-  mv -f "$tmp" "$bin"
+  # One build per tool at a time: a second caller (parallel test packages, two checkouts)
+  # waits for the first one's binary instead of building it again beside it.
+  exec 9>"$bin.lock"
+  if command -v flock >/dev/null; then
+    flock 9 || true
+  fi
+  if [ ! -x "$bin" ]; then
+    echo "building $tool $version into $bin (first run on this machine only)" >&2
+    tmp="$bin.tmp.$$"
+    (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$tmp" "$pkg") >&2
+    mv -f "$tmp" "$bin"
+  fi
+  exec 9>&-
 fi
 echo "$bin"
