@@ -10,6 +10,7 @@ import (
 
 	"github.com/keyroll/keyroll/config"
 	"github.com/keyroll/keyroll/keyset"
+	vaultpolicy "github.com/keyroll/keyroll/policy"
 	"github.com/keyroll/keyroll/vault"
 )
 
@@ -42,7 +43,33 @@ func runCheck(ctx context.Context, env *Env, args []string) error {
 			problems = append(problems, err)
 		}
 	}
+	if err := a.checkJobPaths(ctx, env.Stdout); err != nil {
+		problems = append(problems, err)
+	}
 	return joinFailures("check", problems)
+}
+
+// checkJobPaths checks the policy's capabilities on what the job reads and writes beside
+// the documents: the DigiCert API keys kept in Vault, the evidence's Transit key and anchor.
+func (a *app) checkJobPaths(ctx context.Context, out io.Writer) error {
+	grants := vaultpolicy.JobPaths(policySpec(a.cfg))
+	if len(grants) == 0 {
+		return nil
+	}
+	paths, want := make([]string, len(grants)), make([][]string, len(grants))
+	for i, g := range grants {
+		paths[i], want[i] = g.Path, g.Capabilities
+	}
+	switch missing, err := a.store.Missing(ctx, paths, want); {
+	case err != nil:
+		fmt.Fprintf(out, "FAIL  vault capabilities: %v\n", err)
+		return err
+	case len(missing) > 0:
+		fmt.Fprintf(out, "FAIL  vault policy lacks %s (`keyroll policy job` prints the policy the job needs)\n", strings.Join(missing, ", "))
+		return fmt.Errorf("%w: policy lacks %s", vault.ErrPermissionDenied, strings.Join(missing, ", "))
+	}
+	fmt.Fprintf(out, "ok    vault policy allows %s\n", strings.Join(paths, ", "))
+	return nil
 }
 
 // checkVault reads target t's document and checks the policy's capabilities on it,

@@ -58,5 +58,12 @@ func policySpec(cfg *config.Config) vaultpolicy.Spec {
 			s.APIKeyPaths = append(s.APIKeyPaths, ref.Path)
 		}
 	}
+	e := cfg.Evidence
+	if e.Signing != nil || e.Anchor != "" {
+		s.Evidence = &vaultpolicy.Evidence{Anchor: e.Anchor}
+		if e.Signing != nil {
+			s.Evidence.TransitMount, s.Evidence.SigningKey = e.Signing.Mount(), e.Signing.Key
+		}
+	}
 	return s
 }

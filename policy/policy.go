@@ -13,6 +13,16 @@ type Spec struct {
 	KVMount     string
 	Targets     []Target
 	APIKeyPaths []string // certcentral.api_key_vault paths, relative to the mount
+	// Evidence is what signing and anchoring the evidence file use; nil when neither is
+	// configured.
+	Evidence *Evidence
+}
+
+// Evidence names the Vault paths the evidence file's signatures and anchor use.
+type Evidence struct {
+	TransitMount string // "" when records are not signed
+	SigningKey   string
+	Anchor       string // relative to the KV mount; "" when not anchored
 }
 
 // Target is one target's name and document path (relative to the mount).
@@ -29,7 +39,8 @@ func ListenerName(target string) string { return "keyroll-listener-" + target }
 
 // Job returns the policy of the rotation job (`keyroll run`, `keyroll schedule`): for each
 // target, read and write on its document's data and metadata and update on its destroy
-// path; read on each DigiCert API key kept in Vault.
+// path; read on each DigiCert API key kept in Vault; with evidence, update on the Transit
+// key's sign path, read on the key (its public keys) and read and write on the anchor.
 func Job(s Spec) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s: the policy of the rotation job (keyroll run, keyroll schedule), as\n", JobName)
@@ -56,7 +67,59 @@ func Job(s Spec) string {
 		fmt.Fprintf(&b, "\n# The DigiCert API key (certcentral.api_key_vault), outside every key document.\n")
 		block(&b, mount+"/data/"+strings.Trim(p, "/"), "read")
 	}
+	for _, g := range evidenceGrants(s) {
+		b.WriteString("\n" + g.why)
+		block(&b, g.Path, g.Capabilities...)
+	}
 	return b.String()
+}
+
+// JobPaths lists the full paths the job's policy grants outside the targets' documents,
+// with the capabilities on each, in the policy's order: for `keyroll check`.
+func JobPaths(s Spec) []Grant {
+	var out []Grant
+	mount := strings.Trim(s.KVMount, "/")
+	for _, p := range s.APIKeyPaths {
+		out = append(out, Grant{Path: mount + "/data/" + strings.Trim(p, "/"), Capabilities: []string{"read"}})
+	}
+	for _, g := range evidenceGrants(s) {
+		out = append(out, g.Grant)
+	}
+	return out
+}
+
+// Grant is one path of a policy and its capabilities.
+type Grant struct {
+	Path         string
+	Capabilities []string
+}
+
+// explained is a grant with the comment the policy puts above it.
+type explained struct {
+	Grant
+	why string
+}
+
+// evidenceGrants is what signing and anchoring the evidence file need.
+func evidenceGrants(s Spec) []explained {
+	e := s.Evidence
+	if e == nil {
+		return nil
+	}
+	var out []explained
+	if e.SigningKey != "" {
+		transit := strings.Trim(e.TransitMount, "/")
+		out = append(out,
+			explained{Grant{transit + "/sign/" + e.SigningKey, []string{"update"}},
+				"# The evidence file (evidence.signing): Transit signs each record with this key.\n# The private key never leaves Vault.\n"},
+			explained{Grant{transit + "/keys/" + e.SigningKey, []string{"read"}},
+				"# Its public keys, to check the file's signatures.\n"})
+	}
+	if e.Anchor != "" {
+		out = append(out, explained{Grant{strings.Trim(s.KVMount, "/") + "/data/" + strings.Trim(e.Anchor, "/"), []string{"create", "read", "update"}},
+			"# The evidence file's head (evidence.anchor), written with check-and-set.\n"})
+	}
+	return out
 }
 
 // Listener returns the policy of target t's webhook listeners: read on the data of its

@@ -28,6 +28,7 @@ func twoTargets(t *testing.T) (policy.Spec, string) {
 		KVMount:     "secret",
 		Targets:     []policy.Target{{Name: "us", VaultPath: "keyroll/" + n + "/digicert/us"}, {Name: "eu", VaultPath: "keyroll/" + n + "/digicert/eu"}},
 		APIKeyPaths: []string{"keyroll-job/" + n + "/digicert-api-key"},
+		Evidence:    &policy.Evidence{TransitMount: "transit", SigningKey: "keyroll-evidence-" + n, Anchor: "keyroll/" + n + "/evidence/head"},
 	}, n
 }
 
@@ -51,6 +52,8 @@ func TestPoliciesWithRealTokens(t *testing.T) {
 	apiKey := struct{ Path, Field string }{cfg.APIKeyPaths[0], "key"}
 
 	root := srv.Client(t)
+	srv.TransitKey(t, "transit", cfg.Evidence.SigningKey, "ed25519")
+	srv.TransitKey(t, "transit", "other-"+n, "ed25519")
 	if _, err := root.Logical().Write("secret/data/"+apiKey.Path, map[string]any{"data": map[string]any{"key": "digicert-api-key-value"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +91,41 @@ func TestPoliciesWithRealTokens(t *testing.T) {
 		t.Errorf("job reads outside its targets: %v", err)
 	}
 
+	// The job's evidence: sign with its Transit key, read the key's public keys, keep the
+	// anchor; not another Transit key.
+	jobClient := srv.ClientWithToken(t, srv.Token(t, time.Hour, policy.JobName+n))
+	sign := map[string]any{"input": "aGFzaA=="}
+	if _, err := jobClient.Logical().Write("transit/sign/"+cfg.Evidence.SigningKey, sign); err != nil {
+		t.Errorf("job cannot sign evidence: %v", err)
+	}
+	if _, err := jobClient.Logical().Read("transit/keys/" + cfg.Evidence.SigningKey); err != nil {
+		t.Errorf("job cannot read the evidence key's public keys: %v", err)
+	}
+	if _, err := jobClient.Logical().Write("transit/sign/other-"+n, sign); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("job may sign with another Transit key: %v", err)
+	}
+	if _, err := job.WriteData(ctx, cfg.Evidence.Anchor, map[string]any{"seq": 1}, 0); err != nil {
+		t.Errorf("job cannot write the evidence anchor: %v", err)
+	}
+	if _, _, err := job.ReadData(ctx, cfg.Evidence.Anchor); err != nil {
+		t.Errorf("job cannot read the evidence anchor: %v", err)
+	}
+	var paths []string
+	var want [][]string
+	for _, g := range policy.JobPaths(cfg) {
+		paths, want = append(paths, g.Path), append(want, g.Capabilities)
+	}
+	if missing, err := job.Missing(ctx, paths, want); err != nil || len(missing) > 0 {
+		t.Errorf("job lacks %v (%v) beside the documents", missing, err)
+	}
+	caps := 0
+	for _, w := range want {
+		caps += len(w)
+	}
+	if missing, err := lis.Missing(ctx, paths, want); err != nil || len(missing) != caps {
+		t.Errorf("a listener token lacks %v (%v), want all %d of the job's capabilities beside the documents", missing, err, caps)
+	}
+
 	// A listener of us: its own document, and nothing else.
 	if vv, err := lis.Read(ctx, us.VaultPath); err != nil || vv.Doc.Current == "" {
 		t.Errorf("listener cannot read its document: %v", err)
@@ -97,6 +135,7 @@ func TestPoliciesWithRealTokens(t *testing.T) {
 	_, denied["read another target's document"] = lis.Read(ctx, eu.VaultPath)
 	_, denied["write its document"] = lis.Write(ctx, us.VaultPath, keyset.Document{Current: "x"}, 2)
 	_, _, denied["read its metadata and history"] = lis.History(ctx, us.VaultPath)
+	_, _, denied["read the evidence anchor"] = lis.ReadData(ctx, cfg.Evidence.Anchor)
 	denied["destroy"] = lis.Destroy(ctx, us.VaultPath, []int{2})
 	for what, err := range denied {
 		if !errors.Is(err, vault.ErrPermissionDenied) {

@@ -44,7 +44,8 @@ listener:
 const (
 	evidenceKey    = "keyroll-evidence"
 	evidenceAnchor = "keyroll/evidence/soak-head"
-	// evidencePolicy adds what signing and anchoring need to the shipped job policy.
+	// evidencePolicy adds what signing and anchoring need to the shipped job policy, for a
+	// keyroll without `keyroll policy` (which writes them itself).
 	evidencePolicy = `path "transit/sign/keyroll-evidence" { capabilities = ["update"] }
 path "transit/keys/keyroll-evidence" { capabilities = ["read"] }
 path "secret/data/keyroll/evidence/soak-head" { capabilities = ["create", "read", "update"] }
@@ -150,12 +151,12 @@ func (h *harness) tokens(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for name, hcl := range map[string]string{"keyroll-job": job, "keyroll-listener": listener, "keyroll-soak-evidence": evidencePolicy} {
+	for name, hcl := range map[string]string{"keyroll-job": job, "keyroll-listener": listener} {
 		if err := h.vault.client().Sys().PutPolicyWithContext(ctx, name, hcl); err != nil {
 			return fmt.Errorf("policy %s: %w", name, err)
 		}
 	}
-	if h.jobToken, err = h.vault.token(ctx, "keyroll-job", "keyroll-soak-evidence"); err != nil {
+	if h.jobToken, err = h.vault.token(ctx, "keyroll-job"); err != nil {
 		return err
 	}
 	h.listenerToken, err = h.vault.token(ctx, "keyroll-listener")
@@ -184,7 +185,7 @@ func (h *harness) policies(ctx context.Context) (job, listener string, err error
 		return "", "", err
 	}
 	lb, err := os.ReadFile(filepath.Join(dir, "keyroll-listener-policy.hcl"))
-	return string(jb), string(lb), err
+	return string(jb) + evidencePolicy, string(lb), err
 }
 
 // bootstrap runs the first rotation, which creates the document, without faults and

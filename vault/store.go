@@ -274,13 +274,15 @@ func (s *Store) ReadField(ctx context.Context, path, field string) (string, erro
 // (retirement). Each entry names the capability and the full path.
 func (s *Store) MissingCapabilities(ctx context.Context, path string) ([]string, error) {
 	destroy := s.mount + "/destroy/" + strings.Trim(path, "/")
-	want := map[string][]string{
-		s.dataPath(path): {"read", "create", "update"},
-		s.metaPath(path): {"read", "create", "update"},
-		destroy:          {"update"},
-	}
+	return s.Missing(ctx, []string{s.dataPath(path), s.metaPath(path), destroy},
+		[][]string{{"read", "create", "update"}, {"read", "create", "update"}, {"update"}})
+}
+
+// Missing returns which of the capabilities want[i] on the full path paths[i] the
+// session's token lacks, each entry naming the capability and the path.
+func (s *Store) Missing(ctx context.Context, paths []string, want [][]string) ([]string, error) {
 	var missing []string
-	for _, p := range []string{s.dataPath(path), s.metaPath(path), destroy} {
+	for i, p := range paths {
 		caps, err := s.client.Sys().CapabilitiesSelfWithContext(ctx, p)
 		if err != nil {
 			return nil, &Error{Op: "capabilities", Path: p, Kind: classify(err), Err: err}
@@ -289,7 +291,7 @@ func (s *Store) MissingCapabilities(ctx context.Context, path string) ([]string,
 		for _, c := range caps {
 			have[c] = true
 		}
-		for _, c := range want[p] {
+		for _, c := range want[i] {
 			if !have[c] && !have["root"] && !have["sudo"] {
 				missing = append(missing, c+" on "+p)
 			}
