@@ -211,7 +211,9 @@ func TestZeroDowntimeRotation(t *testing.T) {
 	defer stopDeliveries()
 
 	target := rotate.Target{Name: "prod-us", VaultPath: path, API: client}
-	pol := rotate.Policy{SecretLength: keyset.DefaultLength, Overlap: time.Hour, PropagationDelay: 3 * refresh,
+	// The wait leaves a loaded machine room for a late refresh: refresh ≤ delay is the rule,
+	// a read taking a few hundred milliseconds under load is the margin.
+	pol := rotate.Policy{SecretLength: keyset.DefaultLength, Overlap: time.Hour, PropagationDelay: 10 * refresh,
 		MinInterval: time.Hour, VerifyListener: true}
 	eng := &rotate.Engine{Store: store, Log: log}
 	phase := func(name string, run func() rotate.Result, want expect) rotate.Result {
