@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -120,7 +119,7 @@ func (a kvAnchor) ReadHead(ctx context.Context) (evidence.Head, int, error) {
 		return evidence.Head{}, version, err
 	}
 	var h evidence.Head
-	h.Seq = int64(jsonInt(data["seq"]))
+	h.Seq = int64(vault.Int(data["seq"]))
 	h.Hash, _ = data["hash"].(string)
 	if t, ok := data["time"].(string); ok {
 		h.Time, _ = time.Parse(time.RFC3339Nano, t)
@@ -138,15 +137,4 @@ func (a kvAnchor) WriteHead(ctx context.Context, h evidence.Head, cas int) (int,
 		return 0, fmt.Errorf("%w: %w", evidence.ErrAnchorConflict, err)
 	}
 	return v, err
-}
-
-func jsonInt(v any) int {
-	switch n := v.(type) {
-	case json.Number:
-		i, _ := n.Int64()
-		return int(i)
-	case float64:
-		return int(n)
-	}
-	return 0
 }

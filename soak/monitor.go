@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/keyroll/keyroll/keyset"
+	"github.com/keyroll/keyroll/vault"
 )
 
 // docVersion is one version of the key document, as the monitor read it.
@@ -125,9 +125,9 @@ func (m *monitor) poll(ctx context.Context) {
 		m.checkLiveness(now)
 		return
 	}
-	cur := jsonInt(meta.Data["current_version"])
+	cur := vault.Int(meta.Data["current_version"])
 	m.mu.Lock()
-	m.maxVersions = jsonInt(meta.Data["max_versions"])
+	m.maxVersions = vault.Int(meta.Data["max_versions"])
 	last := 0
 	if n := len(m.versions); n > 0 {
 		last = m.versions[n-1].n
@@ -355,15 +355,4 @@ func minTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
-}
-
-func jsonInt(v any) int {
-	switch n := v.(type) {
-	case json.Number:
-		i, _ := n.Int64()
-		return int(i)
-	case float64:
-		return int(n)
-	}
-	return 0
 }

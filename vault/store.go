@@ -167,6 +167,10 @@ func (s *Store) History(ctx context.Context, path string) ([]Version, int, error
 	return out, int(number(sec.Data["max_versions"])), nil
 }
 
+// Int returns the integer a field of a Vault answer holds (a json.Number, or a float64
+// when the answer was decoded without UseNumber); 0 for anything else.
+func Int(v any) int { return int(number(v)) }
+
 func number(v any) int64 {
 	switch n := v.(type) {
 	case json.Number:
