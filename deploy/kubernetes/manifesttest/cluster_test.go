@@ -234,7 +234,7 @@ func (k *kube) monitoringCRDs(ctx context.Context) {
 }
 
 // TestCluster runs keyroll's Kubernetes deployment and Vault's Kubernetes login against a
-// real API server (internal/kubetest).
+// real API server (manifesttest/kubetest).
 func TestCluster(t *testing.T) {
 	c := kubetest.Start(t)
 	k := newKube(t, c)
