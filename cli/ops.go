@@ -92,6 +92,24 @@ func (o *ops) finished(ctx context.Context, a *app, results []rotate.Result, rea
 	o.notify(ctx, events)
 }
 
+// rememberOutcomes tells ops which targets failed their last attempt before this process
+// started, from the evidence file, so that a `keyroll run` (one process per run, as in a
+// CronJob) notifies `recovered` as a scheduler does. Without an evidence file it knows
+// nothing, and a file it cannot read is logged.
+func (o *ops) rememberOutcomes() {
+	if o.cfg.Evidence.File == "" {
+		return
+	}
+	last, err := evidence.LastOutcomes(o.cfg.Evidence.File)
+	if err != nil {
+		o.env.Log.Warn().Err(err).Msg("earlier outcomes not read: a recovery is notified as a plain success")
+		return
+	}
+	for t, outcome := range last {
+		o.failing[t] = outcome == evidence.OutcomeFailed
+	}
+}
+
 // loginFailed counts a failed Vault login as a failed run of every target.
 func (o *ops) loginFailed(ctx context.Context, targets []config.Target, err error) {
 	now := time.Now()

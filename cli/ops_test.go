@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,8 @@ func TestRunPushesAndNotifies(t *testing.T) {
 notify:
   - {url: %q, format: slack, on: [failed, needs_human, recovered]}
   - {url: %q, format: json, on: [rotated, needs_human, recovered]}
-`, pg.URL, slack.URL+"/services/T0/B0/secretpath", js.URL))
+evidence: {file: %q}
+`, pg.URL, slack.URL+"/services/T0/B0/secretpath", js.URL, filepath.Join(t.TempDir(), "evidence.jsonl")))
 
 	if code, out, errs := w.run("run"); code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
@@ -86,7 +88,22 @@ notify:
 	if strings.Contains(errs, "secretpath") {
 		t.Error("a notification URL appears in the logs")
 	}
-	w.checkNoLeak(append(bodies, page, errs))
+
+	// The webhook is back: the next run, a new process, learns from the evidence file that
+	// the last attempt failed and notifies the recovery.
+	hook.Status = certcentraltest.StatusActive
+	w.acct.SetWebhook(hook)
+	if code, out, errs := w.run("run", "--force"); code != 0 {
+		t.Fatalf("exit %d after the webhook came back\n%s\n%s", code, out, errs)
+	}
+	got, gotJS := slack.Bodies(), js.Bodies()
+	if len(got) != 2 || !strings.HasPrefix(got[1], `{"text":"keyroll prod-us: recovered`) {
+		t.Errorf("slack receiver got %q, want a recovery last", got)
+	}
+	if len(gotJS) != 3 || !strings.Contains(gotJS[2], `"event":"recovered"`) {
+		t.Errorf("json receiver got %q, want a recovery last", gotJS)
+	}
+	w.checkNoLeak(append(append(append(bodies, got...), gotJS...), page, errs))
 }
 
 // sample returns the value of the series named by prefix on a metrics page.

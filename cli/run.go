@@ -82,6 +82,9 @@ func runRun(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	ops := newOps(env, cfg)
+	if !f.dryRun {
+		ops.rememberOutcomes()
+	}
 	a, err := newApp(ctx, env, cfg)
 	if err != nil {
 		if !f.dryRun {

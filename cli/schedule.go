@@ -56,6 +56,7 @@ func runSchedule(ctx context.Context, env *Env, args []string) error {
 
 	j := &scheduledJob{a: a, parallel: f.parallel, ops: newOps(env, cfg), keep: keep}
 	j.ops.readDocuments(ctx, a, cfg.Targets, true) // informed from the start, not after the first run
+	j.ops.rememberOutcomes()                       // a restarted scheduler still notifies a recovery
 	defer j.stopWake()
 	j.wakeAtWindowEnds(keep)
 	if f.metricsAddr != "" {

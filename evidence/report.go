@@ -3,8 +3,11 @@ package evidence
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -307,4 +310,38 @@ func days(d time.Duration) string {
 		return fmt.Sprintf("%dd", dd)
 	}
 	return fmt.Sprintf("%dd%dh", dd, h)
+}
+
+// LastOutcomes returns the outcome of the last attempt of each target in the evidence file
+// at path (dry runs and repair records left out): what a new process needs to tell a
+// recovery from a plain success. A missing file gives an empty map; lines that do not
+// decode (a torn tail, which the next append repairs) are skipped.
+func LastOutcomes(path string) (map[string]Outcome, error) {
+	out := map[string]Outcome{}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("evidence: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, MaxLineSize)
+	for sc.Scan() {
+		var rec struct {
+			Type    string  `json:"type"`
+			Target  string  `json:"target"`
+			Outcome Outcome `json:"outcome"`
+			DryRun  bool    `json:"dry_run"`
+		}
+		if json.Unmarshal(sc.Bytes(), &rec) != nil || rec.Type != "" || rec.DryRun || rec.Target == "" {
+			continue
+		}
+		out[rec.Target] = rec.Outcome
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("evidence: read %s: %w", path, err)
+	}
+	return out, nil
 }
