@@ -3,7 +3,9 @@ package evidence
 import (
 	"bytes"
 	"encoding/csv"
+	"maps"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -99,5 +101,33 @@ func TestReport(t *testing.T) {
 	if strings.Count(h, "<svg") != 2 || strings.Contains(h, "<script") || strings.Contains(h, "http://") && !strings.Contains(h, `xmlns="http://www.w3.org/2000/svg"`) ||
 		!strings.Contains(h, "503 | sealed") {
 		t.Errorf("html is not one self-contained page with two timelines")
+	}
+}
+
+func TestLastOutcomes(t *testing.T) {
+	dir := t.TempDir()
+	if got, err := LastOutcomes(filepath.Join(dir, "missing.jsonl")); err != nil || len(got) != 0 {
+		t.Errorf("missing file: %v, %v; want an empty map", got, err)
+	}
+	lines := []string{
+		`{"seq":1,"target":"us","outcome":"rotated"}`,
+		`{"seq":2,"target":"eu","outcome":"failed"}`,
+		`{"seq":3,"target":"us","outcome":"failed"}`,
+		`{"seq":4,"type":"repair","actor":"x"}`,
+		`{"seq":5,"target":"eu","outcome":"skipped","dry_run":true}`,
+		`{"seq":6,"target":"us","outcome":"resumed"}`,
+		`{"seq":7,"target":"eu","outc`, // a torn tail
+	}
+	path := filepath.Join(dir, "jsonl")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LastOutcomes(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Outcome{"us": OutcomeResumed, "eu": OutcomeFailed}
+	if !maps.Equal(got, want) {
+		t.Errorf("LastOutcomes = %v, want %v", got, want)
 	}
 }
