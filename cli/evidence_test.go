@@ -29,12 +29,15 @@ type evidenceWorld struct {
 	file, key, anchor string
 }
 
-func newEvidenceWorld(t *testing.T) *evidenceWorld {
+func newEvidenceWorld(t *testing.T) *evidenceWorld { return newEvidenceWorldKey(t, "ed25519") }
+
+// newEvidenceWorldKey is newEvidenceWorld with a Transit key of type typ.
+func newEvidenceWorldKey(t *testing.T, typ string) *evidenceWorld {
 	t.Helper()
 	id := keyset.Fingerprint(t.Name())[7:]
 	ew := &evidenceWorld{file: filepath.Join(t.TempDir(), "evidence.jsonl"), key: "keyroll-evidence-" + id, anchor: "keyroll/evidence/" + id}
 	ew.world = newWorld(t, fmt.Sprintf("evidence: {file: %q, signing: {transit_mount: transit, key: %s}, anchor: %s}\n", ew.file, ew.key, ew.anchor))
-	ew.vault.TransitKey(t, "transit", ew.key, "ed25519")
+	ew.vault.TransitKey(t, "transit", ew.key, typ)
 	return ew
 }
 
@@ -88,6 +91,31 @@ func (ew *evidenceWorld) verifyBoth(file, pem string) (code int, line string) {
 	}
 	ew.t.Logf("keyroll evidence verify %s:\n  %s  verify-evidence.sh: %s", filepath.Base(file), out, sout.String())
 	return code, strings.TrimSpace(out)
+}
+
+// TestEvidenceSignedWithECDSA: a Transit ecdsa-p256 key signs as well as ed25519, and
+// keyroll and the script both verify its records and reject an altered one.
+func TestEvidenceSignedWithECDSA(t *testing.T) {
+	ew := newEvidenceWorldKey(t, "ecdsa-p256")
+	for i, args := range [][]string{{"run"}, {"run", "--force"}} {
+		if code, out, errs := ew.run(args...); code != 0 {
+			t.Fatalf("run %d: exit %d\n%s%s", i, code, out, errs)
+		}
+	}
+	pem := ew.publicKey()
+	if code, line := ew.verifyBoth(ew.file, pem); code != 0 || !strings.HasPrefix(line, "OK ") || !strings.Contains(line, "2 signatures valid") {
+		t.Fatalf("ECDSA-signed file: exit %d, %s", code, line)
+	}
+	good, _ := os.ReadFile(ew.file)
+	forged := filepath.Join(t.TempDir(), "forged.jsonl")
+	// Another ECDSA signature over the same record: same key version, wrong signer.
+	other := strings.Replace(string(good), `"signature":"vault:v1:`, `"signature":"vault:v1:MEUCIQDx`, 1)
+	if err := os.WriteFile(forged, []byte(other), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, line := ew.verifyBoth(forged, pem); code != 1 || !strings.Contains(line, "line 1: signature") {
+		t.Errorf("altered ECDSA signature: exit %d, %s", code, line)
+	}
 }
 
 func TestEvidenceSignedAnchoredDetectsTampering(t *testing.T) {
