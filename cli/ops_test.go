@@ -258,3 +258,42 @@ func TestRetiredVersionsGauge(t *testing.T) {
 	}
 	w.checkNoLeak([]string{out, errs, page}, old, cur)
 }
+
+// TestScheduleRetiresAtWindowEnd: a scheduler whose next run is days away still wakes when
+// the previous key's overlap window ends, and retires the key from the document and its
+// version history.
+func TestScheduleRetiresAtWindowEnd(t *testing.T) {
+	w := newWorld(t, "")
+	cfg, _ := os.ReadFile(w.config)
+	cfg = bytes.Replace(cfg, []byte("overlap: 1h"), []byte("overlap: 2s"), 1)
+	if err := os.WriteFile(w.config, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := w.run("run"); code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	vv, err := w.store.Read(context.Background(), w.path)
+	if err != nil || vv.Doc.Previous == "" {
+		t.Fatalf("after the rotation: previous %q, %v; want the replaced key in its window", keyset.Fingerprint(vv.Doc.Previous), err)
+	}
+	url, logs := startSchedule(t, w) // the default schedule: next Monday 03:00 UTC
+	page := scrapeUntil(t, url, `keyroll_rotations_total{outcome="skipped",target="prod-us"} 1`)
+	for _, want := range []string{
+		`keyroll_key_previous_until_timestamp_seconds{target="prod-us"} 0`,
+		`keyroll_key_retired_versions_readable{target="prod-us"} 0`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("after the window's end, the page lacks %s:\n%s", want, grepKeyroll(page))
+		}
+	}
+	if !strings.Contains(logs.String(), "an overlap window ended") {
+		t.Errorf("the scheduler did not log its wake-up:\n%s", logs.String())
+	}
+	after, err := w.store.Read(context.Background(), w.path)
+	if err != nil || after.Doc.Previous != "" || after.Doc.Current != vv.Doc.Current {
+		t.Errorf("after the window's end: previous %q, current changed %t, %v", keyset.Fingerprint(after.Doc.Previous), after.Doc.Current != vv.Doc.Current, err)
+	}
+	if code, out, _ := w.run("status", "--json"); !strings.Contains(out, `"retired_versions": 0`) {
+		t.Errorf("status exit %d after the window's end:\n%s", code, out)
+	}
+}
