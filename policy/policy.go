@@ -58,12 +58,7 @@ func Job(s Spec) string {
 		block(&b, mount+"/metadata/"+p, "create", "read", "update")
 		block(&b, mount+"/destroy/"+p, "update")
 	}
-	seen := map[string]bool{}
-	for _, p := range s.APIKeyPaths {
-		if seen[p] {
-			continue
-		}
-		seen[p] = true
+	for _, p := range apiKeyPaths(s) {
 		fmt.Fprintf(&b, "\n# The DigiCert API key (certcentral.api_key_vault), outside every key document.\n")
 		block(&b, mount+"/data/"+strings.Trim(p, "/"), "read")
 	}
@@ -79,11 +74,24 @@ func Job(s Spec) string {
 func JobPaths(s Spec) []Grant {
 	var out []Grant
 	mount := strings.Trim(s.KVMount, "/")
-	for _, p := range s.APIKeyPaths {
+	for _, p := range apiKeyPaths(s) {
 		out = append(out, Grant{Path: mount + "/data/" + strings.Trim(p, "/"), Capabilities: []string{"read"}})
 	}
 	for _, g := range evidenceGrants(s) {
 		out = append(out, g.Grant)
+	}
+	return out
+}
+
+// apiKeyPaths lists the API key paths of s once each, in their order.
+func apiKeyPaths(s Spec) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range s.APIKeyPaths {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
 	}
 	return out
 }
