@@ -22,7 +22,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X github.com/keyroll/keyroll/cli.version=${VERSION}" -o /out/keyroll .
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X github.com/keyroll/keyroll/internal/cli.version=${VERSION}" -o /out/keyroll .
 RUN mkdir -p /out/var/lib/keyroll
 
 FROM gcr.io/distroless/static-debian12:nonroot

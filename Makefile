@@ -20,4 +20,4 @@ vault:
 	scripts/vault-bin.sh
 
 clean:
-	rm -rf bin .demo soak/out
+	rm -rf bin .demo cmd/soak/out

@@ -5,7 +5,7 @@ package main
 import (
 	"os"
 
-	"github.com/keyroll/keyroll/cli"
+	"github.com/keyroll/keyroll/internal/cli"
 )
 
 func main() {

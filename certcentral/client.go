@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keyroll/keyroll/clock"
+	"github.com/keyroll/keyroll/internal/clock"
 )
 
 // Base URLs of the Services API v2.

@@ -10,7 +10,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/keyroll/keyroll/failure"
+	"github.com/keyroll/keyroll/internal/failure"
 )
 
 // Error codes documented by DigiCert that callers are likely to test for with

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keyroll/keyroll/clock"
+	"github.com/keyroll/keyroll/internal/clock"
 )
 
 // Window is one rolling rate-limit window: at most Requests requests in any

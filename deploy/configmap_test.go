@@ -10,8 +10,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/keyroll/keyroll/cli"
-	"github.com/keyroll/keyroll/config"
+	"github.com/keyroll/keyroll/internal/cli"
+	"github.com/keyroll/keyroll/internal/config"
 )
 
 // TestConfigMapIsValidConfig checks the CronJob's config.yaml.

@@ -201,7 +201,7 @@ func TestDockerfileBuildMakesStaticBinary(t *testing.T) {
 	if !slices.Contains(env, "CGO_ENABLED=0") {
 		t.Errorf("build environment %q lacks CGO_ENABLED=0", env)
 	}
-	for _, want := range []string{"-trimpath", "-ldflags=-s -w -X github.com/keyroll/keyroll/cli.version=test"} {
+	for _, want := range []string{"-trimpath", "-ldflags=-s -w -X github.com/keyroll/keyroll/internal/cli.version=test"} {
 		if !slices.Contains(args, want) {
 			t.Errorf("go build %q lacks %q", args, want)
 		}
@@ -248,7 +248,7 @@ func TestDockerfileBuildMakesStaticBinary(t *testing.T) {
 		t.Fatalf("keyroll version: %v", err)
 	}
 	if !strings.Contains(string(out), "test") {
-		t.Errorf("keyroll version = %q, want the -X version %q: is the ldflags path github.com/keyroll/keyroll/cli.version right?", out, "test")
+		t.Errorf("keyroll version = %q, want the -X version %q: is the ldflags path github.com/keyroll/keyroll/internal/cli.version right?", out, "test")
 	}
 	t.Logf("GOARCH=%s: %s", runtime.GOARCH, bytes.TrimSpace(out))
 }

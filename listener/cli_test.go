@@ -25,7 +25,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyroll/keyroll/cli"
+	"github.com/keyroll/keyroll/internal/cli"
 	"github.com/keyroll/keyroll/internal/vaulttest"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/vault"

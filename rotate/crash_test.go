@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/keyroll/keyroll/certcentral/certcentraltest"
-	"github.com/keyroll/keyroll/evidence"
-	"github.com/keyroll/keyroll/failure"
+	"github.com/keyroll/keyroll/internal/evidence"
+	"github.com/keyroll/keyroll/internal/failure"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/rotate"
 )

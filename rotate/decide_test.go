@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/keyroll/keyroll/certcentral"
-	"github.com/keyroll/keyroll/failure"
+	"github.com/keyroll/keyroll/internal/failure"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/rotate"
 )

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/keyroll/keyroll/certcentral"
-	"github.com/keyroll/keyroll/failure"
+	"github.com/keyroll/keyroll/internal/failure"
 	"github.com/keyroll/keyroll/vault"
 )
 

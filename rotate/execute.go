@@ -11,8 +11,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/keyroll/keyroll/certcentral"
-	"github.com/keyroll/keyroll/evidence"
-	"github.com/keyroll/keyroll/failure"
+	"github.com/keyroll/keyroll/internal/evidence"
+	"github.com/keyroll/keyroll/internal/failure"
 	"github.com/keyroll/keyroll/internal/soakbug"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/vault"

@@ -17,7 +17,7 @@ import (
 
 	"github.com/keyroll/keyroll/certcentral"
 	"github.com/keyroll/keyroll/certcentral/certcentraltest"
-	"github.com/keyroll/keyroll/evidence"
+	"github.com/keyroll/keyroll/internal/evidence"
 	"github.com/keyroll/keyroll/internal/syncbuf"
 	"github.com/keyroll/keyroll/internal/vaulttest"
 	"github.com/keyroll/keyroll/keyset"

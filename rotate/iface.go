@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/keyroll/keyroll/certcentral"
-	"github.com/keyroll/keyroll/evidence"
+	"github.com/keyroll/keyroll/internal/evidence"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/vault"
 )

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyroll/keyroll/evidence"
+	"github.com/keyroll/keyroll/internal/evidence"
 	"github.com/keyroll/keyroll/internal/vaulttest"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/rotate"

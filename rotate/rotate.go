@@ -7,9 +7,9 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/keyroll/keyroll/clock"
-	"github.com/keyroll/keyroll/evidence"
-	"github.com/keyroll/keyroll/failure"
+	"github.com/keyroll/keyroll/internal/clock"
+	"github.com/keyroll/keyroll/internal/evidence"
+	"github.com/keyroll/keyroll/internal/failure"
 	"github.com/keyroll/keyroll/keyset"
 )
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/keyroll/keyroll/certcentral"
 	"github.com/keyroll/keyroll/certcentral/certcentraltest"
-	"github.com/keyroll/keyroll/evidence"
+	"github.com/keyroll/keyroll/internal/evidence"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/rotate"
 )

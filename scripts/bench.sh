@@ -3,16 +3,16 @@
 # cached Vault server (scripts/vault-bin.sh), and runs the driver, which starts Vault dev,
 # `keyroll simulate` and a webhook listener on 127.0.0.1, measures keyroll against them and
 # against bench/manual-rotation.sh, and prints a Markdown report (also saved as
-# bench/out/report.md). Every process it starts is stopped on exit. Takes about 6 minutes
+# cmd/bench/out/report.md). Every process it starts is stopped on exit. Takes about 6 minutes
 # on 2 cores, most of it the 500-target fleet on one API key, which DigiCert's
 # 1000-requests-per-3-minutes limit holds to about 225 s.
 #
 # Environment: BENCH_ARGS adds driver flags (e.g. BENCH_ARGS='-one-key 10,100 -runs 5' for
-# a quicker run; see `go run ./bench -h`).
+# a quicker run; see `go run ./cmd/bench -h`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-out="$root/bench/out"
+out="$root/cmd/bench/out"
 mkdir -p "$out"
 
 need=()
@@ -37,11 +37,11 @@ trap 'exit 130' INT TERM
 
 echo "bench: building keyroll and the driver" >&2
 CGO_ENABLED=0 go build -trimpath -o "$out/keyroll" .
-go build -o "$out/bench" ./bench
+go build -o "$out/bench" ./cmd/bench
 vault_bin=$(scripts/vault-bin.sh)
 
 # shellcheck disable=SC2086
-"$out/bench" -keyroll "$out/keyroll" -vault "$vault_bin" -out "$out" -manual "$root/bench/manual-rotation.sh" \
+"$out/bench" -keyroll "$out/keyroll" -vault "$vault_bin" -out "$out" -manual "$root/cmd/bench/manual-rotation.sh" \
   -repo "$root" ${BENCH_ARGS:-} >"$out/report.md.tmp" &
 driver_pid=$!
 wait "$driver_pid"

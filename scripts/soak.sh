@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# soak.sh is `make soak`: it builds keyroll and the soak driver (soak/), finds the cached
+# soak.sh is `make soak`: it builds keyroll and the soak driver (cmd/soak/), finds the cached
 # Vault server (scripts/vault-bin.sh) and runs hundreds of rotations under randomized
 # faults — a real Vault server with file storage killed, restarted and sealed, the
 # CertCentral simulator failing, keyroll and listener replicas killed — checking keyroll's
 # invariants all along (README.md, "Reliability"). Its last line is
 #   soak: N rotations, F faults, D deliveries, R rejected, V invariant violations, seed S
-# and it exits 1 when R or V is not zero. Logs stay in soak/out/<seed>/.
+# and it exits 1 when R or V is not zero. Logs stay in cmd/soak/out/<seed>/.
 #
 # Environment: SOAK_ROTATIONS (default 300), SOAK_SEED (default: drawn from the clock and
-# printed; set it to replay a run), SOAK_ARGS (more driver flags, see `go run ./soak -h`).
+# printed; set it to replay a run), SOAK_ARGS (more driver flags, see `go run ./cmd/soak -h`).
 #
 # `scripts/soak.sh selftest` builds keyroll with each bug the soak must catch (build tags
 # soakbug_*, see internal/soakbug) and fails unless the soak reports a violation for each;
@@ -16,10 +16,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-out="$root/soak/out"
+out="$root/cmd/soak/out"
 mkdir -p "$out"
 vault_bin=$(scripts/vault-bin.sh)
-go build -o "$out/soak" ./soak
+go build -o "$out/soak" ./cmd/soak
 
 if [ "${1:-}" = selftest ]; then
   for bug in soakbug_skipwait soakbug_ignorepending; do

@@ -46,7 +46,7 @@ else
 fi
 
 echo "== fuzz (short)"
-go test -run='^$' -fuzz='^FuzzParse$' -fuzztime=5s ./config/
+go test -run='^$' -fuzz='^FuzzParse$' -fuzztime=5s ./internal/config/
 if grep -qs 'func FuzzClientResponse' certcentral/*_test.go; then
   go test -run='^$' -fuzz='^FuzzClientResponse$' -fuzztime=10s ./certcentral/
 fi

@@ -13,7 +13,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
-	"github.com/keyroll/keyroll/failure"
+	"github.com/keyroll/keyroll/internal/failure"
 )
 
 // Kinds of failure the rotation branches on. Errors returned by Store wrap one of them;

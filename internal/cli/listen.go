@@ -1,0 +1,386 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	stdlog "log"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/keyroll/keyroll/internal/config"
+	"github.com/keyroll/keyroll/listener"
+	"github.com/keyroll/keyroll/internal/metrics"
+	"github.com/keyroll/keyroll/vault"
+)
+
+// Timeouts of `keyroll listen`. DigiCert's deliveries are small JSON documents.
+const (
+	listenReadHeaderTimeout = 10 * time.Second
+	listenReadTimeout       = 30 * time.Second
+	listenWriteTimeout      = 30 * time.Second
+	listenIdleTimeout       = 2 * time.Minute
+	listenMaxHeaderBytes    = 64 << 10
+	listenShutdownTimeout   = 10 * time.Second
+	listenFirstLoadTimeout  = 15 * time.Second
+	// certCheckInterval is how often a changed certificate or key file is noticed.
+	certCheckInterval = time.Minute
+	// defaultMaxConns caps the webhook port's concurrent connections.
+	defaultMaxConns = 256
+)
+
+type listenFlags struct {
+	common
+	addr    string
+	tlsCert string
+	tlsKey  string
+	target  string
+	plain   bool // no TLS flags: plain HTTP on a loopback address
+	// upstream is where --upstream forwards verified deliveries (nil: answer them here).
+	upstream    *url.URL
+	upstreamArg string
+	adminAddr   string
+	allowFrom   string
+	allowed     []netip.Prefix // parsed --allow-from; nil: every source
+	trustXFF    bool
+	maxConns    int
+}
+
+// runListen runs the reference webhook listener: HTTPS (or plain HTTP on a loopback
+// address only) on --addr, X-WEBHOOK-KEY verified against the accept set of one target's
+// Vault document, DigiCert's events answered 200 and logged, /healthz and /metrics beside
+// them without the key check. It stops gracefully when ctx ends.
+func runListen(ctx context.Context, env *Env, args []string) error {
+	f, err := parseListenFlags(env, args)
+	if err != nil {
+		return err
+	}
+	cfg, err := f.start(env)
+	if err != nil {
+		return err
+	}
+	t, err := listenTarget(cfg, f.target)
+	if err != nil {
+		return err
+	}
+	log := env.Log.With().Str("target", t.Name).Logger()
+	tlsConfig, err := f.tlsConfig(log)
+	if err != nil {
+		return err
+	}
+	sess, err := login(ctx, env, cfg.Vault)
+	if err != nil {
+		return err
+	}
+	// The session and the key set outlive ctx until the server has shut down, so that
+	// requests still in flight can be verified.
+	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBg()
+	go sess.KeepAlive(bg)
+	// The verifier retries a failed read itself, within Refresh; the client's own retries
+	// (seconds of backoff) would hold a refresh back after Vault returns.
+	sess.Client().SetMaxRetries(0)
+	v, err := startVerifier(ctx, bg, env, cfg, t, sess)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	ln = listener.LimitListener(ln, f.maxConns)
+	hooks, admin := f.handlers(v, log)
+	if f.adminAddr != "" {
+		aln, err := net.Listen("tcp", f.adminAddr)
+		if err != nil {
+			return fmt.Errorf("listen: --admin-addr: %w", err)
+		}
+		log.Info().Str("admin_addr", aln.Addr().String()).Msg("serving /healthz and /metrics")
+		go func() {
+			if err := serve(ctx, listenServer(admin, nil, log), aln, listenShutdownTimeout, log); err != nil {
+				log.Error().Err(err).Msg("admin server stopped")
+			}
+		}()
+	}
+	logListening(log, ln, tlsConfig == nil, t, cfg.Listener.Refresh.D(), v)
+	if err := serve(ctx, listenServer(hooks, tlsConfig, log), ln, listenShutdownTimeout, log); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	st := v.Stats()
+	log.Info().Interface("accepted", roleCounts(st)).Interface("rejected", reasonCounts(st)).Msg("stopped")
+	return nil
+}
+
+// parseListenFlags reads the flags of `keyroll listen` and checks --addr and the TLS flags.
+func parseListenFlags(env *Env, args []string) (*listenFlags, error) {
+	f := &listenFlags{}
+	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
+	f.register(fs)
+	fs.StringVar(&f.addr, "addr", "", "address to listen on, e.g. :8443 (required)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file (PEM, chain included); without it, plain HTTP on a loopback address only")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.StringVar(&f.target, "target", "", "the target whose keys to accept (default: the only configured target)")
+	fs.StringVar(&f.upstreamArg, "upstream", "", "forward verified deliveries to this http(s) URL (a sidecar for a receiver in any language)")
+	fs.StringVar(&f.adminAddr, "admin-addr", "", "serve /healthz and /metrics on this address (plain HTTP) instead of the webhook port")
+	fs.StringVar(&f.allowFrom, "allow-from", "", "accept deliveries only from these sources: CIDR prefixes or addresses, comma-separated")
+	fs.BoolVar(&f.trustXFF, "trust-forwarded-for", false, "with --allow-from, take the source from the last X-Forwarded-For address (only behind a proxy that sets it)")
+	fs.IntVar(&f.maxConns, "max-conns", defaultMaxConns, "most connections the webhook port holds open at once")
+	if err := parseFlags(fs, env, args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("%w: listen: unexpected argument %q", ErrUsage, fs.Arg(0))
+	}
+	plain, err := f.checkAddr()
+	if err != nil {
+		return nil, err
+	}
+	f.plain = plain
+	if f.upstream, err = parseUpstream(f.upstreamArg); err != nil {
+		return nil, err
+	}
+	if f.allowFrom != "" {
+		if f.allowed, err = listener.ParseCIDRs(f.allowFrom); err != nil {
+			return nil, fmt.Errorf("%w: listen: --allow-from: %v", ErrUsage, err)
+		}
+	} else if f.trustXFF {
+		return nil, fmt.Errorf("%w: listen: --trust-forwarded-for needs --allow-from", ErrUsage)
+	}
+	if f.maxConns < 1 {
+		return nil, fmt.Errorf("%w: listen: --max-conns must be at least 1", ErrUsage)
+	}
+	return f, nil
+}
+
+// tlsConfig returns the server's TLS settings, nil for plain HTTP.
+func (f *listenFlags) tlsConfig(log zerolog.Logger) (*tls.Config, error) {
+	if f.plain {
+		return nil, nil
+	}
+	certs, err := newCertLoader(f.tlsCert, f.tlsKey, log)
+	if err != nil {
+		return nil, fmt.Errorf("%w: listen: %v", ErrUsage, err)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}, nil
+}
+
+// startVerifier builds the verifier of target t, loads its key set once (bounded by
+// listenFirstLoadTimeout) and keeps it fresh until bg ends.
+func startVerifier(ctx, bg context.Context, env *Env, cfg *config.Config, t config.Target, sess *vault.Session) (*listener.Verifier, error) {
+	lc := cfg.Listener // Validate made sure max_staleness > refresh
+	v, err := listener.New(listener.Config{
+		Source:       vault.NewStore(sess.Client(), cfg.Vault.KVMount),
+		Path:         t.VaultPath,
+		Target:       t.Name,
+		Refresh:      lc.Refresh.D(),
+		MaxStaleness: lc.MaxStaleness.D(),
+		Log:          env.Log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	first, cancelFirst := context.WithTimeout(ctx, listenFirstLoadTimeout)
+	err = v.Load(first)
+	cancelFirst()
+	switch {
+	case errors.Is(err, vault.ErrPermissionDenied):
+		// A policy that does not let the listener read the document will not fix itself.
+		return nil, fmt.Errorf("listen: target %s: %w", t.Name, err)
+	case err != nil:
+		env.Log.Warn().Str("target", t.Name).Err(err).Msg("key set not loaded yet: rejecting deliveries until it is")
+	}
+	go v.Run(bg)
+	return v, nil
+}
+
+// handlers returns the webhook port's handler, every path behind the key check (answered
+// here, or forwarded to upstream) and behind --allow-from, and the one for /healthz and
+// /metrics: the same mux unless --admin-addr moves them to a port of their own.
+func (f *listenFlags) handlers(v *listener.Verifier, log zerolog.Logger) (hooks, admin http.Handler) {
+	mux := http.NewServeMux()
+	adminMux := mux
+	if f.adminAddr != "" {
+		adminMux = http.NewServeMux()
+	}
+	adminMux.Handle("GET /healthz", v.HealthHandler())
+	reg := metrics.NewRegistry(Version())
+	reg.MustRegister(v)
+	adminMux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	h := deliveries(v, f.upstream, log)
+	if f.allowed != nil {
+		h = listener.AllowFrom(f.allowed, f.trustXFF, log, h)
+	}
+	mux.Handle("/", h)
+	return mux, adminMux
+}
+
+// listenServer is an HTTP server of the listener with h as its handler.
+func listenServer(h http.Handler, tlsConfig *tls.Config, log zerolog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: listenReadHeaderTimeout,
+		ReadTimeout:       listenReadTimeout,
+		WriteTimeout:      listenWriteTimeout,
+		IdleTimeout:       listenIdleTimeout,
+		MaxHeaderBytes:    listenMaxHeaderBytes,
+		ErrorLog:          stdlog.New(warnWriter{log.With().Str("component", "http").Logger()}, "", 0),
+	}
+}
+
+func logListening(log zerolog.Logger, ln net.Listener, plain bool, t config.Target, refresh time.Duration, v *listener.Verifier) {
+	scheme := "https"
+	if plain {
+		scheme = "http"
+		log.Warn().Msg("plain HTTP on a loopback address: put a TLS-terminating proxy in front, DigiCert only delivers to https:// endpoints")
+	}
+	log.Info().Str("addr", ln.Addr().String()).Str("scheme", scheme).Str("vault_path", t.VaultPath).
+		Dur("refresh", refresh).Dur("max_staleness", v.Status().MaxStaleness).Msg("listening")
+}
+
+// checkAddr validates --addr and the TLS flags and reports whether to serve plain HTTP.
+func (f *listenFlags) checkAddr() (plain bool, err error) {
+	if f.addr == "" {
+		return false, fmt.Errorf("%w: listen: --addr is required", ErrUsage)
+	}
+	host, _, err := net.SplitHostPort(f.addr)
+	if err != nil {
+		return false, fmt.Errorf("%w: listen: --addr %q: %v", ErrUsage, f.addr, err)
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return false, fmt.Errorf("%w: listen: --tls-cert and --tls-key go together", ErrUsage)
+	}
+	if f.tlsCert != "" {
+		return false, nil
+	}
+	if !isLoopbackHost(host) {
+		return false, fmt.Errorf("%w: listen: refusing plain HTTP on %q, which is not a loopback address: give --tls-cert and --tls-key", ErrUsage, f.addr)
+	}
+	return true, nil
+}
+
+// isLoopbackHost reports whether host (from host:port) names only the loopback interface.
+// An empty host means every interface.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// listenTarget returns the target named name, or the only target when name is empty.
+func listenTarget(cfg *config.Config, name string) (config.Target, error) {
+	if name != "" {
+		t, ok := cfg.Target(name)
+		if !ok {
+			return config.Target{}, fmt.Errorf("%w: listen: --target %s: not in the configuration", ErrUsage, name)
+		}
+		return t, nil
+	}
+	if len(cfg.Targets) != 1 {
+		names := make([]string, len(cfg.Targets))
+		for i, t := range cfg.Targets {
+			names[i] = t.Name
+		}
+		return config.Target{}, fmt.Errorf("%w: listen: %d targets configured (%s): choose one with --target", ErrUsage, len(names), strings.Join(names, ", "))
+	}
+	return cfg.Targets[0], nil
+}
+
+func roleCounts(st listener.Stats) map[string]uint64 {
+	m := map[string]uint64{}
+	for r, n := range st.Accepted {
+		m[r.String()] = n
+	}
+	return m
+}
+
+func reasonCounts(st listener.Stats) map[string]uint64 {
+	m := map[string]uint64{}
+	for r, n := range st.Rejected {
+		m[r.String()] = n
+	}
+	return m
+}
+
+// warnWriter turns the http.Server's error log (TLS handshake failures and the like)
+// into warnings.
+type warnWriter struct{ log zerolog.Logger }
+
+func (w warnWriter) Write(p []byte) (int, error) {
+	w.log.Warn().Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// certLoader serves the certificate from --tls-cert/--tls-key and loads it again when
+// either file changes (cert-manager and the like renew them in place), checking at most
+// once every certCheckInterval. A failed reload keeps the certificate in use.
+type certLoader struct {
+	certFile, keyFile string
+	log               zerolog.Logger
+
+	mu        sync.Mutex
+	cert      *tls.Certificate
+	modTimes  [2]time.Time
+	lastCheck time.Time
+}
+
+func newCertLoader(certFile, keyFile string, log zerolog.Logger) (*certLoader, error) {
+	c := &certLoader{certFile: certFile, keyFile: keyFile, log: log}
+	if err := c.load(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *certLoader) load() error {
+	var mt [2]time.Time
+	for i, f := range []string{c.certFile, c.keyFile} {
+		st, err := os.Stat(f)
+		if err != nil {
+			return fmt.Errorf("TLS file: %w", err)
+		}
+		mt[i] = st.ModTime()
+	}
+	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	if err != nil {
+		return fmt.Errorf("TLS certificate %s and key %s: %w", c.certFile, c.keyFile, err)
+	}
+	c.cert, c.modTimes, c.lastCheck = &cert, mt, time.Now()
+	return nil
+}
+
+func (c *certLoader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.lastCheck) < certCheckInterval {
+		return c.cert, nil
+	}
+	c.lastCheck = time.Now()
+	changed := false
+	for i, f := range []string{c.certFile, c.keyFile} {
+		if st, err := os.Stat(f); err == nil && !st.ModTime().Equal(c.modTimes[i]) {
+			changed = true
+		}
+	}
+	if changed {
+		if err := c.load(); err != nil {
+			c.log.Error().Err(err).Msg("TLS certificate not reloaded: serving the previous one")
+		} else {
+			c.log.Info().Msg("TLS certificate reloaded")
+		}
+	}
+	return c.cert, nil
+}

@@ -1,0 +1,243 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/keyroll/keyroll/internal/config"
+	"github.com/keyroll/keyroll/internal/evidence"
+	"github.com/keyroll/keyroll/rotate"
+)
+
+// DefaultParallel is how many targets `keyroll run` rotates at once by default.
+const DefaultParallel = 8
+
+type runFlags struct {
+	common
+	targets  stringList
+	force    bool
+	dryRun   bool
+	overlap  string
+	trigger  string
+	parallel int
+}
+
+func runRun(ctx context.Context, env *Env, args []string) error {
+	var f runFlags
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	f.register(fs)
+	fs.Var(&f.targets, "target", "rotate only this target (repeatable)")
+	fs.BoolVar(&f.force, "force", false, "rotate even if not due; adopt a drifted live secret as previous")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "read everything, print the plan, write nothing")
+	fs.StringVar(&f.overlap, "overlap", "", "override rotation.overlap for this run (0 drops the old key at promote)")
+	fs.StringVar(&f.trigger, "trigger", "manual", "what started this run: manual, schedule or cronjob (recorded in evidence)")
+	fs.IntVar(&f.parallel, "parallel", DefaultParallel, "targets rotated at once")
+	args, profile, err := hiddenFlag(args, "cpu-profile")
+	if err != nil {
+		return err
+	}
+	if err := parseFlags(fs, env, args); err != nil {
+		return err
+	}
+	if profile != "" {
+		stop, err := startCPUProfile(profile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: run: unexpected argument %q", ErrUsage, fs.Arg(0))
+	}
+	o := rotate.Options{Force: f.force, DryRun: f.dryRun}
+	if f.overlap != "" {
+		d, err := config.ParseDuration(f.overlap)
+		if err != nil {
+			return fmt.Errorf("%w: --overlap: %v", ErrUsage, err)
+		}
+		o.Overlap = &d
+	}
+	tr, err := evidence.ParseTrigger(f.trigger)
+	if err != nil {
+		return fmt.Errorf("%w: --trigger: %v", ErrUsage, err)
+	}
+	o.Trigger = tr
+	if f.parallel < 1 {
+		return fmt.Errorf("%w: --parallel must be at least 1", ErrUsage)
+	}
+	cfg, err := f.start(env)
+	if err != nil {
+		return err
+	}
+	targets, err := selectTargets(cfg, f.targets)
+	if err != nil {
+		return err
+	}
+	ops := newOps(env, cfg)
+	if !f.dryRun {
+		ops.rememberOutcomes()
+	}
+	a, err := newApp(ctx, env, cfg)
+	if err != nil {
+		if !f.dryRun {
+			ops.loginFailed(ctx, targets, err)
+			ops.push(ctx, targets)
+		}
+		return err
+	}
+	results, err := a.rotate(ctx, targets, o, f.parallel, progressTo(env))
+	if err != nil {
+		return err
+	}
+	printResults(env.Stdout, results, f.dryRun)
+	if !f.dryRun {
+		ops.finished(ctx, a, results, cfg.Metrics.Pushgateway != "") // a push carries the key gauges
+		ops.push(ctx, targets)
+	}
+	return worst(results)
+}
+
+// rotate runs one rotation of each target. Every target's DigiCert client is built before
+// anything is written, so a configuration error changes nothing.
+func (a *app) rotate(ctx context.Context, targets []config.Target, o rotate.Options, parallel int, done func(rotate.Result)) ([]rotate.Result, error) {
+	rts := make([]rotate.Target, 0, len(targets))
+	for _, t := range targets {
+		c, err := a.client(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		rts = append(rts, rotate.Target{Name: t.Name, VaultPath: t.VaultPath, WebhookID: t.WebhookID, Host: a.cfg.CertCentralFor(t).Host(), API: c})
+	}
+	rec, closeRec, err := a.recorder(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer closeRec()
+	if o.Actor == "" {
+		o.Actor = a.actor(ctx)
+	}
+	eng := &rotate.Engine{Store: a.store, Recorder: rec, Log: a.env.Log}
+	return eng.RotateAll(ctx, rts, policy(a.cfg), o, parallel, done), nil
+}
+
+// progressTo prints a line per finished target when stderr is a terminal.
+func progressTo(env *Env) func(rotate.Result) {
+	if !isTerminal(env.Stderr) {
+		return nil
+	}
+	var mu sync.Mutex
+	n := 0
+	return func(r rotate.Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		fmt.Fprintf(env.Stderr, "[%d] %s: %s (%s)\n", n, r.Target, r.Outcome, r.Duration.Round(time.Millisecond))
+	}
+}
+
+// printResults writes the summary table (and, for a dry run, each target's plan).
+func printResults(w io.Writer, results []rotate.Result, dryRun bool) {
+	if dryRun {
+		for _, r := range results {
+			fmt.Fprintf(w, "%s (dry run):\n", r.Target)
+			for _, p := range r.Plan {
+				fmt.Fprintf(w, "  - %s\n", p)
+			}
+			if r.Err != nil {
+				fmt.Fprintf(w, "  ! %v\n", r.Err)
+			}
+		}
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tOUTCOME\tOLD → NEW\tDURATION\tERROR")
+	for _, r := range results {
+		change := "-"
+		if r.NewFP != "" {
+			change = orDash(r.OldFP) + " → " + r.NewFP
+		}
+		msg := ""
+		switch {
+		case r.Err != nil:
+			msg = r.Err.Error()
+		case r.Outcome == evidence.OutcomeSkipped && len(r.Plan) > 0:
+			msg = r.Plan[0] // why it skipped: not due, or inside the overlap window
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Target, r.Outcome, change, r.Duration.Round(time.Millisecond), msg)
+	}
+	tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// worst turns per-target results into the run's error: nil when every target succeeded,
+// else the failures, of the worst kind among them.
+func worst(results []rotate.Result) error {
+	var errs []error
+	for _, r := range results {
+		if r.Err != nil {
+			errs = append(errs, r.Err)
+		}
+	}
+	return joinFailures(fmt.Sprintf("%d of %d targets failed", len(errs), len(results)), errs)
+}
+
+// hiddenFlag removes the undocumented flag --name FILE (or -name, or =FILE) from args
+// and returns its value: a developer switch (bench/ uses --cpu-profile) kept out of -h.
+func hiddenFlag(args []string, name string) ([]string, string, error) {
+	out := make([]string, 0, len(args))
+	value := ""
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			out = append(out, args[i:]...)
+			break
+		}
+		flagName, v, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || flagName != name {
+			out = append(out, a)
+			continue
+		}
+		if !hasValue {
+			if i+1 >= len(args) {
+				return nil, "", fmt.Errorf("%w: flag needs an argument: --%s", ErrUsage, name)
+			}
+			i++
+			v = args[i]
+		}
+		if v == "" {
+			return nil, "", fmt.Errorf("%w: --%s: empty file name", ErrUsage, name)
+		}
+		value = v
+	}
+	return out, value, nil
+}
+
+// startCPUProfile writes a CPU profile of the rest of the command to file (--cpu-profile).
+func startCPUProfile(file string) (stop func(), err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --cpu-profile: %v", ErrUsage, err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpu-profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}

@@ -1,0 +1,298 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/keyroll/keyroll/certcentral"
+	"github.com/keyroll/keyroll/internal/config"
+	"github.com/keyroll/keyroll/internal/failure"
+	"github.com/keyroll/keyroll/keyset"
+	"github.com/keyroll/keyroll/vault"
+)
+
+// TargetStatus is one row of `keyroll status`; its JSON form is the --json output.
+type TargetStatus struct {
+	Target             string     `json:"target"`
+	State              string     `json:"state"` // idle, staged, missing or error
+	VaultVersion       int        `json:"vault_version,omitempty"`
+	RotationID         string     `json:"rotation_id,omitempty"`
+	CurrentFingerprint string     `json:"current_fingerprint,omitempty"`
+	CurrentSince       *time.Time `json:"current_since,omitempty"`
+	CurrentAge         string     `json:"current_age,omitempty"`
+	PendingFingerprint string     `json:"pending_fingerprint,omitempty"`
+	PendingAge         string     `json:"pending_age,omitempty"`
+	PreviousFP         string     `json:"previous_fingerprint,omitempty"`
+	OverlapUntil       *time.Time `json:"overlap_until,omitempty"`
+	WebhookID          int        `json:"webhook_id,omitempty"`
+	WebhookStatus      string     `json:"webhook_status,omitempty"`
+	LiveMatches        string     `json:"live_secret,omitempty"` // current, pending, unknown, not returned
+	NextDue            *time.Time `json:"next_due,omitempty"`
+	Overdue            bool       `json:"overdue"`
+	Stuck              bool       `json:"stuck"`
+	// RetiredVersions counts the versions Vault keeps of the document that hold a key
+	// outside its accept set (readable with ?version=N); not 0 is an alert.
+	RetiredVersions int      `json:"retired_versions"`
+	Problems        []string `json:"problems,omitempty"`
+}
+
+func runStatus(ctx context.Context, env *Env, args []string) error {
+	var (
+		f       common
+		targets stringList
+		asJSON  bool
+	)
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	f.register(fs)
+	fs.Var(&targets, "target", "show only this target (repeatable)")
+	fs.BoolVar(&asJSON, "json", false, "print JSON for automation")
+	if err := parseFlags(fs, env, args); err != nil {
+		return err
+	}
+	cfg, err := f.start(env)
+	if err != nil {
+		return err
+	}
+	ts, err := selectTargets(cfg, targets)
+	if err != nil {
+		return err
+	}
+	a, err := newApp(ctx, env, cfg)
+	if err != nil {
+		return err
+	}
+	rows := a.status(ctx, ts, time.Now().UTC())
+	if asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rows); err != nil {
+			return err
+		}
+	} else {
+		printStatus(env.Stdout, rows)
+	}
+	var bad []string
+	for _, r := range rows {
+		if r.Overdue || r.Stuck || r.State == "error" || r.RetiredVersions > 0 {
+			bad = append(bad, r.Target)
+		}
+	}
+	if len(bad) > 0 {
+		return failure.Wrap(failure.Retryable, fmt.Errorf("status: %d target(s) need attention: %v", len(bad), bad))
+	}
+	return nil
+}
+
+// status gathers where each target stands at now.
+func (a *app) status(ctx context.Context, targets []config.Target, now time.Time) []TargetStatus {
+	rows := make([]TargetStatus, 0, len(targets))
+	for _, t := range targets {
+		s := TargetStatus{Target: t.Name}
+		vv, err := a.store.Read(ctx, t.VaultPath)
+		switch {
+		case errors.Is(err, vault.ErrNotFound):
+			s.State = "missing"
+			s.Overdue = true
+			s.Problems = append(s.Problems, "no key document yet: run `keyroll run`")
+		case err != nil:
+			s.State = "error"
+			s.Problems = append(s.Problems, err.Error())
+		default:
+			s.document(vv, a.cfg.Rotation, now)
+			a.history(ctx, &s, t.VaultPath, vv, now)
+		}
+		a.live(ctx, &s, t, vv.Doc)
+		rows = append(rows, s)
+	}
+	return rows
+}
+
+// document fills in what the document read at version vv says at now.
+func (s *TargetStatus) document(vv vault.Versioned, rot config.Rotation, now time.Time) {
+	d := vv.Doc
+	s.State, s.VaultVersion, s.RotationID = d.State(), vv.Version, d.RotationID
+	s.CurrentFingerprint = keyset.Fingerprint(d.Current)
+	if !d.CurrentSince.IsZero() {
+		cs := d.CurrentSince
+		s.CurrentSince = &cs
+		age := now.Sub(cs)
+		s.CurrentAge = roundAge(age)
+		if age > rot.MaxAge.D() {
+			s.Overdue = true
+			s.Problems = append(s.Problems, fmt.Sprintf("current key older than max_age %s", rot.MaxAge))
+		}
+	} else if d.Current != "" {
+		s.Overdue = true
+		s.Problems = append(s.Problems, "current key was adopted and never rotated")
+	}
+	if d.Pending != "" {
+		s.PendingFingerprint = keyset.Fingerprint(d.Pending)
+		age := now.Sub(d.PendingSince)
+		s.PendingAge = roundAge(age)
+		if age > rot.StuckAfter.D() {
+			s.Stuck = true
+			s.Problems = append(s.Problems, fmt.Sprintf("staged for longer than stuck_after %s: run `keyroll run` to resume", rot.StuckAfter))
+		}
+	}
+	if d.PreviousActive(now) {
+		s.PreviousFP = keyset.Fingerprint(d.Previous)
+		pu := d.PreviousUntil
+		s.OverlapUntil = &pu
+	}
+	if rot.Cron != nil {
+		next := rot.Cron.Next(now)
+		if s.CurrentSince != nil {
+			if due := s.CurrentSince.Add(rot.MinInterval.D()); due.After(next) {
+				next = rot.Cron.Next(due)
+			}
+		}
+		if d.PreviousActive(now) && d.PreviousUntil.After(next) {
+			next = rot.Cron.Next(d.PreviousUntil) // a run inside the window skips
+		}
+		s.NextDue = &next
+	}
+}
+
+// history fills in how many versions of the document at path still hold retired keys.
+func (a *app) history(ctx context.Context, s *TargetStatus, path string, vv vault.Versioned, now time.Time) {
+	n, err := a.retiredVersions(ctx, path, vv, now)
+	s.RetiredVersions = n
+	switch {
+	case err != nil:
+		s.Problems = append(s.Problems, "version history not checked: "+err.Error())
+	case n > 0:
+		s.Problems = append(s.Problems, fmt.Sprintf("%d version(s) of the document hold retired keys: `keyroll run` retires and destroys them", n))
+	}
+}
+
+// retiredVersions counts the versions of the document at path, latest (read as vv)
+// included, that Vault keeps readable and that hold a key outside the accept set at now.
+func (a *app) retiredVersions(ctx context.Context, path string, vv vault.Versioned, now time.Time) (int, error) {
+	hist, _, err := a.store.History(ctx, path)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, v := range hist {
+		if v.Destroyed {
+			continue
+		}
+		d := vv.Doc
+		if v.Number != vv.Version {
+			d, err = a.store.ReadVersion(ctx, path, v.Number)
+			switch {
+			case errors.Is(err, vault.ErrNotFound) && v.Deleted:
+				n++ // soft-deleted, not destroyed: undelete would make it readable again
+				continue
+			case err != nil:
+				return n, err
+			}
+		}
+		if len(d.KeysOutside(vv.Doc, now)) > 0 {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// live fills in DigiCert's view of target t: the webhook's status and which key of d it
+// holds.
+func (a *app) live(ctx context.Context, s *TargetStatus, t config.Target, d keyset.Document) {
+	c, err := a.client(ctx, t)
+	if err == nil {
+		var w certcentral.Webhook
+		w, err = c.GetWebhook(ctx, t.WebhookID)
+		if err == nil {
+			s.WebhookID, s.WebhookStatus = w.ID, w.Status
+			s.LiveMatches = matchLive(w, d)
+			if w.Status != certcentral.StatusActive {
+				s.Problems = append(s.Problems, "webhook is "+w.Status+" at DigiCert")
+			}
+			if s.LiveMatches == "unknown" {
+				s.Problems = append(s.Problems, "drift: DigiCert's secret is not a key in Vault")
+			}
+		}
+	}
+	if err != nil {
+		s.WebhookStatus = "error"
+		s.Problems = append(s.Problems, "digicert: "+err.Error())
+	}
+}
+
+// matchLive says which key of d DigiCert's live secret is.
+func matchLive(w certcentral.Webhook, d keyset.Document) string {
+	switch {
+	case !w.SecretReturned:
+		return "not returned"
+	case w.Secret == "":
+		return "none"
+	}
+	if r := d.LiveRole(w.Secret); r != keyset.RoleNone {
+		return r.String()
+	}
+	return "unknown"
+}
+
+func roundAge(d time.Duration) string {
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%dd%dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
+	case d >= time.Minute:
+		return d.Round(time.Minute).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+func printStatus(w io.Writer, rows []TargetStatus) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tSTATE\tCURRENT\tAGE\tPENDING\tPREVIOUS\tOVERLAP UNTIL\tRETIRED\tDIGICERT\tLIVE\tNEXT DUE\tALERT")
+	for _, r := range rows {
+		alert := "-"
+		switch {
+		case r.Overdue && r.Stuck:
+			alert = "OVERDUE,STUCK"
+		case r.Overdue:
+			alert = "OVERDUE"
+		case r.Stuck:
+			alert = "STUCK"
+		case r.State == "error":
+			alert = "ERROR"
+		}
+		if r.RetiredVersions > 0 {
+			alert = strings.TrimPrefix(strings.TrimPrefix(alert, "-")+",RETIRED", ",")
+		}
+		pending := dash(r.PendingFingerprint)
+		if r.PendingAge != "" {
+			pending += " (" + r.PendingAge + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Target, r.State, dash(r.CurrentFingerprint), dash(r.CurrentAge),
+			pending, dash(r.PreviousFP), timeOrDash(r.OverlapUntil), r.RetiredVersions, dash(r.WebhookStatus), dash(r.LiveMatches), timeOrDash(r.NextDue), alert)
+	}
+	tw.Flush()
+	for _, r := range rows {
+		for _, p := range r.Problems {
+			fmt.Fprintf(w, "%s: %s\n", r.Target, p)
+		}
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func timeOrDash(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04Z")
+}
