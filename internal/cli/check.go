@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/keyroll/keyroll/internal/config"
-	"github.com/keyroll/keyroll/keyset"
 	vaultpolicy "github.com/keyroll/keyroll/internal/policy"
+	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/vault"
 )
 

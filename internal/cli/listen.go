@@ -20,8 +20,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/keyroll/keyroll/internal/config"
-	"github.com/keyroll/keyroll/listener"
 	"github.com/keyroll/keyroll/internal/metrics"
+	"github.com/keyroll/keyroll/listener"
 	"github.com/keyroll/keyroll/vault"
 )
 

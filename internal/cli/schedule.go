@@ -13,8 +13,8 @@ import (
 	"github.com/keyroll/keyroll/internal/evidence"
 	"github.com/keyroll/keyroll/internal/failure"
 	"github.com/keyroll/keyroll/internal/metrics"
-	"github.com/keyroll/keyroll/rotate"
 	"github.com/keyroll/keyroll/internal/schedule"
+	"github.com/keyroll/keyroll/rotate"
 )
 
 // minTokenTTL is the token lifetime the scheduler wants left before each run; below it,

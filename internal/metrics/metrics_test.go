@@ -11,9 +11,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/keyroll/keyroll/internal/metrics"
 	"github.com/keyroll/keyroll/internal/pushgatewaytest"
 	"github.com/keyroll/keyroll/keyset"
-	"github.com/keyroll/keyroll/internal/metrics"
 )
 
 var t0 = time.Unix(1_800_000_000, 0)

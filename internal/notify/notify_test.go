@@ -13,9 +13,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/keyroll/keyroll/internal/evidence"
+	"github.com/keyroll/keyroll/internal/notify"
 	"github.com/keyroll/keyroll/internal/receivertest"
 	"github.com/keyroll/keyroll/internal/syncbuf"
-	"github.com/keyroll/keyroll/internal/notify"
 )
 
 const secretKey = "SECRETSECRETSECRETSECRETSECRETSECRETSECRETSECR"

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyroll/keyroll/internal/policy"
 	"github.com/keyroll/keyroll/internal/vaulttest"
 	"github.com/keyroll/keyroll/keyset"
-	"github.com/keyroll/keyroll/internal/policy"
 	"github.com/keyroll/keyroll/vault"
 )
 
