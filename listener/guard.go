@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -25,6 +26,7 @@ type rateLog struct {
 	mu         sync.Mutex
 	next       time.Time
 	suppressed int
+	total      atomic.Uint64 // every line dropped
 }
 
 func newRateLog(every time.Duration, now func() time.Time) *rateLog {
@@ -42,6 +44,7 @@ func (l *rateLog) event(log *zerolog.Logger, lvl zerolog.Level) *zerolog.Event {
 	now := l.now()
 	if now.Before(l.next) {
 		l.suppressed++
+		l.total.Add(1)
 		return nil
 	}
 	l.next = now.Add(l.every)
@@ -52,6 +55,9 @@ func (l *rateLog) event(log *zerolog.Logger, lvl zerolog.Level) *zerolog.Event {
 	}
 	return ev
 }
+
+// Suppressed returns the number of lines dropped since l was made.
+func (l *rateLog) Suppressed() uint64 { return l.total.Load() }
 
 // ParseCIDRs parses a comma-separated list of CIDR prefixes or single addresses, e.g.
 // "203.0.113.0/24,2001:db8::/32,198.51.100.7".
@@ -83,7 +89,7 @@ func ParseCIDRs(s string) ([]netip.Prefix, error) {
 }
 
 // AllowFrom passes to next only the requests whose source address lies in one of allowed,
-// and answers the others 403 with a rate-limited log line. The source is the connection's
+// and answers the others 403 (closing the connection) with a rate-limited log line. The source is the connection's
 // peer; with trustForwardedFor, it is the last address of X-Forwarded-For when the header
 // is present (set it only behind a proxy that appends the real peer to that header).
 func AllowFrom(allowed []netip.Prefix, trustForwardedFor bool, log zerolog.Logger, next http.Handler) http.Handler {
@@ -99,6 +105,7 @@ func AllowFrom(allowed []netip.Prefix, trustForwardedFor bool, log zerolog.Logge
 		if ev := rl.event(&log, zerolog.WarnLevel); ev != nil {
 			ev.Str("remote_addr", r.RemoteAddr).Str("source", src.String()).Str("path", r.URL.Path).Msg("delivery from a source not in --allow-from refused")
 		}
+		w.Header().Set("Connection", "close")
 		http.Error(w, http.StatusText(http.StatusForbidden), http.StatusForbidden)
 	})
 }

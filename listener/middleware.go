@@ -62,7 +62,8 @@ func RoleFromContext(ctx context.Context) (keyset.Role, bool) {
 // Middleware verifies the X-WEBHOOK-KEY of every request before next sees it.
 //
 // A missing, wrong or expired key gets 401, and a request the verifier cannot verify
-// (no fresh key set) gets 503, both with a generic body that says nothing of the reason.
+// (no fresh key set) gets 503, both with a generic body that says nothing of the reason;
+// after a 401 the connection is closed.
 // Rejections are logged with the remote address, method, path and reason, never with the
 // header, at most one line per reason every Config.LogEvery (the next line counts those
 // dropped). An accepted request reaches next with the header removed, its body limited
@@ -83,6 +84,9 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 			status := http.StatusUnauthorized
 			if reason == ReasonUnavailable {
 				status = http.StatusServiceUnavailable
+			} else {
+				// A client with a wrong key gets no second try on this connection.
+				w.Header().Set("Connection", "close")
 			}
 			http.Error(w, http.StatusText(status), status)
 			return
@@ -91,6 +95,7 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 		if r.ContentLength > v.maxBody {
 			v.log.Warn().Str("remote_addr", r.RemoteAddr).Str("path", r.URL.Path).Int64("content_length", r.ContentLength).
 				Int64("max_body_bytes", v.maxBody).Msg("webhook delivery body too large")
+			w.Header().Set("Connection", "close")
 			http.Error(w, http.StatusText(http.StatusRequestEntityTooLarge), http.StatusRequestEntityTooLarge)
 			return
 		}
