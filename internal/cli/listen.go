@@ -11,9 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -34,8 +32,6 @@ const (
 	listenMaxHeaderBytes    = 64 << 10
 	listenShutdownTimeout   = 10 * time.Second
 	listenFirstLoadTimeout  = 15 * time.Second
-	// certCheckInterval is how often a changed certificate or key file is noticed.
-	certCheckInterval = time.Minute
 	// defaultMaxConns caps the webhook port's concurrent connections.
 	defaultMaxConns = 256
 )
@@ -168,11 +164,11 @@ func (f *listenFlags) tlsConfig(log zerolog.Logger) (*tls.Config, error) {
 	if f.plain {
 		return nil, nil
 	}
-	certs, err := newCertLoader(f.tlsCert, f.tlsKey, log)
+	certs, err := listener.NewCertReloader(f.tlsCert, f.tlsKey, log)
 	if err != nil {
 		return nil, fmt.Errorf("%w: listen: %v", ErrUsage, err)
 	}
-	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}, nil
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.GetCertificate}, nil
 }
 
 // startVerifier builds the verifier of target t, loads its key set once (bounded by
@@ -322,65 +318,4 @@ type warnWriter struct{ log zerolog.Logger }
 func (w warnWriter) Write(p []byte) (int, error) {
 	w.log.Warn().Msg(strings.TrimSpace(string(p)))
 	return len(p), nil
-}
-
-// certLoader serves the certificate from --tls-cert/--tls-key and loads it again when
-// either file changes (cert-manager and the like renew them in place), checking at most
-// once every certCheckInterval. A failed reload keeps the certificate in use.
-type certLoader struct {
-	certFile, keyFile string
-	log               zerolog.Logger
-
-	mu        sync.Mutex
-	cert      *tls.Certificate
-	modTimes  [2]time.Time
-	lastCheck time.Time
-}
-
-func newCertLoader(certFile, keyFile string, log zerolog.Logger) (*certLoader, error) {
-	c := &certLoader{certFile: certFile, keyFile: keyFile, log: log}
-	if err := c.load(); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-func (c *certLoader) load() error {
-	var mt [2]time.Time
-	for i, f := range []string{c.certFile, c.keyFile} {
-		st, err := os.Stat(f)
-		if err != nil {
-			return fmt.Errorf("TLS file: %w", err)
-		}
-		mt[i] = st.ModTime()
-	}
-	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
-	if err != nil {
-		return fmt.Errorf("TLS certificate %s and key %s: %w", c.certFile, c.keyFile, err)
-	}
-	c.cert, c.modTimes, c.lastCheck = &cert, mt, time.Now()
-	return nil
-}
-
-func (c *certLoader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if time.Since(c.lastCheck) < certCheckInterval {
-		return c.cert, nil
-	}
-	c.lastCheck = time.Now()
-	changed := false
-	for i, f := range []string{c.certFile, c.keyFile} {
-		if st, err := os.Stat(f); err == nil && !st.ModTime().Equal(c.modTimes[i]) {
-			changed = true
-		}
-	}
-	if changed {
-		if err := c.load(); err != nil {
-			c.log.Error().Err(err).Msg("TLS certificate not reloaded: serving the previous one")
-		} else {
-			c.log.Info().Msg("TLS certificate reloaded")
-		}
-	}
-	return c.cert, nil
 }
