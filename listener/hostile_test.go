@@ -81,7 +81,7 @@ func TestHostileTraffic(t *testing.T) {
 	go func() { attack.Run(ctx); close(attackDone) }()
 	time.Sleep(time.Second) // let the attack build up
 
-	client := target.Client(net.IPv4(127, 0, 0, 1), 4)
+	client := target.Client(net.IPv4(127, 0, 0, 1), 8)
 	sender := &hostile.Sender{Target: target, Client: client, Rate: 20, Retries: 10}
 	const sending = 10 * time.Second
 	ds := sender.Run(context.Background(), sending)

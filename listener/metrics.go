@@ -72,7 +72,7 @@ func (v *Verifier) Stats() Stats {
 type metricDescs struct {
 	accepted, rejected, refreshes                    *prometheus.Desc
 	fresh, lastRefresh, staleness, maxStale, version *prometheus.Desc
-	accepting, previousUntil                         *prometheus.Desc
+	accepting, previousUntil, suppressed             *prometheus.Desc
 }
 
 func newMetricDescs(target string) *metricDescs {
@@ -91,6 +91,7 @@ func newMetricDescs(target string) *metricDescs {
 		version:       d("keyroll_listener_keyset_version", "KV version of the key document in use (0: none loaded)."),
 		accepting:     d("keyroll_listener_keyset_accepting", "1 when the key of the role is in the accept set now, else 0.", "role"),
 		previousUntil: d("keyroll_listener_previous_until_timestamp_seconds", "Unix time the overlap window of the previous key ends (0: no previous key)."),
+		suppressed:    d("keyroll_listener_log_lines_suppressed_total", "Log lines dropped by the rate limit, by log: rejected (rejected deliveries) or read_failed (failed reads with refresh 0).", "log"),
 	}
 }
 
@@ -100,7 +101,7 @@ func newMetricDescs(target string) *metricDescs {
 func (v *Verifier) Describe(ch chan<- *prometheus.Desc) {
 	d := v.descs
 	for _, x := range []*prometheus.Desc{d.accepted, d.rejected, d.refreshes, d.fresh, d.lastRefresh,
-		d.staleness, d.maxStale, d.version, d.accepting, d.previousUntil} {
+		d.staleness, d.maxStale, d.version, d.accepting, d.previousUntil, d.suppressed} {
 		ch <- x
 	}
 }
@@ -121,6 +122,12 @@ func (v *Verifier) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range reasons {
 		counter(d.rejected, st.Rejected[r], r.String())
 	}
+	var rejectedSuppressed uint64
+	for _, l := range v.rejects {
+		rejectedSuppressed += l.Suppressed()
+	}
+	counter(d.suppressed, rejectedSuppressed, "rejected")
+	counter(d.suppressed, v.readLog.Suppressed(), "read_failed")
 	counter(d.refreshes, st.Refreshes, "ok")
 	counter(d.refreshes, st.RefreshErrors, "error")
 	gauge(d.fresh, boolFloat(ks.Fresh))

@@ -17,8 +17,9 @@ const (
 	// DefaultMaxConns is the most connections a Port holds open at once.
 	DefaultMaxConns = 256
 	// DefaultMaxConnsPerSource is the most connections one source address (one /64 for
-	// IPv6) holds open at once. DigiCert sends one delivery at a time per webhook.
-	DefaultMaxConnsPerSource = 16
+	// IPv6) holds open at once; at the bound, a source's new connection replaces its own
+	// longest-idle one, or is refused when none is idle.
+	DefaultMaxConnsPerSource = 32
 	// PortReadHeaderTimeout bounds the TLS handshake and the reading of a request's
 	// headers: a slowloris client is cut off after it.
 	PortReadHeaderTimeout = 5 * time.Second
@@ -56,8 +57,9 @@ type PortConfig struct {
 // internet can reach. Wrap the port's net.Listener with Listener and serve it with the
 // http.Server from Server:
 //
-//   - a connection from a source outside PortConfig.AllowFrom, or one over the source's
-//     MaxConnsPerSource, is closed as soon as it is accepted;
+//   - a connection from a source outside PortConfig.AllowFrom is closed as soon as it is
+//     accepted; so is one over its source's MaxConnsPerSource, unless the source has an
+//     idle keep-alive connection, which is closed instead;
 //   - at MaxConns, the longest-idle keep-alive connection (else the oldest one that has
 //     not yet sent a whole request) is closed to make room, so that a full port still
 //     takes new connections; only when every connection is busy with a request does
@@ -194,14 +196,17 @@ var errSourceLimit = errors.New("listener: source over its connection limit")
 func (p *Port) register(c net.Conn, src netip.Addr) (*portConn, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.perSource > 0 && p.bySource[src] >= p.perSource {
-		return nil, errSourceLimit
+	for p.perSource > 0 && p.bySource[src] >= p.perSource && !p.closed {
+		// A source at its bound makes room by losing its own longest-idle connection.
+		v := p.victim(func(c *portConn) bool { return c.src == src && c.state == http.StateIdle })
+		if v == nil {
+			return nil, errSourceLimit
+		}
+		p.shed(v)
 	}
 	for len(p.open) >= p.maxConns && !p.closed {
-		if v := p.victim(); v != nil {
-			v.shed = true
-			go v.Close() // Close takes p.mu to release v
-			p.cond.Wait()
+		if v := p.victim(nil); v != nil {
+			p.shed(v)
 			continue
 		}
 		p.cond.Wait()
@@ -216,12 +221,13 @@ func (p *Port) register(c net.Conn, src netip.Addr) (*portConn, error) {
 	return pc, nil
 }
 
-// victim is the connection to close to make room: the longest-idle keep-alive one, else
-// the oldest one still waiting for its first request. Called with p.mu held.
-func (p *Port) victim() *portConn {
+// victim is the connection to close to make room, among those eligible (nil: all): the
+// longest-idle keep-alive one, else the oldest one still waiting for its first request.
+// Called with p.mu held.
+func (p *Port) victim(eligible func(*portConn) bool) *portConn {
 	var idle, fresh *portConn
 	for c := range p.open {
-		if c.shed {
+		if c.shed || (eligible != nil && !eligible(c)) {
 			continue
 		}
 		switch c.state {
@@ -236,13 +242,23 @@ func (p *Port) victim() *portConn {
 		}
 	}
 	if idle != nil {
-		p.stats.shedIdle.Add(1)
 		return idle
 	}
-	if fresh != nil {
+	return fresh
+}
+
+// shed closes v to make room and waits until it is released. Called with p.mu held.
+func (p *Port) shed(v *portConn) {
+	v.shed = true
+	if v.state == http.StateIdle {
+		p.stats.shedIdle.Add(1)
+	} else {
 		p.stats.shedNew.Add(1)
 	}
-	return fresh
+	go v.Close() // Close takes p.mu to release v
+	for _, open := p.open[v]; open; _, open = p.open[v] {
+		p.cond.Wait()
+	}
 }
 
 // refuse closes c, counts it and logs it (rate-limited).

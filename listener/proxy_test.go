@@ -135,3 +135,71 @@ func TestProxyUpstreamDown(t *testing.T) {
 	}
 	noKeysIn(t, "logs", s.logs.String())
 }
+
+// TestProxyStripsEverySpellingOfItsHeaders: no header an upstream could read as
+// X-WEBHOOK-KEY or X-Keyroll-* reaches it, in any case, with '_' or '-'.
+func TestProxyStripsEverySpellingOfItsHeaders(t *testing.T) {
+	s := newSetup(t, fullDoc(), nil)
+	s.load(t)
+	up := newUpstream(t)
+	base, _ := url.Parse(up.URL)
+	sidecar := httptest.NewServer(s.v.Proxy(base, nil))
+	defer sidecar.Close()
+	spellings := func(name string) []string {
+		var out []string
+		// every combination of case for the first letters and '_' or '-' at each separator
+		words := strings.Split(name, "-")
+		for mask := 0; mask < 1<<(len(words)-1); mask++ {
+			for _, c := range []func(string) string{strings.ToUpper, strings.ToLower, http.CanonicalHeaderKey, func(s string) string {
+				return strings.ToUpper(s[:1]) + strings.ToLower(s[1:])
+			}} {
+				var b strings.Builder
+				for i, w := range words {
+					if i > 0 {
+						b.WriteByte("-_"[mask>>(i-1)&1])
+					}
+					b.WriteString(w)
+				}
+				out = append(out, c(b.String()))
+			}
+		}
+		return out
+	}
+	var names []string
+	for _, n := range []string{"X-Webhook-Key", "X-Keyroll-Key-Role", "X-Keyroll-Anything"} {
+		names = append(names, spellings(n)...)
+	}
+	for _, name := range names {
+		if strings.EqualFold(name, listener.HeaderKey) {
+			continue // the real header: the key the sidecar checks
+		}
+		req, _ := http.NewRequest(http.MethodPost, sidecar.URL+"/h", strings.NewReader(`{}`))
+		req.Header.Set(listener.HeaderKey, keyPrevious)
+		req.Header[name] = append(req.Header[name], "spoofed") // raw name, not canonicalised
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("%s: status %d", name, resp.StatusCode)
+		}
+		got, _ := up.at(up.count() - 1)
+		for k, vs := range got.Header {
+			for _, v := range vs {
+				if v == "spoofed" || v == keyPrevious {
+					t.Errorf("sent %q: upstream got %s: %s", name, k, v)
+				}
+			}
+		}
+		if r := got.Header.Get(listener.HeaderRole); r != "previous" {
+			t.Errorf("sent %q: upstream got role %q, want previous", name, r)
+		}
+	}
+	t.Logf("%d spellings checked", len(names))
+	for _, name := range []string{"X-Webhook-Keys", "X-Webhook", "X-Keyroll", "X-Keyroll-", "Content-Type", "X-Keyrollx-A"} {
+		if listener.IsOwnHeader(name) {
+			t.Errorf("IsOwnHeader(%q) = true", name)
+		}
+	}
+}

@@ -91,6 +91,7 @@ type Verifier struct {
 	cur      *readCall            // the read in flight with Refresh 0
 	next     *readCall            // the read that starts when cur ends, shared by the requests that came since
 	rejects  [numReasons]*rateLog // Middleware's rejection lines, limited per reason
+	readLog  *rateLog             // with Refresh 0, the lines about failed reads
 
 	mu          sync.Mutex // guards the fields below and the installing of snapshots
 	lastAttempt time.Time
@@ -149,6 +150,7 @@ func New(cfg Config) (*Verifier, error) {
 	for i := range v.rejects {
 		v.rejects[i] = newRateLog(cfg.LogEvery, v.now)
 	}
+	v.readLog = newRateLog(cfg.LogEvery, v.now)
 	v.log = cfg.Log.With().Str("target", cfg.Target).Logger()
 	return v, nil
 }
@@ -337,7 +339,10 @@ func (v *Verifier) failed(at time.Time, err error) {
 		v.failingFrom = at
 	}
 	if v.refresh == 0 {
-		v.log.Warn().Err(err).Msg("key document read failed: rejecting this delivery")
+		// One line a LogEvery at most: every request reads, and each can fail.
+		if ev := v.readLog.event(&v.log, zerolog.WarnLevel); ev != nil {
+			ev.Err(err).Msg("key document read failed: rejecting deliveries until a read succeeds")
+		}
 		return
 	}
 	s := v.snap.Load()
@@ -398,11 +403,13 @@ func (v *Verifier) Run(ctx context.Context) {
 }
 
 // Ready returns nil when a delivery carrying a valid key would be accepted now: the key
-// set is loaded and not older than MaxStaleness. With Refresh 0 it reads the document.
+// set is loaded and not older than MaxStaleness. With Refresh 0 it reads the document,
+// sharing the read with the requests in flight as Check does (at most one read in
+// flight and one queued, however many probes and deliveries come).
 // Otherwise the error wraps ErrNotLoaded or ErrStale (Refresh > 0) or the read error.
 func (v *Verifier) Ready(ctx context.Context) error {
 	if v.refresh == 0 {
-		_, err := v.read(ctx)
+		_, err := v.sharedRead(ctx) // coalesced with the deliveries' reads
 		return err
 	}
 	s := v.snap.Load()

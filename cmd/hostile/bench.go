@@ -115,7 +115,7 @@ func measure(ctx context.Context, t hostile.Target, a *hostile.Attack, pid int, 
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); sampleRSS(actx, pid, &p.peakRSS) }()
-	client := t.Client(net.IPv4(127, 0, 0, 1), 4)
+	client := t.Client(net.IPv4(127, 0, 0, 1), 8)
 	s := &hostile.Sender{Target: t, Client: client, Rate: 20, Retries: 10}
 	ds := s.Run(ctx, d)
 	stop()

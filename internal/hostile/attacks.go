@@ -122,9 +122,11 @@ func (a *Attack) trickle(ctx context.Context, c net.Conn, head []byte) {
 // hang up.
 func (a *Attack) bogus(ctx context.Context, src net.IP, n int) {
 	d := dialer(src)
-	for i := 0; i < n && ctx.Err() == nil; i++ {
+	for sent := 0; sent < n && ctx.Err() == nil; sent++ {
 		c, err := d.DialContext(ctx, "tcp", a.Target.Addr)
 		if err != nil {
+			sent-- // the port's backlog is full: try again
+			pause(ctx, 10*time.Millisecond)
 			continue
 		}
 		a.Bogus.Conns.Add(1)

@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -42,12 +41,14 @@ func (t Target) dialTLS(ctx context.Context, src net.IP) (net.Conn, error) {
 	return d.DialContext(ctx, "tcp", t.Addr)
 }
 
-// Client returns an HTTP client that dials t from src, keeping its connections alive.
+// Client returns an HTTP client that dials t from src, keeping its connections alive,
+// with at most conns of them open (requests beyond wait for one, as a sender's pool does).
 func (t Target) Client(src net.IP, conns int) *http.Client {
 	tr := &http.Transport{
 		DialContext:         dialer(src).DialContext,
 		TLSClientConfig:     t.TLSConfig,
 		MaxIdleConnsPerHost: conns,
+		MaxConnsPerHost:     conns,
 		ForceAttemptHTTP2:   false,
 	}
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
@@ -191,7 +192,3 @@ func Percentile(ds []Delivery, p float64) time.Duration {
 	return ls[i]
 }
 
-// isClosed reports whether err says the connection was closed or reset.
-func isClosed(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF)
-}
