@@ -191,4 +191,3 @@ func Percentile(ds []Delivery, p float64) time.Duration {
 	i := int(float64(len(ls)-1) * p / 100)
 	return ls[i]
 }
-
