@@ -190,3 +190,27 @@ func TestPushUnreachable(t *testing.T) {
 		t.Errorf("the password leaked: %v", err)
 	}
 }
+
+// TestPushFailureRedactsPassword: a real Pushgateway answers an error to a push whose URL
+// carries a password; client_golang's error repeats the URL, and the returned error
+// (which `keyroll run` logs) must not.
+func TestPushFailureRedactsPassword(t *testing.T) {
+	pg := pushgatewaytest.Start(t)
+	const password = "Pushgw-S3cret-Passw0rd"
+	// A path prefix the Pushgateway does not serve: every push gets 404.
+	gw := strings.Replace(pg.URL, "http://", "http://keyroll:"+password+"@", 1) + "/no-such-prefix"
+	reg := metrics.NewRegistry("test")
+	err := metrics.Push(context.Background(), gw, nil, reg, []string{"prod-us"})
+	if err == nil {
+		t.Fatal("push to a missing path succeeded")
+	}
+	if !strings.Contains(err.Error(), "404") {
+		t.Errorf("err = %v, want the Pushgateway's 404", err)
+	}
+	for _, leak := range []string{password, "keyroll:", "no-such-prefix"} {
+		if strings.Contains(err.Error(), leak) {
+			t.Errorf("the error shows %q: %v", leak, err)
+		}
+	}
+	t.Logf("error: %v", err)
+}

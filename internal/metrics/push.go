@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/push"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/keyroll/keyroll/internal/redact"
 )
 
 // PushJob is the Pushgateway job a run's metrics are grouped under.
@@ -28,7 +29,8 @@ func Push(ctx context.Context, gateway string, client *http.Client, g prometheus
 	for _, t := range targets {
 		p := push.New(gateway, PushJob).Grouping("target", t).Client(client).Gatherer(targetGatherer{g, t})
 		if err := p.AddContext(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("metrics: push target %s to %s: %w", t, redactURL(gateway), err))
+			// client_golang's errors repeat the full URL, password included.
+			errs = append(errs, fmt.Errorf("metrics: push target %s to %s: %w", t, redact.URL(gateway), redact.Error(err, gateway)))
 		}
 	}
 	return errors.Join(errs...)
@@ -79,13 +81,4 @@ func withoutTarget(labels []*dto.LabelPair, target string) ([]*dto.LabelPair, bo
 		out = append(out, l)
 	}
 	return out, true
-}
-
-// redactURL drops the user information from a URL for messages.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }

@@ -21,6 +21,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/keyroll/keyroll/internal/redact"
+
 	"github.com/keyroll/keyroll/internal/evidence"
 )
 
@@ -76,7 +78,7 @@ func (n *Notifier) Notify(ctx context.Context, ev Event) error {
 		go func() {
 			defer wg.Done()
 			if err := n.post(ctx, ep, name, ev.Record); err != nil {
-				errs[i] = fmt.Errorf("notify[%d] (%s): %w", i, host(ep.URL), err)
+				errs[i] = redact.Error(fmt.Errorf("notify[%d] (%s): %w", i, redact.URL(ep.URL), err), ep.URL)
 				n.Log.Warn().Err(errs[i]).Str("event", name).Str("target", ev.Record.Target).
 					Str("rotation_id", ev.Record.RotationID).Msg("notification not delivered")
 				return
@@ -151,7 +153,7 @@ func (n *Notifier) once(ctx context.Context, u string, body []byte, timeout time
 		if errors.As(err, &ue) {
 			err = ue.Err // the URL is a credential: keep it out of the message
 		}
-		return fmt.Errorf("post: %w", err)
+		return fmt.Errorf("post: %w", redact.Error(err, u))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -208,13 +210,4 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
-}
-
-// host names an endpoint in messages without its path, which may be a credential.
-func host(u string) string {
-	p, err := url.Parse(u)
-	if err != nil || p.Host == "" {
-		return "invalid URL"
-	}
-	return p.Host
 }
