@@ -194,7 +194,7 @@ func (c *Config) Warnings() []string {
 	if u, err := url.Parse(c.Vault.Address); err == nil && u.Scheme == "http" && !loopback(u.Hostname()) && c.Vault.InsecureHTTP {
 		w = append(w, "vault.insecure_http: talking plain HTTP to Vault at "+u.Host+"; the token crosses the network in cleartext unless a service mesh encrypts it")
 	}
-	return w
+	return append(w, c.insecureOpsURLs()...)
 }
 
 // checkURL requires an https:// URL, or http:// on a loopback host (or anywhere when
