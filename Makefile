@@ -1,8 +1,13 @@
 # keyroll — the README's two commands are `make demo` and `make test`.
-.PHONY: demo test bench soak build vault clean
+.PHONY: demo test bench soak build vault clean docs
 
 build:
 	CGO_ENABLED=0 go build -trimpath -o bin/keyroll .
+
+# docs regenerates the command reference in docs/cli from the commands' help
+# (internal/cli's TestCLIDocsCurrent fails when it is stale).
+docs:
+	go test ./internal/cli -run '^TestCLIDocsCurrent$$' -count=1 -update-docs
 
 demo:
 	scripts/demo.sh

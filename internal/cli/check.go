@@ -3,10 +3,11 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/keyroll/keyroll/internal/config"
 	vaultpolicy "github.com/keyroll/keyroll/internal/policy"
@@ -17,13 +18,23 @@ import (
 // runCheck validates the configuration and proves access without changing anything: Vault
 // login, a read of each target's document, and DigiCert's GET /webhook with each target's
 // key. It prints one line per check and fails with the worst problem found.
-func runCheck(ctx context.Context, env *Env, args []string) error {
-	var f common
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	f.register(fs)
-	if err := parseFlags(fs, env, args); err != nil {
-		return err
+func checkCmd(env *Env) *cobra.Command {
+	f := &common{}
+	c := &cobra.Command{
+		Use:   "check",
+		Short: "Validate the config and prove Vault and DigiCert access",
+		Long: "Validate the configuration and prove access without changing anything: the Vault login,\n" +
+			"a read of each target's key document and the policy's capabilities on it, DigiCert's\n" +
+			"GET /webhook with each target's API key, and the paths the evidence needs.\n" +
+			"It prints one line per check and exits with the worst problem found.",
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return runCheck(c.Context(), env, f) },
 	}
+	f.register(c.Flags())
+	return c
+}
+
+func runCheck(ctx context.Context, env *Env, f *common) error {
 	cfg, err := f.start(env)
 	if err != nil {
 		return err

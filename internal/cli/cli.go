@@ -1,5 +1,6 @@
-// Package cli implements keyroll's command line: one file per command, a shared set of
-// global flags, logging set-up, and the mapping of errors to exit codes.
+// Package cli implements keyroll's command line on spf13/cobra: one file per command, each
+// a constructor that declares its flags and arguments on a cobra.Command, a shared set of
+// configuration and logging flags, and the mapping of errors to exit codes (exit.go).
 package cli
 
 import (
@@ -12,30 +13,11 @@ import (
 	"strings"
 
 	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/keyroll/keyroll/internal/config"
 )
-
-// command is one subcommand of keyroll.
-type command struct {
-	name    string
-	summary string
-	run     func(ctx context.Context, env *Env, args []string) error
-}
-
-func commands() []command {
-	return []command{
-		{"run", "rotate every (or the named) target now", runRun},
-		{"schedule", "rotate on rotation.schedule until SIGTERM", runSchedule},
-		{"status", "show where each target stands", runStatus},
-		{"check", "validate the config and prove Vault and DigiCert access", runCheck},
-		{"policy", "print the Vault policies the config needs (job, listener TARGET)", runPolicy},
-		{"listen", "run a reference webhook listener", runListen},
-		{"simulate", "run the CertCentral simulator", runSimulate},
-		{"evidence", "evidence tools: verify, public-key, repair, report", runEvidence},
-		{"version", "print the version", runVersion},
-	}
-}
 
 // Env is what every command gets: its output streams, the logger and the environment.
 // Every read of an environment variable goes through it.
@@ -75,30 +57,155 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func run(ctx context.Context, env *Env, args []string) error {
-	stderr := env.Stderr
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stderr)
-		if len(args) == 0 {
-			return fmt.Errorf("%w: no command given", ErrUsage)
-		}
-		return nil
+	root := Root(env)
+	if args == nil {
+		args = []string{} // nil would make cobra read os.Args
 	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(ctx, env, args[1:])
-		}
-	}
-	usage(stderr)
-	return fmt.Errorf("%w: unknown command %q", ErrUsage, args[0])
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "keyroll rotates the shared secret of a DigiCert CertCentral webhook with zero downtime.")
-	fmt.Fprintln(w, "\nUsage: keyroll COMMAND [flags]\n\nCommands:")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+// Root returns keyroll's command tree, writing to env's streams: help and output on
+// Stdout, logs on Stderr. Errors are returned, not printed (Main prints them once).
+func Root(env *Env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "keyroll",
+		Short: "Rotate a DigiCert CertCentral webhook's shared secret through HashiCorp Vault",
+		Long: "keyroll rotates the shared secret of a DigiCert CertCentral webhook with zero downtime,\n" +
+			"keeping the keys in HashiCorp Vault KV v2, and records every rotation as evidence.",
+		Version:           Build().short(),
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		DisableAutoGenTag: true, // the generated docs stay byte-identical between builds
 	}
-	fmt.Fprintln(w, "\nRun 'keyroll COMMAND -h' for a command's flags.")
+	groupCommand(env, root)
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	root.SetVersionTemplate("keyroll {{.Version}}\n")
+	root.SetFlagErrorFunc(flagError)
+	root.AddCommand(runCmd(env), scheduleCmd(env), statusCmd(env), checkCmd(env), policyCmd(env),
+		listenCmd(env), simulateCmd(env), evidenceCmd(env), versionCmd(env))
+	root.SetHelpCommand(helpCmd())
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	if comp, _, err := root.Find([]string{"completion"}); err == nil && comp != root {
+		groupCommand(env, comp) // cobra's shows its help for an unknown shell
+	}
+	usageArgs(root)
+	return root
+}
+
+// usageArgs makes every argument error in c's tree a usage error (exit 2), cobra's own
+// commands' (completion) included.
+func usageArgs(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(c *cobra.Command, args []string) error {
+			err := check(c, args)
+			if err != nil && !errors.Is(err, ErrUsage) {
+				err = fmt.Errorf("%w: %s: %v", ErrUsage, cmdName(c), err)
+			}
+			return err
+		}
+	}
+	for _, sub := range c.Commands() {
+		usageArgs(sub)
+	}
+}
+
+// helpCmd is `keyroll help [COMMAND]...`: cobra's, except that an unknown command is a
+// usage error with suggestions rather than the top-level help.
+func helpCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		Long:  "Help prints the help of any command: keyroll help run, keyroll help evidence verify.",
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := c.Root().Find(args)
+			if err == nil && len(rest) > 0 {
+				err = unknownCommand(cmd, rest[0])
+			}
+			if err != nil {
+				return err
+			}
+			return cmd.Help()
+		},
+	}
+}
+
+// groupCommand makes c a command that only groups subcommands: an unknown one is refused
+// with suggestions, none prints the help to stderr (groupRun).
+func groupCommand(env *Env, c *cobra.Command) *cobra.Command {
+	c.Args = subcommandArgs
+	c.RunE = groupRun(env)
+	c.SuggestionsMinimumDistance = 2 // cobra sets it only on its own unknown-command path
+	return c
+}
+
+// groupRun is what a command that only groups subcommands (keyroll, keyroll evidence)
+// does without one: print its help to stderr and fail as a usage error.
+func groupRun(env *Env) func(*cobra.Command, []string) error {
+	return func(c *cobra.Command, _ []string) error {
+		c.SetOut(env.Stderr)
+		_ = c.Help()
+		c.SetOut(env.Stdout)
+		if !c.HasParent() {
+			return fmt.Errorf("%w: no command given", ErrUsage)
+		}
+		return fmt.Errorf("%w: %s: no subcommand given", ErrUsage, cmdName(c))
+	}
+}
+
+// subcommandArgs refuses an argument of a group command: it is a mistyped subcommand,
+// named with the closest ones.
+func subcommandArgs(c *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	return unknownCommand(c, args[0])
+}
+
+func unknownCommand(c *cobra.Command, name string) error {
+	hint := fmt.Sprintf("; '%s --help' lists them", c.CommandPath())
+	if s := c.SuggestionsFor(name); len(s) > 0 {
+		q := make([]string, len(s))
+		for i, n := range s {
+			q[i] = fmt.Sprintf("%q", n)
+		}
+		hint = fmt.Sprintf(" (did you mean %s?)", strings.Join(q, " or "))
+	}
+	return fmt.Errorf("%w: unknown command %q for %q%s", ErrUsage, name, c.CommandPath(), hint)
+}
+
+// flagError turns a flag parsing error into a usage error naming the command. On a group
+// command, an argument before the bad flag is a mistyped subcommand: that is the error.
+func flagError(c *cobra.Command, err error) error {
+	if c.HasAvailableSubCommands() {
+		if a := c.Flags().Args(); len(a) > 0 {
+			return unknownCommand(c, a[0])
+		}
+	}
+	return fmt.Errorf("%w: %s: %v", ErrUsage, cmdName(c), err)
+}
+
+// cmdName is c's path without the program name: "run", "evidence verify".
+func cmdName(c *cobra.Command) string {
+	return strings.TrimPrefix(c.CommandPath(), c.Root().Name()+" ")
+}
+
+// noArgs refuses any argument.
+func noArgs(c *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%w: %s: unexpected argument %q", ErrUsage, cmdName(c), args[0])
+	}
+	return nil
+}
+
+// oneFile wants exactly one argument, FILE; flags may come before or after it.
+func oneFile(c *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: %s: FILE is missing", ErrUsage, cmdName(c))
+	}
+	return noArgs(c, args[1:])
 }
 
 // common holds the flags every command that reads the config accepts.
@@ -108,8 +215,13 @@ type common struct {
 	logLevel   string
 }
 
-func (c *common) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.configPath, "config", "", "config file (default $KEYROLL_CONFIG, then ./config.yaml)")
+func (c *common) register(fs *pflag.FlagSet) {
+	fs.StringVar(&c.configPath, "config", "", "config `file` (default $KEYROLL_CONFIG, then ./config.yaml)")
+	c.registerLog(fs)
+}
+
+// registerLog declares the logging flags alone, for commands without a configuration.
+func (c *common) registerLog(fs *pflag.FlagSet) {
 	fs.StringVar(&c.logFormat, "log-format", "", "json or console (default: console on a terminal, else json)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 }
@@ -162,19 +274,6 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// parseFlags parses args into fs, turning flag errors into usage errors. -h prints the
-// flags and returns flag.ErrHelp.
-func parseFlags(fs *flag.FlagSet, env *Env, args []string) error {
-	fs.SetOutput(env.Stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %s: %v", ErrUsage, fs.Name(), err)
-	}
-	return nil
-}
-
 // stringList is a repeatable string flag.
 type stringList []string
 
@@ -188,3 +287,6 @@ func (s *stringList) Set(v string) error {
 	*s = append(*s, v)
 	return nil
 }
+
+// Type names the flag's value in help.
+func (s *stringList) Type() string { return "name" }

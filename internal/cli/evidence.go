@@ -3,10 +3,11 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/keyroll/keyroll/internal/config"
 	"github.com/keyroll/keyroll/internal/evidence"
@@ -14,76 +15,67 @@ import (
 	"github.com/keyroll/keyroll/vault"
 )
 
-// evidenceUsage lists the evidence subcommands.
-const evidenceUsage = "evidence verify FILE [--public-key PEM] [--signed-from SEQ] [--config F --vault] | " +
-	"evidence public-key --config F [--version N] | evidence repair FILE [--config F] | " +
-	"evidence report FILE [--since T] [--until T] [--format md|csv|html] [--config F | --max-age D]"
-
-// runEvidence dispatches `keyroll evidence SUBCOMMAND`.
-func runEvidence(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 {
-		return fmt.Errorf("%w: %s", ErrUsage, evidenceUsage)
+// evidenceCmd is `keyroll evidence`, the group of the evidence tools.
+func evidenceCmd(env *Env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "evidence",
+		Short: "Evidence tools: verify, public-key, repair, report",
+		Long: "Tools for the evidence file keyroll writes (evidence.file): a hash-chained JSON Lines\n" +
+			"record of every rotation, optionally signed with a Vault Transit key and anchored in Vault.",
 	}
-	switch args[0] {
-	case "verify":
-		return runEvidenceVerify(ctx, env, args[1:])
-	case "public-key":
-		return runEvidencePublicKey(ctx, env, args[1:])
-	case "repair":
-		return runEvidenceRepair(ctx, env, args[1:])
-	case "report":
-		return runEvidenceReport(ctx, env, args[1:])
-	}
-	return fmt.Errorf("%w: unknown evidence subcommand %q: %s", ErrUsage, args[0], evidenceUsage)
+	groupCommand(env, c)
+	c.AddCommand(evidenceVerifyCmd(env), evidencePublicKeyCmd(env), evidenceRepairCmd(env), evidenceReportCmd(env))
+	return c
 }
 
-// parseFileFlags parses flags that may come before or after the one FILE argument.
-func parseFileFlags(fs *flag.FlagSet, env *Env, args []string) (string, error) {
-	if err := parseFlags(fs, env, args); err != nil {
-		return "", err
+// verifyFlags are the flags of `keyroll evidence verify`.
+type verifyFlags struct {
+	common
+	pubPath    string
+	signedFrom int64
+	withVault  bool
+}
+
+func evidenceVerifyCmd(env *Env) *cobra.Command {
+	f := &verifyFlags{}
+	c := &cobra.Command{
+		Use:   "verify FILE",
+		Short: "Verify an evidence file's hash chain, signatures and anchor",
+		Long: "Verify an evidence file: the hash chain always, every signature with --public-key, and\n" +
+			"with --vault that the file ends where Vault's anchor says. Prints OK and exits 0 when all\n" +
+			"of it holds, or BROKEN naming the line and why, with exit 1.",
+		Example: "  keyroll evidence verify /var/lib/keyroll/evidence.jsonl\n" +
+			"  keyroll evidence public-key --config config.yaml > transit.pem\n" +
+			"  keyroll evidence verify evidence.jsonl --public-key transit.pem --config config.yaml --vault",
+		Args: oneFile,
+		RunE: func(c *cobra.Command, args []string) error { return runEvidenceVerify(c.Context(), env, f, args[0]) },
 	}
-	rest := fs.Args()
-	if len(rest) == 0 {
-		return "", fmt.Errorf("%w: evidence %s: FILE is missing", ErrUsage, fs.Name())
-	}
-	file := rest[0]
-	if err := parseFlags(fs, env, rest[1:]); err != nil {
-		return "", err
-	}
-	if fs.NArg() > 0 {
-		return "", fmt.Errorf("%w: evidence %s: unexpected argument %q", ErrUsage, fs.Name(), fs.Arg(0))
-	}
-	return file, nil
+	fs := c.Flags()
+	f.register(fs)
+	fs.StringVar(&f.pubPath, "public-key", "", "PEM file of the Transit public key(s): verify every signature")
+	fs.Int64Var(&f.signedFrom, "signed-from", 0, "with --public-key: records before this seq may be unsigned (files that predate signing)")
+	fs.BoolVar(&f.withVault, "vault", false, "compare the file's end with the anchor in Vault (needs --config)")
+	return c
 }
 
 // runEvidenceVerify implements `keyroll evidence verify FILE`: it exits 0 and prints OK
 // when everything asked for holds, or 1 naming the broken line and why.
-func runEvidenceVerify(ctx context.Context, env *Env, args []string) error {
-	var c common
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	c.register(fs)
-	pubPath := fs.String("public-key", "", "PEM file of the Transit public key(s): verify every signature")
-	signedFrom := fs.Int64("signed-from", 0, "with --public-key: records before this seq may be unsigned (files that predate signing)")
-	withVault := fs.Bool("vault", false, "compare the file's end with the anchor in Vault (needs --config)")
-	file, err := parseFileFlags(fs, env, args)
-	if err != nil {
-		return err
-	}
+func runEvidenceVerify(ctx context.Context, env *Env, f *verifyFlags, file string) error {
 	var o evidence.VerifyOptions
-	if *pubPath != "" {
-		pem, err := os.ReadFile(*pubPath)
+	if f.pubPath != "" {
+		pem, err := os.ReadFile(f.pubPath)
 		if err != nil {
 			return fmt.Errorf("%w: --public-key: %v", ErrUsage, err)
 		}
 		if o.Keys, err = evidence.ParsePublicKeys(pem); err != nil {
-			return fmt.Errorf("%w: --public-key %s: %v", ErrUsage, *pubPath, err)
+			return fmt.Errorf("%w: --public-key %s: %v", ErrUsage, f.pubPath, err)
 		}
-		o.SignedFrom = *signedFrom
-	} else if *signedFrom != 0 {
+		o.SignedFrom = f.signedFrom
+	} else if f.signedFrom != 0 {
 		return fmt.Errorf("%w: --signed-from needs --public-key", ErrUsage)
 	}
-	if *withVault {
-		cfg, err := c.start(env)
+	if f.withVault {
+		cfg, err := f.start(env)
 		if err != nil {
 			return err
 		}
@@ -138,19 +130,29 @@ func verifiedSummary(res evidence.Result, o evidence.VerifyOptions) string {
 	return strings.Join(parts, ", ")
 }
 
+func evidencePublicKeyCmd(env *Env) *cobra.Command {
+	var (
+		c       common
+		version int
+	)
+	cmd := &cobra.Command{
+		Use:   "public-key",
+		Short: "Print the PEM of the Transit key that signs the records",
+		Long: "Print the PEM of the Vault Transit key (evidence.signing) that signs the records, every\n" +
+			"version of it or --version N, for `keyroll evidence verify --public-key` and scripts/verify-evidence.sh.",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runEvidencePublicKey(cmd.Context(), env, &c, version)
+		},
+	}
+	c.register(cmd.Flags())
+	cmd.Flags().IntVar(&version, "version", 0, "only this key version (default: every version)")
+	return cmd
+}
+
 // runEvidencePublicKey implements `keyroll evidence public-key`: it prints the PEM of the
 // Transit key that signs the records, read from Vault.
-func runEvidencePublicKey(ctx context.Context, env *Env, args []string) error {
-	var c common
-	fs := flag.NewFlagSet("public-key", flag.ContinueOnError)
-	c.register(fs)
-	version := fs.Int("version", 0, "only this key version (default: every version)")
-	if err := parseFlags(fs, env, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: evidence public-key: unexpected argument %q", ErrUsage, fs.Arg(0))
-	}
+func runEvidencePublicKey(ctx context.Context, env *Env, c *common, version int) error {
 	cfg, err := c.start(env)
 	if err != nil {
 		return err
@@ -162,7 +164,7 @@ func runEvidencePublicKey(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	pem, err := newTransitSigner(a.session.Client(), *cfg.Evidence.Signing).publicKeysPEM(ctx, *version)
+	pem, err := newTransitSigner(a.session.Client(), *cfg.Evidence.Signing).publicKeysPEM(ctx, version)
 	if err != nil {
 		return fmt.Errorf("evidence public-key: %w", err)
 	}
@@ -170,16 +172,25 @@ func runEvidencePublicKey(ctx context.Context, env *Env, args []string) error {
 	return err
 }
 
+func evidenceRepairCmd(env *Env) *cobra.Command {
+	var c common
+	cmd := &cobra.Command{
+		Use:   "repair FILE",
+		Short: "Move a torn last line aside and append a repair record",
+		Long: "Move a torn last line of an evidence file aside (to FILE.torn-…) and append a repair\n" +
+			"record, as `keyroll run` does on its own. With --config the record is signed and anchored.",
+		Args: oneFile,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runEvidenceRepair(cmd.Context(), env, &c, args[0])
+		},
+	}
+	c.register(cmd.Flags())
+	return cmd
+}
+
 // runEvidenceRepair implements `keyroll evidence repair FILE`: it moves a torn last line
 // aside and appends a repair record, as `keyroll run` does on its own.
-func runEvidenceRepair(ctx context.Context, env *Env, args []string) error {
-	var c common
-	fs := flag.NewFlagSet("repair", flag.ContinueOnError)
-	c.register(fs)
-	file, err := parseFileFlags(fs, env, args)
-	if err != nil {
-		return err
-	}
+func runEvidenceRepair(ctx context.Context, env *Env, c *common, file string) error {
 	var f *evidence.File
 	if c.configPath != "" {
 		cfg, err := c.start(env)
@@ -198,7 +209,10 @@ func runEvidenceRepair(ctx context.Context, env *Env, args []string) error {
 		if err := c.setup(env); err != nil {
 			return err
 		}
-		var rep *evidence.Repair
+		var (
+			rep *evidence.Repair
+			err error
+		)
 		f, rep, err = evidence.Open(ctx, file, evidence.Options{Repair: true, Actor: hostName(env)})
 		if err != nil {
 			return err

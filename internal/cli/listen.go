@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	stdlog "log"
 	"net"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
 
 	"github.com/keyroll/keyroll/internal/config"
 	"github.com/keyroll/keyroll/internal/metrics"
@@ -57,9 +57,8 @@ type listenFlags struct {
 // address only) on --addr, X-WEBHOOK-KEY verified against the accept set of one target's
 // Vault document, DigiCert's events answered 200 and logged, /healthz and /metrics beside
 // them without the key check. It stops gracefully when ctx ends.
-func runListen(ctx context.Context, env *Env, args []string) error {
-	f, err := parseListenFlags(env, args)
-	if err != nil {
+func runListen(ctx context.Context, env *Env, f *listenFlags) error {
+	if err := f.check(); err != nil {
 		return err
 	}
 	cfg, err := f.start(env)
@@ -118,10 +117,22 @@ func runListen(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
-// parseListenFlags reads the flags of `keyroll listen` and checks --addr and the TLS flags.
-func parseListenFlags(env *Env, args []string) (*listenFlags, error) {
+// listenCmd is `keyroll listen`.
+func listenCmd(env *Env) *cobra.Command {
 	f := &listenFlags{}
-	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
+	c := &cobra.Command{
+		Use:   "listen",
+		Short: "Run a reference webhook listener",
+		Long: "Run the reference webhook listener: HTTPS on --addr (plain HTTP on a loopback address\n" +
+			"only), X-WEBHOOK-KEY checked in constant time against the accept set of one target's\n" +
+			"Vault document, DigiCert's events answered 200 and logged (or forwarded to --upstream),\n" +
+			"/healthz and /metrics beside them. It drains and stops on SIGTERM.",
+		Example: "  keyroll listen --addr :8443 --tls-cert tls.crt --tls-key tls.key\n" +
+			"  keyroll listen --addr :8443 --tls-cert tls.crt --tls-key tls.key --upstream http://127.0.0.1:8080",
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return runListen(c.Context(), env, f) },
+	}
+	fs := c.Flags()
 	f.register(fs)
 	fs.StringVar(&f.addr, "addr", "", "address to listen on, e.g. :8443 (required)")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file (PEM, chain included); without it, plain HTTP on a loopback address only")
@@ -132,31 +143,30 @@ func parseListenFlags(env *Env, args []string) (*listenFlags, error) {
 	fs.StringVar(&f.allowFrom, "allow-from", "", "accept deliveries only from these sources: CIDR prefixes or addresses, comma-separated")
 	fs.BoolVar(&f.trustXFF, "trust-forwarded-for", false, "with --allow-from, take the source from the last X-Forwarded-For address (only behind a proxy that sets it)")
 	fs.IntVar(&f.maxConns, "max-conns", defaultMaxConns, "most connections the webhook port holds open at once")
-	if err := parseFlags(fs, env, args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("%w: listen: unexpected argument %q", ErrUsage, fs.Arg(0))
-	}
+	return c
+}
+
+// check checks --addr, the TLS flags and the other values of the flags.
+func (f *listenFlags) check() error {
 	plain, err := f.checkAddr()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	f.plain = plain
 	if f.upstream, err = parseUpstream(f.upstreamArg); err != nil {
-		return nil, err
+		return err
 	}
 	if f.allowFrom != "" {
 		if f.allowed, err = listener.ParseCIDRs(f.allowFrom); err != nil {
-			return nil, fmt.Errorf("%w: listen: --allow-from: %v", ErrUsage, err)
+			return fmt.Errorf("%w: listen: --allow-from: %v", ErrUsage, err)
 		}
 	} else if f.trustXFF {
-		return nil, fmt.Errorf("%w: listen: --trust-forwarded-for needs --allow-from", ErrUsage)
+		return fmt.Errorf("%w: listen: --trust-forwarded-for needs --allow-from", ErrUsage)
 	}
 	if f.maxConns < 1 {
-		return nil, fmt.Errorf("%w: listen: --max-conns must be at least 1", ErrUsage)
+		return fmt.Errorf("%w: listen: --max-conns must be at least 1", ErrUsage)
 	}
-	return f, nil
+	return nil
 }
 
 // tlsConfig returns the server's TLS settings, nil for plain HTTP.

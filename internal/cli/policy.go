@@ -1,50 +1,65 @@
 package cli
 
 import (
-	"context"
-	"flag"
 	"fmt"
 	"io"
+
+	"github.com/spf13/cobra"
 
 	"github.com/keyroll/keyroll/internal/config"
 	vaultpolicy "github.com/keyroll/keyroll/internal/policy"
 )
 
-// runPolicy prints the Vault policies the configuration needs: `policy` all of them,
-// `policy job` the job's, `policy listener TARGET` the listeners' of one target.
-func runPolicy(ctx context.Context, env *Env, args []string) error {
-	var f common
-	fs := flag.NewFlagSet("policy", flag.ContinueOnError)
-	f.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: keyroll policy [flags] [job | listener TARGET]")
-		fs.PrintDefaults()
+// policyCmd is `keyroll policy`: it prints the Vault policies the configuration needs,
+// `policy` all of them, `policy job` the job's, `policy listener TARGET` the listeners' of
+// one target.
+func policyCmd(env *Env) *cobra.Command {
+	f := &common{}
+	c := &cobra.Command{
+		Use:   "policy [job | listener TARGET]",
+		Short: "Print the Vault policies the config needs (job, listener TARGET)",
+		Long: "Print the Vault policies the configuration needs, in HCL: with no argument every one,\n" +
+			"with job the rotation job's, with listener TARGET the listeners' of that target.",
+		Example: "  keyroll policy job | vault policy write keyroll-job -\n" +
+			"  keyroll policy listener prod-us | vault policy write keyroll-listener-prod-us -",
+		Args:      policyArgs,
+		ValidArgs: []string{"job", "listener"},
+		RunE:      func(c *cobra.Command, args []string) error { return runPolicy(env, f, args) },
 	}
-	if err := parseFlags(fs, env, args); err != nil {
-		return err
+	f.register(c.Flags())
+	return c
+}
+
+// policyArgs wants no argument, job, or listener TARGET.
+func policyArgs(_ *cobra.Command, args []string) error {
+	switch {
+	case len(args) == 0, len(args) == 1 && args[0] == "job", len(args) == 2 && args[0] == "listener":
+		return nil
 	}
+	return fmt.Errorf("%w: policy: want no argument, job, or listener TARGET", ErrUsage)
+}
+
+func runPolicy(env *Env, f *common, rest []string) error {
 	cfg, err := f.start(env)
 	if err != nil {
 		return err
 	}
 	out, spec := env.Stdout, policySpec(cfg)
-	switch rest := fs.Args(); {
+	switch {
 	case len(rest) == 0:
 		io.WriteString(out, vaultpolicy.Job(spec))
 		for _, t := range spec.Targets {
 			io.WriteString(out, "\n")
 			io.WriteString(out, vaultpolicy.Listener(spec, t))
 		}
-	case rest[0] == "job" && len(rest) == 1:
+	case rest[0] == "job":
 		io.WriteString(out, vaultpolicy.Job(spec))
-	case rest[0] == "listener" && len(rest) == 2:
+	default: // listener TARGET (policyArgs)
 		t, ok := cfg.Target(rest[1])
 		if !ok {
 			return fmt.Errorf("%w: policy listener %s: not a configured target", ErrUsage, rest[1])
 		}
 		io.WriteString(out, vaultpolicy.Listener(spec, vaultpolicy.Target{Name: t.Name, VaultPath: t.VaultPath}))
-	default:
-		return fmt.Errorf("%w: policy: want no argument, job, or listener TARGET", ErrUsage)
 	}
 	return nil
 }

@@ -2,15 +2,15 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"runtime/pprof"
-	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/keyroll/keyroll/internal/config"
 	"github.com/keyroll/keyroll/internal/evidence"
@@ -28,11 +28,23 @@ type runFlags struct {
 	overlap  string
 	trigger  string
 	parallel int
+	profile  string
 }
 
-func runRun(ctx context.Context, env *Env, args []string) error {
-	var f runFlags
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+// runCmd is `keyroll run`.
+func runCmd(env *Env) *cobra.Command {
+	f := &runFlags{}
+	c := &cobra.Command{
+		Use:   "run",
+		Short: "Rotate every (or the named) target now",
+		Long: "Rotate every configured target that is due (or the ones named with --target), resuming\n" +
+			"any rotation a crash left staged. Exit 0 when every target succeeded or had nothing due,\n" +
+			"1 when a retry may succeed, 2 on a usage or configuration error, 3 when a human is needed.",
+		Example: "  keyroll run --config config.yaml\n  keyroll run --target prod-us --dry-run\n  keyroll run --force --overlap 0",
+		Args:    noArgs,
+		RunE:    func(c *cobra.Command, _ []string) error { return f.run(c.Context(), env) },
+	}
+	fs := c.Flags()
 	f.register(fs)
 	fs.Var(&f.targets, "target", "rotate only this target (repeatable)")
 	fs.BoolVar(&f.force, "force", false, "rotate even if not due; adopt a drifted live secret as previous")
@@ -40,38 +52,44 @@ func runRun(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&f.overlap, "overlap", "", "override rotation.overlap for this run (0 drops the old key at promote)")
 	fs.StringVar(&f.trigger, "trigger", "manual", "what started this run: manual, schedule or cronjob (recorded in evidence)")
 	fs.IntVar(&f.parallel, "parallel", DefaultParallel, "targets rotated at once")
-	args, profile, err := hiddenFlag(args, "cpu-profile")
-	if err != nil {
-		return err
-	}
-	if err := parseFlags(fs, env, args); err != nil {
-		return err
-	}
-	if profile != "" {
-		stop, err := startCPUProfile(profile)
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: run: unexpected argument %q", ErrUsage, fs.Arg(0))
-	}
+	// A developer switch (cmd/bench uses it), kept out of the help.
+	fs.StringVar(&f.profile, "cpu-profile", "", "write a CPU profile of the run to `file`")
+	_ = fs.MarkHidden("cpu-profile")
+	return c
+}
+
+// options checks the flags and returns the rotation options they ask for.
+func (f *runFlags) options() (rotate.Options, error) {
 	o := rotate.Options{Force: f.force, DryRun: f.dryRun}
 	if f.overlap != "" {
 		d, err := config.ParseDuration(f.overlap)
 		if err != nil {
-			return fmt.Errorf("%w: --overlap: %v", ErrUsage, err)
+			return o, fmt.Errorf("%w: --overlap: %v", ErrUsage, err)
 		}
 		o.Overlap = &d
 	}
 	tr, err := evidence.ParseTrigger(f.trigger)
 	if err != nil {
-		return fmt.Errorf("%w: --trigger: %v", ErrUsage, err)
+		return o, fmt.Errorf("%w: --trigger: %v", ErrUsage, err)
 	}
 	o.Trigger = tr
 	if f.parallel < 1 {
-		return fmt.Errorf("%w: --parallel must be at least 1", ErrUsage)
+		return o, fmt.Errorf("%w: --parallel must be at least 1", ErrUsage)
+	}
+	return o, nil
+}
+
+func (f *runFlags) run(ctx context.Context, env *Env) error {
+	if f.profile != "" {
+		stop, err := startCPUProfile(f.profile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	o, err := f.options()
+	if err != nil {
+		return err
 	}
 	cfg, err := f.start(env)
 	if err != nil {
@@ -193,37 +211,6 @@ func worst(results []rotate.Result) error {
 		}
 	}
 	return joinFailures(fmt.Sprintf("%d of %d targets failed", len(errs), len(results)), errs)
-}
-
-// hiddenFlag removes the undocumented flag --name FILE (or -name, or =FILE) from args
-// and returns its value: a developer switch (bench/ uses --cpu-profile) kept out of -h.
-func hiddenFlag(args []string, name string) ([]string, string, error) {
-	out := make([]string, 0, len(args))
-	value := ""
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			out = append(out, args[i:]...)
-			break
-		}
-		flagName, v, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !strings.HasPrefix(a, "-") || flagName != name {
-			out = append(out, a)
-			continue
-		}
-		if !hasValue {
-			if i+1 >= len(args) {
-				return nil, "", fmt.Errorf("%w: flag needs an argument: --%s", ErrUsage, name)
-			}
-			i++
-			v = args[i]
-		}
-		if v == "" {
-			return nil, "", fmt.Errorf("%w: --%s: empty file name", ErrUsage, name)
-		}
-		value = v
-	}
-	return out, value, nil
 }
 
 // startCPUProfile writes a CPU profile of the rest of the command to file (--cpu-profile).

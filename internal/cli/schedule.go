@@ -2,13 +2,14 @@ package cli
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"net"
 	"net/http"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/keyroll/keyroll/internal/evidence"
 	"github.com/keyroll/keyroll/internal/failure"
@@ -31,10 +32,9 @@ type scheduleFlags struct {
 
 // runSchedule rotates every target on rotation.schedule until ctx ends; a running
 // rotation then gets --grace to reach a safe point, or stops at once on env.Hard.
-func runSchedule(ctx context.Context, env *Env, args []string) error {
-	f, err := parseScheduleFlags(env, args)
-	if err != nil {
-		return err
+func runSchedule(ctx context.Context, env *Env, f *scheduleFlags) error {
+	if f.parallel < 1 || f.grace <= 0 {
+		return fmt.Errorf("%w: --parallel and --grace must be positive", ErrUsage)
 	}
 	cfg, err := f.start(env)
 	if err != nil {
@@ -70,20 +70,24 @@ func runSchedule(ctx context.Context, env *Env, args []string) error {
 	return s.Run(ctx, env.Hard)
 }
 
-func parseScheduleFlags(env *Env, args []string) (*scheduleFlags, error) {
+// scheduleCmd is `keyroll schedule`.
+func scheduleCmd(env *Env) *cobra.Command {
 	f := &scheduleFlags{}
-	fs := flag.NewFlagSet("schedule", flag.ContinueOnError)
+	c := &cobra.Command{
+		Use:   "schedule",
+		Short: "Rotate on rotation.schedule until SIGTERM",
+		Long: "Rotate every target on rotation.schedule until SIGTERM, as a long-running process (a\n" +
+			"Deployment) instead of a CronJob, serving /healthz and /metrics on --metrics-addr.\n" +
+			"On SIGTERM a running rotation gets --grace to reach a safe point; a second SIGTERM stops it at once.",
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return runSchedule(c.Context(), env, f) },
+	}
+	fs := c.Flags()
 	f.register(fs)
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve /healthz and Prometheus /metrics on this address")
 	fs.DurationVar(&f.grace, "grace", 2*time.Minute, "how long a running rotation may go on after SIGTERM")
 	fs.IntVar(&f.parallel, "parallel", DefaultParallel, "targets rotated at once")
-	if err := parseFlags(fs, env, args); err != nil {
-		return nil, err
-	}
-	if f.parallel < 1 || f.grace <= 0 {
-		return nil, fmt.Errorf("%w: --parallel and --grace must be positive", ErrUsage)
-	}
-	return f, nil
+	return c
 }
 
 // scheduledJob is one scheduled run of every target, with the metrics and health it

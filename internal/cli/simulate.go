@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +11,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/keyroll/keyroll/certcentral/certcentraltest"
 	"github.com/keyroll/keyroll/keyset"
@@ -38,9 +39,8 @@ type simulateFlags struct {
 // under /services/v2 it answers POST /_sim/deliver?api_key=K&event=E (deliver an event with
 // the webhook's current secret), GET /_sim/stats and GET /_sim/deliveries[?failed=1] (the
 // delivery log without the keys).
-func runSimulate(ctx context.Context, env *Env, args []string) error {
-	f, err := parseSimulateFlags(env, args)
-	if err != nil {
+func runSimulate(ctx context.Context, env *Env, f *simulateFlags) error {
+	if err := f.check(env); err != nil {
 		return err
 	}
 	opts, err := f.options()
@@ -71,12 +71,20 @@ func runSimulate(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
-// parseSimulateFlags reads the flags of `keyroll simulate` and sets up logging.
-func parseSimulateFlags(env *Env, args []string) (*simulateFlags, error) {
+// simulateCmd is `keyroll simulate`.
+func simulateCmd(env *Env) *cobra.Command {
 	f := &simulateFlags{}
-	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	fs.StringVar(&f.logFormat, "log-format", "", "json or console")
-	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	c := &cobra.Command{
+		Use:   "simulate",
+		Short: "Run the CertCentral simulator",
+		Long: "Serve the CertCentral simulator for demos and local trials: seeded accounts whose webhook\n" +
+			"points at --endpoint. Besides the API under /services/v2 it answers\n" +
+			"POST /_sim/deliver?api_key=K&event=E, GET /_sim/stats and GET /_sim/deliveries[?failed=1].",
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return runSimulate(c.Context(), env, f) },
+	}
+	fs := c.Flags()
+	f.registerLog(fs)
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8444", "address to listen on")
 	fs.StringVar(&f.apiKey, "api-key", "", "API key of the seeded account (default: random); with --accounts N, keys are KEY-1 … KEY-N")
 	fs.IntVar(&f.accounts, "accounts", 1, "number of seeded accounts, each with one webhook")
@@ -87,19 +95,21 @@ func parseSimulateFlags(env *Env, args []string) (*simulateFlags, error) {
 	fs.BoolVar(&f.hideSecret, "hide-secret", false, "never return secret in GET /webhook")
 	fs.BoolVar(&f.allowHTTP, "allow-http-endpoints", false, "accept http:// webhook endpoints (demos on loopback)")
 	fs.StringVar(&f.caFile, "ca-file", "", "PEM file of CAs to trust when delivering to the endpoint")
-	if err := parseFlags(fs, env, args); err != nil {
-		return nil, err
-	}
+	return c
+}
+
+// check sets up logging and checks the counts.
+func (f *simulateFlags) check(env *Env) error {
 	if err := f.setup(env); err != nil {
-		return nil, err
+		return err
 	}
 	if f.accounts < 1 {
-		return nil, fmt.Errorf("%w: --accounts must be at least 1", ErrUsage)
+		return fmt.Errorf("%w: --accounts must be at least 1", ErrUsage)
 	}
 	if f.perAccount < 1 {
-		return nil, fmt.Errorf("%w: --webhooks-per-account must be at least 1", ErrUsage)
+		return fmt.Errorf("%w: --webhooks-per-account must be at least 1", ErrUsage)
 	}
-	return f, nil
+	return nil
 }
 
 // options are the simulator's options the flags ask for.

@@ -4,12 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/keyroll/keyroll/certcentral"
 	"github.com/keyroll/keyroll/internal/config"
@@ -43,24 +44,37 @@ type TargetStatus struct {
 	Problems        []string `json:"problems,omitempty"`
 }
 
-func runStatus(ctx context.Context, env *Env, args []string) error {
-	var (
-		f       common
-		targets stringList
-		asJSON  bool
-	)
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	f.register(fs)
-	fs.Var(&targets, "target", "show only this target (repeatable)")
-	fs.BoolVar(&asJSON, "json", false, "print JSON for automation")
-	if err := parseFlags(fs, env, args); err != nil {
-		return err
+// statusFlags are the flags of `keyroll status`.
+type statusFlags struct {
+	common
+	targets stringList
+	asJSON  bool
+}
+
+func statusCmd(env *Env) *cobra.Command {
+	f := &statusFlags{}
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Show where each target stands",
+		Long: "Show where each target stands: state, fingerprints, key ages, the overlap window's end,\n" +
+			"versions still holding retired keys, DigiCert's status and live key, and the next run.\n" +
+			"Exit 1 when a target is overdue, stuck, unreadable or keeps retired keys.",
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return f.run(c.Context(), env) },
 	}
+	fs := c.Flags()
+	f.register(fs)
+	fs.Var(&f.targets, "target", "show only this target (repeatable)")
+	fs.BoolVar(&f.asJSON, "json", false, "print JSON for automation")
+	return c
+}
+
+func (f *statusFlags) run(ctx context.Context, env *Env) error {
 	cfg, err := f.start(env)
 	if err != nil {
 		return err
 	}
-	ts, err := selectTargets(cfg, targets)
+	ts, err := selectTargets(cfg, f.targets)
 	if err != nil {
 		return err
 	}
@@ -69,7 +83,7 @@ func runStatus(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	rows := a.status(ctx, ts, time.Now().UTC())
-	if asJSON {
+	if f.asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rows); err != nil {
