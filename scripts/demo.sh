@@ -141,7 +141,7 @@ say "keyroll status"
 "$kr" status || true
 
 say "the Vault document's fingerprints (keys themselves are never printed)"
-"$kr" status --json || true
+"$kr" status -o json || true
 
 say "evidence ($demo/evidence.jsonl)"
 cat "$demo/evidence.jsonl"

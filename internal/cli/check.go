@@ -18,8 +18,14 @@ import (
 // runCheck validates the configuration and proves access without changing anything: Vault
 // login, a read of each target's document, and DigiCert's GET /webhook with each target's
 // key. It prints one line per check and fails with the worst problem found.
+// checkFlags are the flags of `keyroll check`.
+type checkFlags struct {
+	common
+	output
+}
+
 func checkCmd(env *Env) *cobra.Command {
-	f := &common{}
+	f := &checkFlags{}
 	c := &cobra.Command{
 		Use:   "check",
 		Short: "Validate the config and prove Vault and DigiCert access",
@@ -30,39 +36,92 @@ func checkCmd(env *Env) *cobra.Command {
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return runCheck(c.Context(), env, f) },
 	}
-	f.register(c.Flags())
+	f.common.register(c.Flags())
+	f.output.register(c.Flags())
 	return c
 }
 
-func runCheck(ctx context.Context, env *Env, f *common) error {
+func runCheck(ctx context.Context, env *Env, f *checkFlags) error {
+	if err := f.output.check(); err != nil {
+		return err
+	}
 	cfg, err := f.start(env)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "ok    config: %d target(s)\n", len(cfg.Targets))
+	out := &CheckReport{Checks: []CheckLine{}}
+	if !f.output.json() {
+		out.text = env.Stdout
+	}
+	err = checkAll(ctx, env, cfg, out)
+	if f.output.json() {
+		out.OK = err == nil
+		if perr := printJSON(env.Stdout, out); perr != nil {
+			return perr
+		}
+	}
+	return err
+}
+
+// checkAll runs every check, reporting each to out, and returns the worst problem.
+func checkAll(ctx context.Context, env *Env, cfg *config.Config, out *CheckReport) error {
+	out.add("config", "", true, "config: %d target(s)", len(cfg.Targets))
 	a, err := newApp(ctx, env, cfg)
 	if err != nil {
-		fmt.Fprintf(env.Stdout, "FAIL  vault login (%s, %s): %v\n", cfg.Vault.Address, methodOrToken(cfg.Vault.Auth.Method), err)
+		out.add("vault_login", "", false, "vault login (%s, %s): %v", cfg.Vault.Address, methodOrToken(cfg.Vault.Auth.Method), err)
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "ok    vault login (%s, %s) as %s\n", cfg.Vault.Address, methodOrToken(cfg.Vault.Auth.Method), a.session.Identity(ctx))
+	out.add("vault_login", "", true, "vault login (%s, %s) as %s", cfg.Vault.Address, methodOrToken(cfg.Vault.Auth.Method), a.session.Identity(ctx))
 
 	var problems []error
 	for _, t := range cfg.Targets {
-		problems = append(problems, a.checkVault(ctx, env.Stdout, t)...)
-		if err := a.checkDigiCert(ctx, env.Stdout, t); err != nil {
+		problems = append(problems, a.checkVault(ctx, out, t)...)
+		if err := a.checkDigiCert(ctx, out, t); err != nil {
 			problems = append(problems, err)
 		}
 	}
-	if err := a.checkJobPaths(ctx, env.Stdout); err != nil {
+	if err := a.checkJobPaths(ctx, out); err != nil {
 		problems = append(problems, err)
 	}
 	return joinFailures("check", problems)
 }
 
+// CheckReport is what `keyroll check` found: printed a line at a time as text, or kept
+// for the one JSON document `check -o json` prints.
+type CheckReport struct {
+	OK     bool        `json:"ok"`
+	Checks []CheckLine `json:"checks"`
+	text   io.Writer   // nil: JSON
+}
+
+// CheckLine is one check's result.
+type CheckLine struct {
+	Check   string `json:"check"` // config, vault_login, vault_document, vault_policy or digicert
+	Target  string `json:"target,omitempty"`
+	OK      bool   `json:"ok"`
+	Message string `json:"message"`
+}
+
+// add reports one check of target ("" for the whole configuration).
+func (r *CheckReport) add(check, target string, ok bool, format string, args ...any) {
+	l := CheckLine{Check: check, Target: target, OK: ok, Message: fmt.Sprintf(format, args...)}
+	r.Checks = append(r.Checks, l)
+	if r.text == nil {
+		return
+	}
+	status, who := "ok   ", ""
+	if !ok {
+		status = "FAIL "
+	}
+	if target != "" {
+		who = target + ": "
+	}
+	fmt.Fprintf(r.text, "%s %s%s\n", status, who, l.Message)
+}
+
 // checkJobPaths checks the policy's capabilities on what the job reads and writes beside
 // the documents: the DigiCert API keys kept in Vault, the evidence's Transit key and anchor.
-func (a *app) checkJobPaths(ctx context.Context, out io.Writer) error {
+func (a *app) checkJobPaths(ctx context.Context, out *CheckReport) error {
 	grants := vaultpolicy.JobPaths(policySpec(a.cfg))
 	if len(grants) == 0 {
 		return nil
@@ -73,68 +132,68 @@ func (a *app) checkJobPaths(ctx context.Context, out io.Writer) error {
 	}
 	switch missing, err := a.store.Missing(ctx, paths, want); {
 	case err != nil:
-		fmt.Fprintf(out, "FAIL  vault capabilities: %v\n", err)
+		out.add("vault_policy", "", false, "vault capabilities: %v", err)
 		return err
 	case len(missing) > 0:
-		fmt.Fprintf(out, "FAIL  vault policy lacks %s (`keyroll policy job` prints the policy the job needs)\n", strings.Join(missing, ", "))
+		out.add("vault_policy", "", false, "vault policy lacks %s (`keyroll policy job` prints the policy the job needs)", strings.Join(missing, ", "))
 		return fmt.Errorf("%w: policy lacks %s", vault.ErrPermissionDenied, strings.Join(missing, ", "))
 	}
-	fmt.Fprintf(out, "ok    vault policy allows %s\n", strings.Join(paths, ", "))
+	out.add("vault_policy", "", true, "vault policy allows %s", strings.Join(paths, ", "))
 	return nil
 }
 
 // checkVault reads target t's document and checks the policy's capabilities on it,
 // printing a line for each.
-func (a *app) checkVault(ctx context.Context, out io.Writer, t config.Target) []error {
+func (a *app) checkVault(ctx context.Context, out *CheckReport, t config.Target) []error {
 	var problems []error
 	mount := a.cfg.Vault.KVMount
 	path := mount + "/" + t.VaultPath
 	vv, err := a.store.Read(ctx, t.VaultPath)
 	switch {
 	case err == nil:
-		fmt.Fprintf(out, "ok    %s: vault %s version %d, state %s, current %s\n", t.Name, path, vv.Version, vv.Doc.State(), orDash(keyset.Fingerprint(vv.Doc.Current)))
+		out.add("vault_document", t.Name, true, "vault %s version %d, state %s, current %s", path, vv.Version, vv.Doc.State(), orDash(keyset.Fingerprint(vv.Doc.Current)))
 	case errors.Is(err, vault.ErrNotFound):
-		fmt.Fprintf(out, "ok    %s: vault %s does not exist yet: the first rotation creates it\n", t.Name, path)
+		out.add("vault_document", t.Name, true, "vault %s does not exist yet: the first rotation creates it", path)
 	case errors.Is(err, vault.ErrPermissionDenied):
-		fmt.Fprintf(out, "FAIL  %s: vault %s: permission denied: `keyroll policy job` prints the policy the job needs (%s/data/%s, %s/metadata/%s, destroy)\n",
-			t.Name, path, mount, t.VaultPath, mount, t.VaultPath)
+		out.add("vault_document", t.Name, false, "vault %s: permission denied: `keyroll policy job` prints the policy the job needs (%s/data/%s, %s/metadata/%s, destroy)",
+			path, mount, t.VaultPath, mount, t.VaultPath)
 		problems = append(problems, fmt.Errorf("target %s: %w", t.Name, err))
 	default:
-		fmt.Fprintf(out, "FAIL  %s: vault %s: %v\n", t.Name, path, err)
+		out.add("vault_document", t.Name, false, "vault %s: %v", path, err)
 		problems = append(problems, fmt.Errorf("target %s: %w", t.Name, err))
 	}
 	switch missing, err := a.store.MissingCapabilities(ctx, t.VaultPath); {
 	case err != nil:
-		fmt.Fprintf(out, "FAIL  %s: vault capabilities: %v\n", t.Name, err)
+		out.add("vault_policy", t.Name, false, "vault capabilities: %v", err)
 		problems = append(problems, fmt.Errorf("target %s: %w", t.Name, err))
 	case len(missing) > 0:
-		fmt.Fprintf(out, "FAIL  %s: vault policy lacks %s (`keyroll policy job` prints the policy the job needs)\n", t.Name, strings.Join(missing, ", "))
+		out.add("vault_policy", t.Name, false, "vault policy lacks %s (`keyroll policy job` prints the policy the job needs)", strings.Join(missing, ", "))
 		problems = append(problems, fmt.Errorf("target %s: %w: policy lacks %s", t.Name, vault.ErrPermissionDenied, strings.Join(missing, ", ")))
 	default:
-		fmt.Fprintf(out, "ok    %s: vault policy allows rotating %s\n", t.Name, path)
+		out.add("vault_policy", t.Name, true, "vault policy allows rotating %s", path)
 	}
 	return problems
 }
 
 // checkDigiCert calls DigiCert's GET /webhook with target t's API key and prints what it
 // found.
-func (a *app) checkDigiCert(ctx context.Context, out io.Writer, t config.Target) error {
+func (a *app) checkDigiCert(ctx context.Context, out *CheckReport, t config.Target) error {
 	c, err := a.client(ctx, t)
 	if err != nil {
-		fmt.Fprintf(out, "FAIL  %s: digicert: %v\n", t.Name, err)
+		out.add("digicert", t.Name, false, "digicert: %v", err)
 		return err
 	}
 	w, err := c.GetWebhook(ctx, t.WebhookID)
 	if err != nil {
-		fmt.Fprintf(out, "FAIL  %s: digicert GET /webhook: %v\n", t.Name, err)
+		out.add("digicert", t.Name, false, "digicert GET /webhook: %v", err)
 		return fmt.Errorf("target %s: %w", t.Name, err)
 	}
 	secret := "not returned"
 	if w.SecretReturned {
 		secret = orDash(keyset.Fingerprint(w.Secret))
 	}
-	fmt.Fprintf(out, "ok    %s: digicert webhook %d status %s, endpoint %s, %d events, secret %s\n",
-		t.Name, w.ID, w.Status, w.Endpoint, len(w.Events), secret)
+	out.add("digicert", t.Name, true, "digicert webhook %d status %s, endpoint %s, %d events, secret %s",
+		w.ID, w.Status, w.Endpoint, len(w.Events), secret)
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyroll/keyroll/internal/config"
 	"github.com/keyroll/keyroll/internal/evidence"
+	"github.com/keyroll/keyroll/internal/failure"
 	"github.com/keyroll/keyroll/rotate"
 )
 
@@ -22,6 +23,7 @@ const DefaultParallel = 8
 
 type runFlags struct {
 	common
+	output
 	targets  stringList
 	force    bool
 	dryRun   bool
@@ -45,7 +47,8 @@ func runCmd(env *Env) *cobra.Command {
 		RunE:    func(c *cobra.Command, _ []string) error { return f.run(c.Context(), env) },
 	}
 	fs := c.Flags()
-	f.register(fs)
+	f.common.register(fs)
+	f.output.register(fs)
 	fs.Var(&f.targets, "target", "rotate only this target (repeatable)")
 	fs.BoolVar(&f.force, "force", false, "rotate even if not due; adopt a drifted live secret as previous")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "read everything, print the plan, write nothing")
@@ -76,7 +79,7 @@ func (f *runFlags) options() (rotate.Options, error) {
 	if f.parallel < 1 {
 		return o, fmt.Errorf("%w: --parallel must be at least 1", ErrUsage)
 	}
-	return o, nil
+	return o, f.output.check()
 }
 
 func (f *runFlags) run(ctx context.Context, env *Env) error {
@@ -115,12 +118,19 @@ func (f *runFlags) run(ctx context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	printResults(env.Stdout, results, f.dryRun)
+	runErr := worst(results)
+	if f.output.json() {
+		if err := printJSON(env.Stdout, runOutput(results, f.dryRun, runErr)); err != nil {
+			return err
+		}
+	} else {
+		printResults(env.Stdout, results, f.dryRun)
+	}
 	if !f.dryRun {
 		ops.finished(ctx, a, results, cfg.Metrics.Pushgateway != "") // a push carries the key gauges
 		ops.push(ctx, targets)
 	}
-	return worst(results)
+	return runErr
 }
 
 // rotate runs one rotation of each target. Every target's DigiCert client is built before
@@ -192,6 +202,39 @@ func printResults(w io.Writer, results []rotate.Result, dryRun bool) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Target, r.Outcome, change, r.Duration.Round(time.Millisecond), msg)
 	}
 	tw.Flush()
+}
+
+// RunOutput is the document `keyroll run -o json` prints.
+type RunOutput struct {
+	DryRun   bool        `json:"dry_run"`
+	Targets  []RunResult `json:"targets"`
+	ExitCode int         `json:"exit_code"` // the process's exit code
+}
+
+// RunResult is one target's line of RunOutput.
+type RunResult struct {
+	Target          string   `json:"target"`
+	Outcome         string   `json:"outcome"` // rotated, resumed, skipped, failed, …
+	RotationID      string   `json:"rotation_id,omitempty"`
+	OldFingerprint  string   `json:"old_fingerprint,omitempty"`
+	NewFingerprint  string   `json:"new_fingerprint,omitempty"`
+	DurationSeconds float64  `json:"duration_seconds"`
+	Plan            []string `json:"plan,omitempty"` // the decision: why it skipped, a dry run's steps
+	Error           string   `json:"error,omitempty"`
+	Failure         string   `json:"failure,omitempty"` // retryable, config or needs_human
+}
+
+func runOutput(results []rotate.Result, dryRun bool, err error) RunOutput {
+	out := RunOutput{DryRun: dryRun, Targets: make([]RunResult, 0, len(results)), ExitCode: ExitCode(err)}
+	for _, r := range results {
+		rr := RunResult{Target: r.Target, Outcome: string(r.Outcome), RotationID: r.RotationID, OldFingerprint: r.OldFP,
+			NewFingerprint: r.NewFP, DurationSeconds: r.Duration.Seconds(), Plan: r.Plan}
+		if r.Err != nil {
+			rr.Error, rr.Failure = r.Err.Error(), failure.Of(r.Err).String()
+		}
+		out.Targets = append(out.Targets, rr)
+	}
+	return out
 }
 
 func orDash(s string) string {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,7 +18,7 @@ import (
 	"github.com/keyroll/keyroll/vault"
 )
 
-// TargetStatus is one row of `keyroll status`; its JSON form is the --json output.
+// TargetStatus is one row of `keyroll status`; its JSON form is an element of the array `status -o json` prints.
 type TargetStatus struct {
 	Target             string     `json:"target"`
 	State              string     `json:"state"` // idle, staged, missing or error
@@ -47,8 +46,9 @@ type TargetStatus struct {
 // statusFlags are the flags of `keyroll status`.
 type statusFlags struct {
 	common
+	output
 	targets stringList
-	asJSON  bool
+	asJSON  bool // --json, the older spelling of --output json
 }
 
 func statusCmd(env *Env) *cobra.Command {
@@ -63,13 +63,17 @@ func statusCmd(env *Env) *cobra.Command {
 		RunE: func(c *cobra.Command, _ []string) error { return f.run(c.Context(), env) },
 	}
 	fs := c.Flags()
-	f.register(fs)
+	f.common.register(fs)
 	fs.Var(&f.targets, "target", "show only this target (repeatable)")
-	fs.BoolVar(&f.asJSON, "json", false, "print JSON for automation")
+	f.output.register(fs)
+	fs.BoolVar(&f.asJSON, "json", false, "same as --output json")
 	return c
 }
 
 func (f *statusFlags) run(ctx context.Context, env *Env) error {
+	if err := f.output.check(); err != nil {
+		return err
+	}
 	cfg, err := f.start(env)
 	if err != nil {
 		return err
@@ -83,10 +87,8 @@ func (f *statusFlags) run(ctx context.Context, env *Env) error {
 		return err
 	}
 	rows := a.status(ctx, ts, time.Now().UTC())
-	if f.asJSON {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rows); err != nil {
+	if f.asJSON || f.output.json() {
+		if err := printJSON(env.Stdout, rows); err != nil {
 			return err
 		}
 	} else {
