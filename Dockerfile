@@ -2,7 +2,7 @@
 #
 # keyroll's container image: one static binary on distroless, running as nonroot (65532).
 #
-#   docker build --build-arg VERSION="$(git describe --tags --always)" -t keyroll .
+#   make image    # docker build --build-arg VERSION="$(cat VERSION)" --build-arg REVISION=… -t keyroll:$(cat VERSION) .
 #   docker run --rm --read-only -v keyroll-evidence:/var/lib/keyroll \
 #     -v "$PWD/config.yaml:/etc/keyroll/config.yaml:ro" -e DIGICERT_API_KEY -e VAULT_TOKEN keyroll
 #
@@ -22,14 +22,19 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X github.com/keyroll/keyroll/internal/cli.version=${VERSION}" -o /out/keyroll .
+ARG REVISION=unknown
+ARG MODIFIED=unknown
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X github.com/keyroll/keyroll/internal/cli.version=${VERSION} -X github.com/keyroll/keyroll/internal/cli.revision=${REVISION} -X github.com/keyroll/keyroll/internal/cli.modified=${MODIFIED}" -o /out/keyroll .
 RUN mkdir -p /out/var/lib/keyroll
 
 FROM gcr.io/distroless/static-debian12:nonroot
 ARG VERSION=dev
+ARG REVISION=unknown
 LABEL org.opencontainers.image.title="keyroll" \
       org.opencontainers.image.description="Rotates the shared secret of a DigiCert CertCentral webhook through HashiCorp Vault" \
-      org.opencontainers.image.version="${VERSION}"
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=build /out/keyroll /usr/local/bin/keyroll
 COPY --from=build --chown=65532:65532 /out/var/lib/keyroll /var/lib/keyroll
 ENV KEYROLL_CONFIG=/etc/keyroll/config.yaml

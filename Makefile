@@ -1,8 +1,24 @@
 # keyroll — the README's two commands are `make demo` and `make test`.
-.PHONY: demo test bench soak build vault clean docs
+.PHONY: demo test bench soak build image version vault clean docs
+
+# VERSION is the one version of a release: `make build` stamps it into the binary, the image
+# is tagged with it, and the Helm chart's appVersion is it (a test keeps them equal).
+VERSION  := $(shell cat VERSION)
+REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+MODIFIED := $(shell if git rev-parse --git-dir >/dev/null 2>&1; then test -z "$$(git status --porcelain)" && echo false || echo true; else echo unknown; fi)
+CLI      := github.com/keyroll/keyroll/internal/cli
+LDFLAGS  := -X $(CLI).version=$(VERSION) -X $(CLI).revision=$(REVISION) -X $(CLI).modified=$(MODIFIED)
 
 build:
-	CGO_ENABLED=0 go build -trimpath -o bin/keyroll .
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/keyroll .
+
+# image builds the container image, tagged with VERSION.
+image:
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) --build-arg MODIFIED=$(MODIFIED) -t keyroll:$(VERSION) .
+
+# version prints VERSION, for scripts and the chart.
+version:
+	@echo $(VERSION)
 
 # docs regenerates the command reference in docs/cli from the commands' help
 # (internal/cli's TestCLIDocsCurrent fails when it is stale).
