@@ -19,12 +19,12 @@ import (
 func evidenceCmd(env *Env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "evidence",
-		Short: "Evidence tools: verify, public-key, repair, report",
+		Short: "Evidence tools: verify, public-key, repair, report, export",
 		Long: "Tools for the evidence file keyroll writes (evidence.file): a hash-chained JSON Lines\n" +
 			"record of every rotation, optionally signed with a Vault Transit key and anchored in Vault.",
 	}
 	groupCommand(env, c)
-	c.AddCommand(evidenceVerifyCmd(env), evidencePublicKeyCmd(env), evidenceRepairCmd(env), evidenceReportCmd(env))
+	c.AddCommand(evidenceVerifyCmd(env), evidencePublicKeyCmd(env), evidenceRepairCmd(env), evidenceReportCmd(env), evidenceExportCmd(env))
 	return c
 }
 

@@ -257,7 +257,8 @@ func testServerSideValidation(t *testing.T, k *kube) {
 		name   string
 		stream []byte
 	}
-	renderings := []rendering{{"kustomize", kustomizeBuild(t, dir)}, {"kustomize listener", kustomizeBuild(t, filepath.Join(dir, "listener"))}}
+	renderings := []rendering{{"kustomize", kustomizeBuild(t, dir)}, {"kustomize listener", kustomizeBuild(t, filepath.Join(dir, "listener"))},
+		{"evidence export pod", read(t, evidenceExportPod)}}
 	for _, o := range chartOptions {
 		out, err := helm(t, append([]string{"template", "keyroll", chartDir, "--namespace", "keyroll"}, setArgs(o.set)...)...)
 		if err != nil {
