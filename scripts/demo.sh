@@ -134,8 +134,8 @@ say "keyroll run  (first rotation: adopts DigiCert's current secret, stages, tes
 say "an event delivered by the simulator with the new key"
 curl -s -X POST "http://127.0.0.1:$sport/_sim/deliver?api_key=$DIGICERT_API_KEY&event=certificate_issued"; echo
 
-say "keyroll run --force  (second rotation before min_interval)"
-"$kr" run --force --log-format console
+say "keyroll run --force -o json  (second rotation before min_interval; the result as one JSON document on stdout, logs on stderr)"
+"$kr" run --force -o json --log-format console
 
 say "keyroll status"
 "$kr" status || true
