@@ -82,6 +82,9 @@ func Root(env *Env) *cobra.Command {
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
 	root.SetVersionTemplate("keyroll {{.Version}}\n")
+	// A group command runs only to refuse what it is given: its usage shows the subcommands.
+	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(), "{{if .Runnable}}",
+		"{{if and .Runnable (not .HasAvailableSubCommands)}}", 1))
 	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(runCmd(env), scheduleCmd(env), statusCmd(env), checkCmd(env), policyCmd(env),
 		listenCmd(env), simulateCmd(env), evidenceCmd(env), versionCmd(env))
