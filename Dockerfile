@@ -2,7 +2,10 @@
 #
 # keyroll's container image: one static binary on distroless, running as nonroot (65532).
 #
-#   make image    # docker build --build-arg VERSION="$(cat VERSION)" --build-arg REVISION=… -t keyroll:$(cat VERSION) .
+#   docker build --build-arg VERSION="$(cat VERSION)" --build-arg REVISION="$(git rev-parse HEAD)" -t keyroll:$(cat VERSION) .
+#
+# `make image` (scripts/image.sh) builds this file unchanged with buildah, reproducibly, into
+# podman's storage; deploy/kubernetes/manifesttest's TestContainer runs it as the chart's pods.
 #   docker run --rm --read-only -v keyroll-evidence:/var/lib/keyroll \
 #     -v "$PWD/config.yaml:/etc/keyroll/config.yaml:ro" -e DIGICERT_API_KEY -e VAULT_TOKEN keyroll
 #
@@ -34,6 +37,7 @@ LABEL org.opencontainers.image.title="keyroll" \
       org.opencontainers.image.description="Rotates the shared secret of a DigiCert CertCentral webhook through HashiCorp Vault" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="https://github.com/keyroll/keyroll" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=build /out/keyroll /usr/local/bin/keyroll
 COPY --from=build --chown=65532:65532 /out/var/lib/keyroll /var/lib/keyroll

@@ -12,9 +12,11 @@ LDFLAGS  := -X $(CLI).version=$(VERSION) -X $(CLI).revision=$(REVISION) -X $(CLI
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o bin/keyroll .
 
-# image builds the container image, tagged with VERSION.
+# image builds the container image from the Dockerfile with buildah (no daemon) into podman's
+# storage as localhost/keyroll:$(VERSION), writes dist/keyroll-image.tar (OCI archive) and its
+# CycloneDX SBOM, and prints the image reference last (scripts/image.sh).
 image:
-	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) --build-arg MODIFIED=$(MODIFIED) -t keyroll:$(VERSION) .
+	@scripts/image.sh
 
 # version prints VERSION, for scripts and the chart.
 version:
@@ -41,4 +43,4 @@ vault:
 	scripts/vault-bin.sh
 
 clean:
-	rm -rf bin .demo cmd/soak/out
+	rm -rf bin dist .demo cmd/soak/out

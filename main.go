@@ -4,6 +4,9 @@ package main
 
 import (
 	"os"
+	// The time zone database is embedded (about 450 KB) so that CRON_TZ in rotation.schedule
+	// works in any image, including one without /usr/share/zoneinfo.
+	_ "time/tzdata"
 
 	"github.com/keyroll/keyroll/internal/cli"
 )
