@@ -2,9 +2,9 @@
 // against the accept set keyroll keeps in Vault (docs/design.md, "The Vault document"), for webhook
 // receivers written in Go and for `keyroll listen`.
 //
-// A Verifier reads one target's key document through a DocumentSource (*vault.Store
-// implements it) and accepts exactly: current; pending when set; previous while
-// now < previous_until. With a positive Config.Refresh it caches the document and re-reads
+// A Verifier reads one target's key document through a DocumentSource (the package
+// listener/vaultsource reads it from Vault, so that this package imports no Vault client)
+// and accepts exactly: current; pending when set; previous while now < previous_until. With a positive Config.Refresh it caches the document and re-reads
 // it every Refresh in Run; keyroll's rotation waits propagation_delay >= Refresh after
 // staging a key, so a listener knows every key before DigiCert sends it. With Refresh 0
 // it reads the document on every request instead.

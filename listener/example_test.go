@@ -12,18 +12,17 @@ import (
 
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/listener"
-	"github.com/keyroll/keyroll/vault"
 )
 
-// staticSource stands in for *vault.Store: it always returns the same document.
+// staticSource stands in for vaultsource.Source: it always returns the same document.
 type staticSource struct{ doc keyset.Document }
 
-func (s staticSource) Read(context.Context, string) (vault.Versioned, error) {
-	return vault.Versioned{Doc: s.doc, Version: 7}, nil
+func (s staticSource) Read(context.Context, string) (listener.Versioned, error) {
+	return listener.Versioned{Doc: s.doc, Version: 7}, nil
 }
 
 // A webhook receiver puts Middleware in front of its handler. In production the source
-// is vault.NewStore(session.Client(), "secret") and `go v.Run(ctx)` keeps the keys fresh.
+// is vaultsource.New(vault.NewStore(session.Client(), "secret")) and `go v.Run(ctx)` keeps the keys fresh.
 func ExampleVerifier_Middleware() {
 	const current = "CcCcCcCcCcCcCcCcCcCcCcCcCcCcCcCcCcCcCcCcCcCcCcCc"
 	const pending = "PpPpPpPpPpPpPpPpPpPpPpPpPpPpPpPpPpPpPpPpPpPpPpPp"

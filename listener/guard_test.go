@@ -28,12 +28,12 @@ type slowSource struct {
 	release chan struct{}
 }
 
-func (s *slowSource) Read(ctx context.Context, path string) (vault.Versioned, error) {
+func (s *slowSource) Read(ctx context.Context, path string) (listener.Versioned, error) {
 	s.mu.Lock()
 	s.reads++
 	s.mu.Unlock()
 	<-s.release
-	return vault.Versioned{Doc: fullDoc(), Version: 1}, nil
+	return listener.Versioned{Doc: fullDoc(), Version: 1}, nil
 }
 
 func TestRefreshZeroSharesOneReadInFlight(t *testing.T) {

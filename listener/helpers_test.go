@@ -43,7 +43,7 @@ func fullDoc() keyset.Document {
 // fakeSource is an in-memory DocumentSource whose answers the test controls.
 type fakeSource struct {
 	mu      sync.Mutex
-	vv      vault.Versioned
+	vv      listener.Versioned
 	err     error
 	reads   int
 	onRead  chan int // when set, receives the read count after every read (non-blocking)
@@ -51,14 +51,14 @@ type fakeSource struct {
 }
 
 func newFakeSource(doc keyset.Document) *fakeSource {
-	return &fakeSource{vv: vault.Versioned{Doc: doc, Version: 1}}
+	return &fakeSource{vv: listener.Versioned{Doc: doc, Version: 1}}
 }
 
 // set makes doc the next version of the document and clears any error.
 func (f *fakeSource) set(doc keyset.Document) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.vv = vault.Versioned{Doc: doc, Version: f.vv.Version + 1}
+	f.vv = listener.Versioned{Doc: doc, Version: f.vv.Version + 1}
 	f.err = nil
 }
 
@@ -75,7 +75,7 @@ func (f *fakeSource) count() int {
 	return f.reads
 }
 
-func (f *fakeSource) Read(ctx context.Context, path string) (vault.Versioned, error) {
+func (f *fakeSource) Read(ctx context.Context, path string) (listener.Versioned, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reads++
@@ -87,7 +87,7 @@ func (f *fakeSource) Read(ctx context.Context, path string) (vault.Versioned, er
 		}
 	}
 	if f.err != nil {
-		return vault.Versioned{}, f.err
+		return listener.Versioned{}, f.err
 	}
 	return f.vv, nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/keyroll/keyroll/internal/vaulttest"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/listener"
+	"github.com/keyroll/keyroll/listener/vaultsource"
 	"github.com/keyroll/keyroll/rotate"
 	"github.com/keyroll/keyroll/vault"
 )
@@ -84,7 +85,7 @@ func TestVerifierOutlivesTokenTTL(t *testing.T) {
 	}
 	go sess.KeepAlive(ctx)
 	v, err := listener.New(listener.Config{
-		Source: vault.NewStore(sess.Client(), "secret"), Path: path, Target: "ttl",
+		Source: vaultsource.New(vault.NewStore(sess.Client(), "secret")), Path: path, Target: "ttl",
 		Refresh: 100 * time.Millisecond, MaxStaleness: time.Second, Log: log,
 	})
 	if err != nil {
@@ -147,7 +148,7 @@ func TestZeroDowntimeRotation(t *testing.T) {
 	log := zerolog.New(logs).Level(zerolog.DebugLevel)
 
 	const refresh = 50 * time.Millisecond
-	v, err := listener.New(listener.Config{Source: store, Path: path, Target: "prod-us",
+	v, err := listener.New(listener.Config{Source: vaultsource.New(store), Path: path, Target: "prod-us",
 		Refresh: refresh, MaxStaleness: 5 * time.Second, Log: log})
 	if err != nil {
 		t.Fatal(err)
@@ -210,12 +211,12 @@ func TestZeroDowntimeRotation(t *testing.T) {
 	}
 	defer stopDeliveries()
 
-	target := rotate.Target{Name: "prod-us", VaultPath: path, API: client}
+	target := rotate.Target{Name: "prod-us", VaultPath: path, API: certcentral.RotateAPI{Client: client}}
 	// The wait leaves a loaded machine room for a late refresh: refresh ≤ delay is the rule,
 	// a read taking a few hundred milliseconds under load is the margin.
 	pol := rotate.Policy{SecretLength: keyset.DefaultLength, Overlap: time.Hour, PropagationDelay: 10 * refresh,
 		MinInterval: time.Hour, VerifyListener: true}
-	eng := &rotate.Engine{Store: store, Log: log}
+	eng := &rotate.Engine{Store: vault.RotateStore{Store: store}, Log: log}
 	phase := func(name string, run func() rotate.Result, want expect) rotate.Result {
 		t.Helper()
 		before := delivered.Load()
@@ -233,7 +234,7 @@ func TestZeroDowntimeRotation(t *testing.T) {
 	// 2. A rotation stopped right after the push (DigiCert sends the pending key, the
 	// document still has it as pending), then resumed by the next run.
 	errCrash := errors.New("simulated crash after push")
-	crashing := &rotate.Engine{Store: store, Log: log, AfterStep: func(_ context.Context, _ string, step rotate.StepKind) error {
+	crashing := &rotate.Engine{Store: vault.RotateStore{Store: store}, Log: log, AfterStep: func(_ context.Context, _ string, step rotate.StepKind) error {
 		if step == rotate.StepPush {
 			return errCrash
 		}

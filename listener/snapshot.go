@@ -5,7 +5,6 @@ import (
 
 	"github.com/keyroll/keyroll/internal/soakbug"
 	"github.com/keyroll/keyroll/keyset"
-	"github.com/keyroll/keyroll/vault"
 )
 
 // snapshot is one read of the key document, immutable once built. Verifiers swap whole
@@ -27,7 +26,7 @@ type snapshot struct {
 	previousUntil time.Time
 }
 
-func newSnapshot(vv vault.Versioned, base time.Time) *snapshot {
+func newSnapshot(vv Versioned, base time.Time) *snapshot {
 	d := vv.Doc
 	if soakbug.IgnorePending {
 		d.Pending = "" // an injected bug for the soak's self-test; never in a shipped build

@@ -12,7 +12,6 @@ import (
 
 	"github.com/keyroll/keyroll/internal/clock"
 	"github.com/keyroll/keyroll/keyset"
-	"github.com/keyroll/keyroll/vault"
 )
 
 // Defaults for the zero values of Config.
@@ -36,10 +35,18 @@ var (
 	ErrStale = errors.New("listener: key set stale")
 )
 
-// DocumentSource reads a target's key document; *vault.Store implements it. Errors should
-// wrap the vault.Err* kinds.
+// DocumentSource reads a target's key document. listener/vaultsource adapts keyroll's
+// Vault store to it; a receiver may bring its own. Errors are wrapped and returned by Load
+// and Ready as they are.
 type DocumentSource interface {
-	Read(ctx context.Context, path string) (vault.Versioned, error)
+	Read(ctx context.Context, path string) (Versioned, error)
+}
+
+// Versioned is a key document and the version it was read at (for logs and Status; 0
+// when the source has no versions).
+type Versioned struct {
+	Doc     keyset.Document
+	Version int
 }
 
 // Config configures a Verifier.

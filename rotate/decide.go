@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyroll/keyroll/certcentral"
 	"github.com/keyroll/keyroll/internal/failure"
 	"github.com/keyroll/keyroll/keyset"
 )
@@ -96,7 +95,7 @@ type Input struct {
 	Doc     keyset.Document
 	Version int  // the document's KV version (0: never written)
 	Exists  bool // false: never written, or its latest version is deleted
-	Live    certcentral.Webhook
+	Live    Live
 	Policy  Policy
 	Options Options
 	Now     time.Time
@@ -200,7 +199,7 @@ func Decide(in Input) Decision {
 		p.SecretLength = keyset.DefaultLength
 	}
 	doc, live := in.Doc, in.Live
-	if live.Status != certcentral.StatusActive {
+	if !live.Active {
 		return refuse(RefuseNotActive, fmt.Sprintf("status is %q", live.Status))
 	}
 	d := Decision{Resume: doc.Staged(), New: doc.Pending}
@@ -299,7 +298,7 @@ func retireOnly(d Decision, retire string, in Input) Decision {
 
 // oldKey is the key a rotation replaces: the adopted live key, else the current one, else
 // (first rotation) the live key.
-func oldKey(adopt string, doc keyset.Document, live certcentral.Webhook) string {
+func oldKey(adopt string, doc keyset.Document, live Live) string {
 	switch {
 	case adopt != "":
 		return adopt

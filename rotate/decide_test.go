@@ -41,8 +41,8 @@ func with(d keyset.Document, f func(*keyset.Document)) keyset.Document {
 }
 
 // Live webhook states of the decision table.
-func live(secret string) certcentral.Webhook {
-	return certcentral.Webhook{ID: 7, Endpoint: "https://hooks.example/digicert", Status: certcentral.StatusActive,
+func live(secret string) rotate.Live {
+	return rotate.Live{ID: 7, Endpoint: "https://hooks.example/digicert", Status: certcentral.StatusActive, Active: true,
 		Events: []string{"certificate_issued"}, Secret: secret, SecretReturned: true}
 }
 
@@ -52,8 +52,8 @@ var (
 	liveUnknown  = live(keyRogue)
 	liveNew      = live(keyLive) // the first rotation's live key
 	liveEmpty    = live("")
-	liveHidden   = certcentral.Webhook{ID: 7, Endpoint: "https://hooks.example/digicert", Status: certcentral.StatusActive, Events: []string{"certificate_issued"}}
-	liveInactive = func() certcentral.Webhook { w := live(keyCur); w.Status = "inactive"; return w }()
+	liveHidden   = rotate.Live{ID: 7, Endpoint: "https://hooks.example/digicert", Status: certcentral.StatusActive, Active: true, Events: []string{"certificate_issued"}}
+	liveInactive = func() rotate.Live { w := live(keyCur); w.Status, w.Active = "inactive", false; return w }()
 )
 
 func overlap(d time.Duration) *time.Duration { return &d }
@@ -71,7 +71,7 @@ func TestDecide(t *testing.T) {
 		doc     keyset.Document
 		version int
 		exists  bool
-		live    certcentral.Webhook
+		live    rotate.Live
 		pol     rotate.Policy
 		opts    rotate.Options
 		reread  bool
@@ -282,7 +282,7 @@ func ExampleDecide() {
 	d := rotate.Decide(rotate.Input{
 		Doc:     keyset.Document{Current: current, CurrentSince: now.Add(-7 * 24 * time.Hour)},
 		Version: 3, Exists: true,
-		Live:   certcentral.Webhook{ID: 12, Endpoint: "https://hooks.example/digicert", Status: certcentral.StatusActive, Secret: current, SecretReturned: true},
+		Live:   rotate.Live{ID: 12, Endpoint: "https://hooks.example/digicert", Status: "active", Active: true, Secret: current, SecretReturned: true},
 		Policy: rotate.Policy{SecretLength: 48, Overlap: 24 * time.Hour, PropagationDelay: 2 * time.Minute, MinInterval: time.Hour, VerifyListener: true},
 		Now:    now,
 	})

@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/keyroll/keyroll/certcentral"
 	"github.com/keyroll/keyroll/internal/failure"
-	"github.com/keyroll/keyroll/vault"
 )
 
 // Failures a caller branches on. They are wrapped in *Error.
@@ -63,20 +61,10 @@ func (e *Error) Code() string {
 		return "verify_failed"
 	case errors.Is(e.Err, ErrContention):
 		return "contention"
-	case certcentral.IsCredentialsRejected(e.Err):
-		return "digicert_credentials_rejected"
-	case errors.Is(e.Err, vault.ErrPermissionDenied):
-		return "vault_permission_denied"
-	case errors.Is(e.Err, vault.ErrUnavailable):
-		return "vault_unavailable"
-	case errors.Is(e.Err, vault.ErrInvalidDocument):
-		return "vault_invalid_document"
-	case certcentral.IsRetryable(e.Err):
-		return "digicert_unavailable"
 	}
-	var ae *certcentral.APIError
-	if errors.As(e.Err, &ae) {
-		return "digicert_error"
+	var c coded
+	if errors.As(e.Err, &c) && c.EvidenceCode() != "" {
+		return c.EvidenceCode() // the adapter's name for it: vault_unavailable, digicert_error, …
 	}
 	if errors.Is(e.Err, errCanceled) {
 		return "canceled"

@@ -10,12 +10,10 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/keyroll/keyroll/certcentral"
 	"github.com/keyroll/keyroll/internal/evidence"
 	"github.com/keyroll/keyroll/internal/failure"
 	"github.com/keyroll/keyroll/internal/soakbug"
 	"github.com/keyroll/keyroll/keyset"
-	"github.com/keyroll/keyroll/vault"
 )
 
 // maxReconcile bounds how often one run reads and decides again: after a lost
@@ -34,14 +32,15 @@ type run struct {
 	doc     keyset.Document // the document as last read or written
 	version int             // its KV version (0: never written)
 	exists  bool
-	live    certcentral.Webhook // the webhook as read before deciding
-	d       Decision            // the decision being executed
-	newKey  string              // minted once per run
-	bound   Binding             // the binding recorded in the document's custom_metadata
+	live    Live     // the webhook as read before deciding
+	d       Decision // the decision being executed
+	newKey  string   // minted once per run
+	bound   Binding  // the binding recorded in the document's custom_metadata
 
 	// seen holds the documents of the versions this run read or wrote, by version;
-	// maxSet says max_versions is set to vault.MaxVersions, and trimmed that it was at the
-	// latest write, so that Vault keeps no version before the one preceding it. That is
+	// maxSet says the store keeps at most Store.MaxVersions() versions, and trimmed that it
+	// was at the latest write, so that the store keeps no version before the one
+	// preceding it (Vault's max_versions 2). That is
 	// what retirement needs to know which versions may hold retired keys.
 	seen    map[int]keyset.Document
 	maxSet  bool
@@ -82,7 +81,7 @@ func (r *run) do(ctx context.Context) (evidence.Outcome, error) {
 			r.step(stepReconcile, "skipped", 0, 0, k.String()+": "+r.d.Reason)
 			if len(r.d.Steps) > 0 && !r.o.DryRun {
 				err := r.retire(ctx, r.d.Steps[0])
-				if errors.Is(err, vault.ErrCASConflict) {
+				if errors.Is(err, ErrConflict) {
 					continue
 				}
 				if err != nil {
@@ -98,7 +97,7 @@ func (r *run) do(ctx context.Context) (evidence.Outcome, error) {
 			return evidence.OutcomeSkipped, nil
 		}
 		outcome, err := r.execute(ctx)
-		if errors.Is(err, vault.ErrCASConflict) {
+		if errors.Is(err, ErrConflict) {
 			continue // another run wrote first: read again, likely resuming its key
 		}
 		return outcome, err
@@ -122,7 +121,7 @@ func (r *run) observe(ctx context.Context) error {
 	switch {
 	case err == nil:
 		r.exists = true
-	case errors.Is(err, vault.ErrNotFound):
+	case errors.Is(err, ErrNotFound):
 		r.exists = false
 	default:
 		return r.fail(StepRead, err)
@@ -130,7 +129,7 @@ func (r *run) observe(ctx context.Context) error {
 	r.doc, r.version = vv.Doc, vv.Version
 	r.held(r.doc)
 	r.bound = BindingOf(vv.Meta)
-	r.maxSet = vv.MaxVersions() == vault.MaxVersions
+	r.maxSet = vv.MaxVersions == r.e.Store.MaxVersions()
 	r.trimmed = r.maxSet
 	if r.exists {
 		r.saw(r.version, r.doc)
@@ -270,14 +269,14 @@ func (r *run) after(ctx context.Context, step StepKind) error {
 }
 
 func httpStatus(err error) int {
-	var ae *certcentral.APIError
-	if errors.As(err, &ae) {
-		return ae.Status
+	var h httpStatused
+	if errors.As(err, &h) {
+		return h.HTTPStatus()
 	}
 	return 0
 }
 
-func liveDetail(w certcentral.Webhook) string {
+func liveDetail(w Live) string {
 	s := "status " + w.Status
 	switch {
 	case !w.SecretReturned:
@@ -294,7 +293,7 @@ func liveDetail(w certcentral.Webhook) string {
 // returned as is (the caller reads and decides again), after recording it for step.
 func (r *run) write(ctx context.Context, step StepKind, nd keyset.Document) error {
 	v, err := r.e.Store.Write(ctx, r.t.VaultPath, nd, r.version)
-	if errors.Is(err, vault.ErrCASConflict) {
+	if errors.Is(err, ErrConflict) {
 		r.step(step, "conflict", 0, 0, "another writer won; reading again")
 		return err
 	}
@@ -400,36 +399,21 @@ func (r *run) idle(wait func() error) error {
 
 // test asks DigiCert to deliver a test event carrying the pending key.
 func (r *run) test(ctx context.Context, s Step) error {
-	err := r.t.API.TestEndpoint(ctx, s.Endpoint, certcentral.SecretValue(r.doc.Pending))
-	if err != nil {
-		return r.fail(StepTest, listenerRejected(err))
+	if err := r.t.API.TestEndpoint(ctx, s.Endpoint, r.doc.Pending); err != nil {
+		return r.fail(StepTest, err)
 	}
 	r.step(StepTest, "ok", 0, 200, "test event accepted")
 	return r.after(ctx, StepTest)
 }
 
-// listenerRejected marks DigiCert's webhook_endpoint_error (the endpoint did not answer a
-// delivery with the new key with a 2xx) as ErrListenerRejected, which is retryable.
-func listenerRejected(err error) error {
-	var ae *certcentral.APIError
-	if errors.As(err, &ae) && ae.HasCode(certcentral.CodeWebhookEndpointError) {
-		return fmt.Errorf("%w: %w", ErrListenerRejected, err)
-	}
-	return err
-}
-
 // push sends the pending key to DigiCert, leaving endpoint, events and settings as read.
 func (r *run) push(ctx context.Context, s Step) error {
-	req := certcentral.UpdateRequest{
-		Endpoint: s.Endpoint,
-		Secret:   certcentral.SecretValue(r.doc.Pending),
-		Settings: r.live.Settings,
-	}
+	req := Update{Endpoint: s.Endpoint, Secret: r.doc.Pending, Settings: r.live.Settings}
 	if err := r.t.API.UpdateWebhook(ctx, s.WebhookID, req); err != nil {
 		// DigiCert may contact the endpoint with the new key before applying an update; a
 		// listener that did not answer 2xx (down, or failing closed while Vault is out)
 		// is as retryable as a failed test event: nothing changed at DigiCert.
-		return r.fail(StepPush, listenerRejected(err))
+		return r.fail(StepPush, err)
 	}
 	r.step(StepPush, "ok", 0, 204, "secret "+keyset.Fingerprint(r.doc.Pending))
 	return r.after(ctx, StepPush)
@@ -453,7 +437,7 @@ func (r *run) verify(ctx context.Context, s Step) error {
 	if !eventsSame {
 		problems = append(problems, "events changed")
 	}
-	if after.Status != certcentral.StatusActive {
+	if !after.Active {
 		problems = append(problems, "status is "+after.Status)
 	}
 	if len(problems) > 0 {
@@ -513,7 +497,7 @@ func (r *run) promote(ctx context.Context, s Step) error {
 			r.step(StepPromote, "ok", v, 0, detail)
 			return r.after(ctx, StepPromote)
 		}
-		if !errors.Is(err, vault.ErrCASConflict) {
+		if !errors.Is(err, ErrConflict) {
 			return r.fail(StepPromote, err)
 		}
 		done, err := r.promoteConflict(ctx, pending, now)
@@ -566,7 +550,7 @@ func (r *run) metadata(ctx context.Context) {
 		r.step(StepMeta, "failed", 0, 0, "custom_metadata not updated: "+err.Error())
 		return
 	}
-	r.maxSet = true // the next write removes the versions before the last vault.MaxVersions
+	r.maxSet = true // the next write removes the versions before the last Store.MaxVersions()
 }
 
 // seenPreviousUntil is when the window of the previous key k was to end, as read.
@@ -622,8 +606,8 @@ func (r *run) destroyRetired(ctx context.Context) {
 				destroy = []int{prev}
 			}
 		}
-		if r.version-vault.MaxVersions >= 1 {
-			removed = fmt.Sprintf("; versions up to %d removed by max_versions %d", r.version-vault.MaxVersions, vault.MaxVersions)
+		if keep := r.e.Store.MaxVersions(); r.version-keep >= 1 {
+			removed = fmt.Sprintf("; versions up to %d removed by max_versions %d", r.version-keep, keep)
 		}
 	} else {
 		for v := 1; v < r.version; v++ {

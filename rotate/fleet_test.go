@@ -61,7 +61,7 @@ func TestFleetWaitsOverlap(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		targets = append(targets, rotate.Target{Name: fmt.Sprintf("t%02d", i), VaultPath: fmt.Sprintf("fleet/t%02d", i), API: api})
+		targets = append(targets, rotate.Target{Name: fmt.Sprintf("t%02d", i), VaultPath: fmt.Sprintf("fleet/t%02d", i), API: certcentral.RotateAPI{Client: api}})
 	}
 	clock := &barrierClock{n: n, open: make(chan struct{})}
 	e := &rotate.Engine{Store: store, Clock: clock, Log: zerolog.Nop()}

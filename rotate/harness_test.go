@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,14 +47,14 @@ func newMemStore() *memStore {
 	return &memStore{docs: map[string][]keyset.Document{}, meta: map[string]map[string]string{}}
 }
 
-func (m *memStore) Read(_ context.Context, path string) (vault.Versioned, error) {
+func (m *memStore) Read(_ context.Context, path string) (rotate.Versioned, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	vs := m.docs[path]
 	if len(vs) == 0 {
-		return vault.Versioned{}, &vault.Error{Op: "read", Path: path, Kind: vault.ErrNotFound}
+		return rotate.Versioned{}, fmt.Errorf("read %s: %w", path, rotate.ErrNotFound)
 	}
-	return vault.Versioned{Doc: vs[len(vs)-1], Version: len(vs), Meta: m.meta[path]}, nil
+	return rotate.Versioned{Doc: vs[len(vs)-1], Version: len(vs), Meta: m.meta[path], MaxVersions: maxVersions(m.meta[path])}, nil
 }
 
 // Destroy forgets the keys of the given versions, as Vault's destroy does.
@@ -72,7 +73,7 @@ func (m *memStore) Write(_ context.Context, path string, doc keyset.Document, ca
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.docs[path]) != cas {
-		return 0, &vault.Error{Op: "write", Path: path, Kind: vault.ErrCASConflict}
+		return 0, fmt.Errorf("write %s: %w", path, rotate.ErrConflict)
 	}
 	// Round-trip through the data encoding, as Vault would.
 	d, err := keyset.FromData(roundTrip(doc.Data()))
@@ -81,6 +82,14 @@ func (m *memStore) Write(_ context.Context, path string, doc keyset.Document, ca
 	}
 	m.docs[path] = append(m.docs[path], d)
 	return len(m.docs[path]), nil
+}
+
+// MaxVersions is Vault's: what WriteMetadata sets.
+func (m *memStore) MaxVersions() int { return vault.MaxVersions }
+
+func maxVersions(meta map[string]string) int {
+	n, _ := strconv.Atoi(meta[vault.MetaMaxVersions])
+	return n
 }
 
 func roundTrip(m map[string]any) map[string]any {
@@ -106,7 +115,7 @@ func backends(t *testing.T) map[string]func(t *testing.T) rotate.KeyStore {
 	return map[string]func(t *testing.T) rotate.KeyStore{
 		"memory": func(*testing.T) rotate.KeyStore { return newMemStore() },
 		"vault": func(t *testing.T) rotate.KeyStore {
-			return vault.NewStore(vaulttest.Shared(t).Client(t), "secret")
+			return vault.RotateStore{Store: vault.NewStore(vaulttest.Shared(t).Client(t), "secret")}
 		},
 	}
 }
@@ -204,7 +213,7 @@ func (f *fixture) listen(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *fixture) target() rotate.Target {
-	return rotate.Target{Name: "prod-us", VaultPath: f.path, WebhookID: 0, API: f.api}
+	return rotate.Target{Name: "prod-us", VaultPath: f.path, WebhookID: 0, API: certcentral.RotateAPI{Client: f.api}}
 }
 
 func (f *fixture) engine() *rotate.Engine {
@@ -229,7 +238,7 @@ func (f *fixture) rotate(ctx context.Context, o rotate.Options) rotate.Result {
 	return f.engine().Rotate(ctx, f.target(), policy(), o)
 }
 
-func (f *fixture) doc() vault.Versioned {
+func (f *fixture) doc() rotate.Versioned {
 	f.t.Helper()
 	vv, err := f.store.Read(context.Background(), f.path)
 	if err != nil {

@@ -24,7 +24,7 @@ func TestRetirementLeavesOnlyAcceptedKeys(t *testing.T) {
 	ctx := context.Background()
 	srv := vaulttest.Shared(t)
 	store := vault.NewStore(srv.Client(t), "secret")
-	f := newFixture(t, store)
+	f := newFixture(t, vault.RotateStore{Store: store})
 	pol := policy()
 	pol.Overlap, pol.MinInterval = 30*time.Minute, 2*time.Hour
 	var keys []string // every key the document ever held
@@ -48,7 +48,7 @@ func TestRetirementLeavesOnlyAcceptedKeys(t *testing.T) {
 		t.Fatal("no previous key to retire")
 	}
 	f.clock.Advance(time.Hour) // the overlap (30m) is over, min_interval (2h) is not
-	counting := &countingStore{KeyStore: store}
+	counting := &countingStore{KeyStore: vault.RotateStore{Store: store}}
 	e := f.engine()
 	e.Store = counting
 	res := e.Rotate(ctx, f.target(), pol, rotate.Options{})

@@ -41,7 +41,7 @@ func BenchmarkRotate(b *testing.B) {
 	}
 	log := zerolog.New(io.Discard).With().Timestamp().Logger()
 	eng := &rotate.Engine{Store: newMemStore(), Recorder: evidence.LogSink{Logger: log}, Log: log}
-	target := rotate.Target{Name: "bench", VaultPath: "keyroll/bench", API: api}
+	target := rotate.Target{Name: "bench", VaultPath: "keyroll/bench", API: certcentral.RotateAPI{Client: api}}
 	pol := rotate.Policy{SecretLength: 48, Overlap: time.Hour, PropagationDelay: 0, MinInterval: time.Hour, VerifyListener: true}
 	opts := rotate.Options{Force: true, Trigger: evidence.TriggerManual, Actor: "bench"}
 	ctx := context.Background()

@@ -16,7 +16,6 @@ import (
 	"github.com/keyroll/keyroll/internal/vaulttest"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/rotate"
-	"github.com/keyroll/keyroll/vault"
 )
 
 // forEachBackend runs fn once against the in-memory store and once against real Vault.
@@ -165,7 +164,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 		if res.Err != nil || len(res.Plan) < 5 {
 			t.Fatalf("dry run: %v, plan %v", res.Err, res.Plan)
 		}
-		if _, err := f.store.Read(ctx, f.path); !errors.Is(err, vault.ErrNotFound) {
+		if _, err := f.store.Read(ctx, f.path); !errors.Is(err, rotate.ErrNotFound) {
 			t.Errorf("dry run created the document: %v", err)
 		}
 		for _, r := range f.sim.Requests() {
@@ -227,7 +226,7 @@ func TestWebhookNotActive(t *testing.T) {
 			if !errors.Is(res.Err, rotate.ErrNotActive) || !(failure.Of(res.Err) == failure.NeedsHuman) {
 				t.Fatalf("Rotate = %v, want ErrNotActive", res.Err)
 			}
-			if _, err := f.store.Read(context.Background(), f.path); !errors.Is(err, vault.ErrNotFound) {
+			if _, err := f.store.Read(context.Background(), f.path); !errors.Is(err, rotate.ErrNotFound) {
 				t.Error("an inactive webhook must not be staged")
 			}
 		})
@@ -352,7 +351,7 @@ func (c *countingStore) Destroy(ctx context.Context, path string, versions []int
 	return c.KeyStore.Destroy(ctx, path, versions)
 }
 
-func (c *countingStore) Read(ctx context.Context, path string) (vault.Versioned, error) {
+func (c *countingStore) Read(ctx context.Context, path string) (rotate.Versioned, error) {
 	c.mu.Lock()
 	c.reads++
 	c.mu.Unlock()

@@ -25,14 +25,13 @@ import (
 
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/listener"
-	"github.com/keyroll/keyroll/vault"
 )
 
 // staticSource is a key document held in memory.
 type staticSource struct{ doc keyset.Document }
 
-func (s staticSource) Read(context.Context, string) (vault.Versioned, error) {
-	return vault.Versioned{Doc: s.doc, Version: 1}, nil
+func (s staticSource) Read(context.Context, string) (listener.Versioned, error) {
+	return listener.Versioned{Doc: s.doc, Version: 1}, nil
 }
 
 // serveCmd serves a webhook port on 127.0.0.1 until ctx ends, printing its address on

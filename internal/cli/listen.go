@@ -20,6 +20,7 @@ import (
 	"github.com/keyroll/keyroll/internal/config"
 	"github.com/keyroll/keyroll/internal/metrics"
 	"github.com/keyroll/keyroll/listener"
+	"github.com/keyroll/keyroll/listener/vaultsource"
 	"github.com/keyroll/keyroll/vault"
 )
 
@@ -186,7 +187,7 @@ func (f *listenFlags) tlsConfig(log zerolog.Logger) (*tls.Config, error) {
 func startVerifier(ctx, bg context.Context, env *Env, cfg *config.Config, t config.Target, sess *vault.Session) (*listener.Verifier, error) {
 	lc := cfg.Listener // Validate made sure max_staleness > refresh
 	v, err := listener.New(listener.Config{
-		Source:       vault.NewStore(sess.Client(), cfg.Vault.KVMount),
+		Source:       vaultsource.New(vault.NewStore(sess.Client(), cfg.Vault.KVMount)),
 		Path:         t.VaultPath,
 		Target:       t.Name,
 		Refresh:      lc.Refresh.D(),

@@ -12,10 +12,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keyroll/keyroll/certcentral"
 	"github.com/keyroll/keyroll/internal/config"
 	"github.com/keyroll/keyroll/internal/evidence"
 	"github.com/keyroll/keyroll/internal/failure"
 	"github.com/keyroll/keyroll/rotate"
+	"github.com/keyroll/keyroll/vault"
 )
 
 // DefaultParallel is how many targets `keyroll run` rotates at once by default.
@@ -142,7 +144,7 @@ func (a *app) rotate(ctx context.Context, targets []config.Target, o rotate.Opti
 		if err != nil {
 			return nil, err
 		}
-		rts = append(rts, rotate.Target{Name: t.Name, VaultPath: t.VaultPath, WebhookID: t.WebhookID, Host: a.cfg.CertCentralFor(t).Host(), API: c})
+		rts = append(rts, rotate.Target{Name: t.Name, VaultPath: t.VaultPath, WebhookID: t.WebhookID, Host: a.cfg.CertCentralFor(t).Host(), API: certcentral.RotateAPI{Client: c}})
 	}
 	rec, closeRec, err := a.recorder(ctx)
 	if err != nil {
@@ -152,7 +154,7 @@ func (a *app) rotate(ctx context.Context, targets []config.Target, o rotate.Opti
 	if o.Actor == "" {
 		o.Actor = a.actor(ctx)
 	}
-	eng := &rotate.Engine{Store: a.store, Recorder: rec, Log: a.env.Log}
+	eng := &rotate.Engine{Store: vault.RotateStore{Store: a.store}, Recorder: rec, Log: a.env.Log}
 	return eng.RotateAll(ctx, rts, policy(a.cfg), o, parallel, done), nil
 }
 
