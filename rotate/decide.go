@@ -12,8 +12,8 @@ import (
 
 // StepKind names a step of a rotation, as it appears in the decision, in logs, in
 // evidence and in the AfterStep hook. The steps a decision orders are StepAdopt,
-// StepStage, StepWait, StepTest, StepPush, StepVerify and StepPromote; the others are the
-// reads that come before deciding and the metadata write after each document write.
+// StepStage, StepWait, StepTest, StepPush, StepVerify, StepPromote and StepRetire; Plan
+// adds StepMeta and StepDestroy; StepRead and StepGet are the reads before deciding.
 type StepKind string
 
 // The step kinds.
@@ -30,6 +30,9 @@ const (
 	StepRetire  StepKind = "retire"   // retired keys leave the document and its history
 	StepMeta    StepKind = "metadata" // the document's custom_metadata
 	StepBind    StepKind = "bind"     // the document's binding to its webhook (--force rebinds)
+	// StepDestroy destroys the versions that hold retired keys; its evidence step is
+	// named "retire", with the keys retired and the versions destroyed.
+	StepDestroy StepKind = "destroy"
 )
 
 // RefusalKind says why a decision orders no step.
@@ -105,6 +108,12 @@ type Input struct {
 	// Host is the CertCentral host of this run. The webhook is Live.ID.
 	Bound Binding
 	Host  string
+	// For Plan: Seen holds the documents this run read or wrote, by version (nil: Doc at
+	// Version); MaxVersions is the store's MaxVersions as read and Keep its
+	// KeyStore.MaxVersions.
+	Seen        map[int]keyset.Document
+	MaxVersions int
+	Keep        int
 }
 
 // Binding ties a document to the webhook it holds the keys of.
@@ -156,7 +165,8 @@ type Decision struct {
 // Step (String), never its fields.
 type Step struct {
 	Kind StepKind
-	// CAS is the document version a write checks against (StepStage, StepAdopt).
+	// CAS is the document version a write checks against (StepStage, StepAdopt,
+	// StepRetire; StepPromote in a Plan).
 	CAS int
 	// Length is the length of the key StepStage mints.
 	Length int
@@ -182,6 +192,13 @@ type Step struct {
 	// Endpoint and WebhookID address DigiCert's webhook (StepTest, StepPush, StepVerify).
 	Endpoint  string
 	WebhookID int
+	// Versions are the versions StepDestroy destroys and Retired the fingerprints of the
+	// keys it retires; RemovedUpTo is the last version the store's MaxVersions already
+	// removed (0: none).
+	Versions    []int
+	Retired     []string
+	RemovedUpTo int
+	MaxVersions int
 }
 
 // adoptMargin is how much longer than the rotation itself an adopted drifted key stays in
@@ -359,9 +376,13 @@ func (s Step) String() string {
 			fmt.Fprintf(&b, "; leave out the expired previous key %s", keyset.Fingerprint(s.Retire))
 		}
 	case StepRetire:
-		fmt.Fprintf(&b, "leave out the expired previous key %s (cas %d), destroy the versions that hold it", keyset.Fingerprint(s.Retire), s.CAS)
+		fmt.Fprintf(&b, "leave out the expired previous key %s (cas %d)", keyset.Fingerprint(s.Retire), s.CAS)
 	case StepAdopt:
 		fmt.Fprintf(&b, "keep the drifted live key %s as previous (cas %d)", keyset.Fingerprint(s.Previous), s.CAS)
+	case StepMeta:
+		b.WriteString("write custom_metadata: state, fingerprints, the binding, max_versions")
+	case StepDestroy:
+		b.WriteString(s.destroyDetail())
 	case StepWait:
 		fmt.Fprintf(&b, "propagation_delay %s from pending_since", s.Delay)
 	case StepTest:

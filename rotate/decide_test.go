@@ -58,25 +58,32 @@ var (
 
 func overlap(d time.Duration) *time.Duration { return &d }
 
-// TestDecide is the decision table: every document state against every live state it can
-// meet, and the switches (--force, --dry-run, an overlap override, 0 included). Each row's
-// want is describe's summary of the decision.
-func TestDecide(t *testing.T) {
-	pol := rotate.Policy{SecretLength: 48, Overlap: 24 * time.Hour, PropagationDelay: 2 * time.Minute, MinInterval: time.Hour, VerifyListener: true}
+// decisionRow is a row of the decision table.
+type decisionRow struct {
+	name    string
+	doc     keyset.Document
+	version int
+	exists  bool
+	live    rotate.Live
+	pol     rotate.Policy
+	opts    rotate.Options
+	reread  bool
+	want    string
+}
+
+// tablePolicy is the policy of the decision table's rows.
+var tablePolicy = rotate.Policy{SecretLength: 48, Overlap: 24 * time.Hour, PropagationDelay: 2 * time.Minute, MinInterval: time.Hour, VerifyListener: true}
+
+// decisionTable is the decision table: every document state against every live state it
+// can meet, and the switches (--force, --dry-run, an overlap override, 0 included). Each
+// row's want is describe's summary of the decision. TestDecide checks Decide against it
+// and TestPlanWalk runs every row through the executor.
+func decisionTable() []decisionRow {
+	pol := tablePolicy
 	noVerify := pol
 	noVerify.VerifyListener = false
 	const rotation = "wait(2m0s) test push verify "
-	tests := []struct {
-		name    string
-		doc     keyset.Document
-		version int
-		exists  bool
-		live    rotate.Live
-		pol     rotate.Policy
-		opts    rotate.Options
-		reread  bool
-		want    string
-	}{
+	return []decisionRow{
 		// No document yet: the first rotation keeps DigiCert's key as current, then previous.
 		{"none, live key", docNone, 0, false, liveNew, pol, rotate.Options{}, false, "stage(cas=0,current=L) " + rotation + "promote(new,previous=L/24h0m0s)"},
 		{"none, live key, --dry-run", docNone, 0, false, liveNew, pol, rotate.Options{DryRun: true}, false, "stage(cas=0,current=L) " + rotation + "promote(new,previous=L/24h0m0s)"},
@@ -133,6 +140,11 @@ func TestDecide(t *testing.T) {
 		{"staged, live unknown twice is drift", docStaged, 5, true, liveUnknown, pol, rotate.Options{}, true, "refuse:drift(live sha256:,current sha256:,pending sha256:)"},
 		{"staged, live unknown twice, --force adopts", docStaged, 5, true, liveUnknown, pol, rotate.Options{Force: true}, true, "resume adopt:X adopt(cas=5,previous=X/25h2m0s) " + strings.ReplaceAll(rotation, " ", "(P) ") + "promote(P,previous=X/24h0m0s)"},
 	}
+}
+
+// TestDecide checks Decide against the decision table.
+func TestDecide(t *testing.T) {
+	tests := decisionTable()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := rotate.Input{Doc: tt.doc, Version: tt.version, Exists: tt.exists, Live: tt.live, Policy: tt.pol,

@@ -45,6 +45,11 @@ type run struct {
 	seen    map[int]keyset.Document
 	maxSet  bool
 	trimmed bool
+	// kept is the store's max_versions as last read; replanned says the run left its
+	// plan's versions (a metadata write failed, or a promote lost its check-and-set), so
+	// the destroy is planned again from what the run saw.
+	kept      int
+	replanned bool
 
 	// heldPending is the pending key this run knows Vault holds, and heldSince when it
 	// first knew: its stage write was acknowledged, or a read returned it. The
@@ -70,37 +75,37 @@ func (r *run) do(ctx context.Context) (evidence.Outcome, error) {
 		if err := r.observe(ctx); err != nil {
 			return "", err
 		}
-		r.d = Decide(Input{Doc: r.doc, Version: r.version, Exists: r.exists, Live: r.live,
-			Policy: r.p, Options: r.o, Now: r.now(), Reread: reread, Bound: r.bound, Host: r.t.Host})
+		r.d = Plan(Input{Doc: r.doc, Version: r.version, Exists: r.exists, Live: r.live,
+			Policy: r.p, Options: r.o, Now: r.now(), Reread: reread, Bound: r.bound, Host: r.t.Host,
+			Seen: r.seen, MaxVersions: r.kept, Keep: r.e.Store.MaxVersions()})
+		r.replanned = false
+		outcome := evidence.OutcomeRotated
 		switch k := r.d.Refusal; k {
 		case RefuseNone:
+			r.begin()
+			if r.d.Resume {
+				outcome = evidence.OutcomeResumed
+			}
 		case RefuseReadAgain:
 			reread = true // a concurrent run may have staged and pushed between our reads
 			continue
 		case RefuseNotDue, RefuseInOverlap:
 			r.step(stepReconcile, "skipped", 0, 0, k.String()+": "+r.d.Reason)
-			if len(r.d.Steps) > 0 && !r.o.DryRun {
-				err := r.retire(ctx, r.d.Steps[0])
-				if errors.Is(err, ErrConflict) {
-					continue
-				}
-				if err != nil {
-					return "", err
-				}
-			}
-			return evidence.OutcomeSkipped, nil
+			outcome = evidence.OutcomeSkipped // its plan may still retire an expired key
 		default:
 			return "", r.failAs(stepReconcile, fmt.Errorf("%w: %s", refusalErrs[k], r.d.Reason), k.Failure())
 		}
-		r.begin()
 		if r.o.DryRun {
 			return evidence.OutcomeSkipped, nil
 		}
-		outcome, err := r.execute(ctx)
+		err := r.execute(ctx)
 		if errors.Is(err, ErrConflict) {
 			continue // another run wrote first: read again, likely resuming its key
 		}
-		return outcome, err
+		if err != nil {
+			return "", err
+		}
+		return outcome, nil
 	}
 	return "", r.fail(stepReconcile, ErrContention)
 }
@@ -129,6 +134,7 @@ func (r *run) observe(ctx context.Context) error {
 	r.doc, r.version = vv.Doc, vv.Version
 	r.held(r.doc)
 	r.bound = BindingOf(vv.Meta)
+	r.kept = vv.MaxVersions
 	r.maxSet = vv.MaxVersions == r.e.Store.MaxVersions()
 	r.trimmed = r.maxSet
 	if r.exists {
@@ -180,25 +186,38 @@ var executors = map[StepKind]func(*run, context.Context, Step) error{
 	StepVerify:  (*run).verify,
 	StepPromote: (*run).promote,
 	StepRetire:  (*run).retire,
+	StepMeta:    (*run).writeMetadata,
+	StepDestroy: (*run).destroy,
 }
 
-// execute walks the decision's steps.
-func (r *run) execute(ctx context.Context) (evidence.Outcome, error) {
+// hooked are the steps after which the AfterStep hook runs; a stage's runs after the
+// metadata write that follows it.
+var hooked = map[StepKind]bool{StepStage: true, StepWait: true, StepTest: true, StepPush: true, StepVerify: true, StepPromote: true}
+
+// execute carries out the plan's steps, and nothing else.
+func (r *run) execute(ctx context.Context) error {
+	var last StepKind
 	for _, s := range r.d.Steps {
 		exec, ok := executors[s.Kind]
 		if !ok {
-			return "", r.fail(s.Kind, fmt.Errorf("no executor for step %q", s.Kind))
+			return r.fail(s.Kind, fmt.Errorf("no executor for step %q", s.Kind))
 		}
 		if err := exec(r, ctx, s); err != nil {
-			return "", err
+			return err
+		}
+		hook := s.Kind
+		if s.Kind == StepMeta && last == StepStage {
+			hook = StepStage
+		}
+		last = s.Kind
+		if s.Kind == StepStage || !hooked[hook] {
+			continue
+		}
+		if err := r.after(ctx, hook); err != nil {
+			return err
 		}
 	}
-	r.metadata(ctx)
-	r.destroyRetired(ctx)
-	if r.d.Resume {
-		return evidence.OutcomeResumed, nil
-	}
-	return evidence.OutcomeRotated, nil
+	return nil
 }
 
 func (r *run) now() time.Time { return r.e.clock().Now().UTC() }
@@ -328,35 +347,19 @@ func (r *run) stage(ctx context.Context, s Step) error {
 		}
 		r.newKey = k
 	}
-	now := r.now()
-	nd := r.doc
-	if s.Current != "" {
-		nd.Current = s.Current
-	}
-	if s.Previous != "" {
-		nd.Previous, nd.PreviousUntil = s.Previous, now.Add(s.PreviousFor)
-	} else if s.Retire != "" {
-		// The expired previous key leaves the document with this write; the promote's
-		// write then drops the version that still holds it (max_versions).
-		nd.Previous, nd.PreviousUntil = "", time.Time{}
-	}
-	nd.Pending, nd.PendingSince = r.newKey, now
-	nd.RotationID = r.rec.RotationID
+	nd := s.apply(r.doc, r.now(), r.newKey, r.rec.RotationID)
 	if err := r.write(ctx, StepStage, nd); err != nil {
 		return err
 	}
 	r.rec.OldFingerprint = keyset.Fingerprint(r.d.Old)
 	r.rec.NewFingerprint = keyset.Fingerprint(nd.Pending)
 	r.step(StepStage, "ok", r.version, 0, "pending "+r.rec.NewFingerprint)
-	r.metadata(ctx)
-	return r.after(ctx, StepStage)
+	return nil
 }
 
 // adopt writes a drifted live key into previous while resuming (--force).
 func (r *run) adopt(ctx context.Context, s Step) error {
-	nd := r.doc
-	nd.Previous, nd.PreviousUntil = s.Previous, r.now().Add(s.PreviousFor)
-	if err := r.write(ctx, StepAdopt, nd); err != nil {
+	if err := r.write(ctx, StepAdopt, s.apply(r.doc, r.now(), "", "")); err != nil {
 		return err
 	}
 	r.step(StepAdopt, "ok", r.version, 0, "previous "+keyset.Fingerprint(s.Previous))
@@ -383,7 +386,7 @@ func (r *run) wait(ctx context.Context, s Step) error {
 		}
 	}
 	r.step(StepWait, "ok", 0, 0, fmt.Sprintf("propagation_delay %s", s.Delay))
-	return r.after(ctx, StepWait)
+	return nil
 }
 
 // idle runs wait without holding a RotateAll work slot, and takes one back afterwards.
@@ -403,7 +406,7 @@ func (r *run) test(ctx context.Context, s Step) error {
 		return r.fail(StepTest, err)
 	}
 	r.step(StepTest, "ok", 0, 200, "test event accepted")
-	return r.after(ctx, StepTest)
+	return nil
 }
 
 // push sends the pending key to DigiCert, leaving endpoint, events and settings as read.
@@ -416,7 +419,7 @@ func (r *run) push(ctx context.Context, s Step) error {
 		return r.fail(StepPush, err)
 	}
 	r.step(StepPush, "ok", 0, 204, "secret "+keyset.Fingerprint(r.doc.Pending))
-	return r.after(ctx, StepPush)
+	return nil
 }
 
 // verify reads the webhook back: endpoint, events and status as before the push, and the
@@ -455,7 +458,7 @@ func (r *run) verify(ctx context.Context, s Step) error {
 		detail = "endpoint, events and status unchanged; secret is the new key"
 	}
 	r.step(StepVerify, "ok", 0, 200, detail)
-	return r.after(ctx, StepVerify)
+	return nil
 }
 
 func sameSet(a, b []string) bool {
@@ -478,10 +481,7 @@ func (r *run) promote(ctx context.Context, s Step) error {
 	}
 	for range maxReconcile {
 		now := r.now()
-		nd := keyset.Document{Current: pending, CurrentSince: now, RotationID: r.doc.RotationID}
-		if s.Previous != "" {
-			nd.Previous, nd.PreviousUntil = s.Previous, now.Add(s.PreviousFor)
-		}
+		nd := s.apply(r.doc, now, "", "")
 		v, err := r.e.Store.Write(ctx, r.t.VaultPath, nd, r.version)
 		if err == nil {
 			r.doc, r.version = nd, v
@@ -495,11 +495,12 @@ func (r *run) promote(ctx context.Context, s Step) error {
 					keyset.Fingerprint(s.Drops), r.seenPreviousUntil(s.Drops).Format(time.RFC3339))
 			}
 			r.step(StepPromote, "ok", v, 0, detail)
-			return r.after(ctx, StepPromote)
+			return nil
 		}
 		if !errors.Is(err, ErrConflict) {
 			return r.fail(StepPromote, err)
 		}
+		r.replanned = true // the versions after this one are not the plan's
 		done, err := r.promoteConflict(ctx, pending, now)
 		if done || err != nil {
 			return err
@@ -548,6 +549,7 @@ func (r *run) metadata(ctx context.Context) {
 	}
 	if err := r.e.Store.WriteMetadata(ctx, r.t.VaultPath, meta); err != nil {
 		r.step(StepMeta, "failed", 0, 0, "custom_metadata not updated: "+err.Error())
+		r.replanned = true // max_versions may not be in force: destroy by what the run saw
 		return
 	}
 	r.maxSet = true // the next write removes the versions before the last Store.MaxVersions()
@@ -563,69 +565,41 @@ func (r *run) seenPreviousUntil(k string) time.Time {
 	return time.Time{}
 }
 
-// retire writes the document without its expired previous key (a run with no rotation
-// due), then destroys the versions that still hold it.
-func (r *run) retire(ctx context.Context, s Step) error {
-	nd := r.doc
-	nd.Previous, nd.PreviousUntil = "", time.Time{}
-	if err := r.write(ctx, StepRetire, nd); err != nil {
-		return err
-	}
-	r.destroyRetired(ctx)
-	if !r.maxSet {
-		r.metadata(ctx) // a document from before max_versions: set it now
-	}
+// writeMetadata is the executor of StepMeta: a failed metadata write is recorded, not
+// fatal (see metadata).
+func (r *run) writeMetadata(ctx context.Context, _ Step) error {
+	r.metadata(ctx)
 	return nil
 }
 
-// destroyRetired destroys every version that may hold a key outside the latest version's
-// accept set, and records the retirement: the keys retired and the versions destroyed.
-// With max_versions in force, Vault keeps only the version before the latest one; without
-// (a document from before it), every older version is destroyed. A failure is recorded
-// and logged but does not fail the run: the document is right; `keyroll status` counts
-// the versions that still hold retired keys.
-func (r *run) destroyRetired(ctx context.Context) {
-	now := r.now()
-	latest := r.doc
-	var retired []string
-	seenFP := map[string]bool{}
-	for _, d := range r.seen {
-		for _, k := range d.KeysOutside(latest, now) {
-			if fp := keyset.Fingerprint(k); !seenFP[fp] {
-				seenFP[fp] = true
-				retired = append(retired, fp)
-			}
+// retire writes the document without its expired previous key (a run with no rotation
+// due); the plan's destroy step then destroys the versions that still hold it.
+func (r *run) retire(ctx context.Context, s Step) error {
+	return r.write(ctx, StepRetire, s.apply(r.doc, r.now(), "", ""))
+}
+
+// destroy destroys the versions that may hold a key outside the latest version's accept
+// set, and records the retirement: the keys retired and the versions destroyed (see
+// Retirement). When the run left its plan, it plans the destroy again from what it saw. A
+// failure is recorded and logged but does not fail the run: the document is right;
+// `keyroll status` counts the versions that still hold retired keys.
+func (r *run) destroy(ctx context.Context, s Step) error {
+	if r.replanned {
+		var ok bool
+		if s, ok = Retirement(r.seen, r.version, r.trimmed, r.e.Store.MaxVersions(), r.now()); !ok {
+			return nil
 		}
 	}
-	slices.Sort(retired)
-	var destroy []int
-	removed := ""
-	if r.trimmed {
-		if prev := r.version - 1; prev >= 1 {
-			if d, ok := r.seen[prev]; !ok || len(d.KeysOutside(latest, now)) > 0 {
-				destroy = []int{prev}
-			}
-		}
-		if keep := r.e.Store.MaxVersions(); r.version-keep >= 1 {
-			removed = fmt.Sprintf("; versions up to %d removed by max_versions %d", r.version-keep, keep)
-		}
-	} else {
-		for v := 1; v < r.version; v++ {
-			destroy = append(destroy, v)
-		}
-	}
-	if len(retired) == 0 && len(destroy) == 0 {
-		return
-	}
-	detail := "retired " + orNone(strings.Join(retired, ", ")) + "; destroyed versions " + versionList(destroy) + removed
-	if len(destroy) > 0 {
-		if err := r.e.Store.Destroy(ctx, r.t.VaultPath, destroy); err != nil {
+	detail := s.destroyDetail()
+	if len(s.Versions) > 0 {
+		if err := r.e.Store.Destroy(ctx, r.t.VaultPath, s.Versions); err != nil {
 			r.step(StepRetire, "failed", 0, 0, detail+": not destroyed: "+err.Error())
 			r.log.Error().Err(err).Msg("retired keys not destroyed: `keyroll status` counts the versions that still hold them")
-			return
+			return nil
 		}
 	}
 	r.step(StepRetire, "ok", r.version, 0, detail)
+	return nil
 }
 
 func orNone(s string) string {

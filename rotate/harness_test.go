@@ -41,6 +41,8 @@ type memStore struct {
 	mu   sync.Mutex
 	docs map[string][]keyset.Document
 	meta map[string]map[string]string
+	// deleted marks a path whose latest version is deleted (it reads as not found).
+	deleted map[string]bool
 }
 
 func newMemStore() *memStore {
@@ -51,6 +53,9 @@ func (m *memStore) Read(_ context.Context, path string) (rotate.Versioned, error
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	vs := m.docs[path]
+	if m.deleted[path] {
+		return rotate.Versioned{Version: len(vs), Meta: m.meta[path]}, fmt.Errorf("read %s: latest version deleted: %w", path, rotate.ErrNotFound)
+	}
 	if len(vs) == 0 {
 		return rotate.Versioned{}, fmt.Errorf("read %s: %w", path, rotate.ErrNotFound)
 	}
@@ -81,6 +86,7 @@ func (m *memStore) Write(_ context.Context, path string, doc keyset.Document, ca
 		return 0, err
 	}
 	m.docs[path] = append(m.docs[path], d)
+	delete(m.deleted, path)
 	return len(m.docs[path]), nil
 }
 
