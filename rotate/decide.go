@@ -248,12 +248,12 @@ func Decide(in Input) Decision {
 	if in.Options.RetireOnly {
 		return retireOnly(refuse(RefuseNotDue, "a run to retire keys, not to rotate"), d.Retire, in)
 	}
-	if !d.Resume && !in.Options.Force && in.Exists && !doc.CurrentSince.IsZero() {
-		if age := in.Now.Sub(doc.CurrentSince); age < p.MinInterval {
-			return retireOnly(refuse(RefuseNotDue, fmt.Sprintf("last rotation %s ago, min_interval %s", age.Round(time.Second), p.MinInterval)), d.Retire, in)
-		}
+	next := When(doc, p, in.Now)
+	if !d.Resume && !in.Options.Force && in.Exists && in.Now.Before(next.NotDueUntil) {
+		age := in.Now.Sub(doc.CurrentSince)
+		return retireOnly(refuse(RefuseNotDue, fmt.Sprintf("last rotation %s ago, min_interval %s", age.Round(time.Second), p.MinInterval)), d.Retire, in)
 	}
-	if !d.Resume && !in.Options.Force && doc.PreviousActive(in.Now) {
+	if !d.Resume && !in.Options.Force && !next.WindowEnd.IsZero() {
 		return refuse(RefuseInOverlap, fmt.Sprintf("the previous key %s is accepted until %s; rotating now would drop it early (--force to rotate anyway)",
 			keyset.Fingerprint(doc.Previous), doc.PreviousUntil.UTC().Format(time.RFC3339)))
 	}

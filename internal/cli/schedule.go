@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keyroll/keyroll/internal/clock"
 	"github.com/keyroll/keyroll/internal/evidence"
 	"github.com/keyroll/keyroll/internal/failure"
 	"github.com/keyroll/keyroll/internal/metrics"
@@ -54,7 +55,7 @@ func runSchedule(ctx context.Context, env *Env, f *scheduleFlags) error {
 	defer stopKeep()
 	go a.session.KeepAlive(keep)
 
-	j := &scheduledJob{a: a, parallel: f.parallel, ops: newOps(env, cfg), keep: keep}
+	j := &scheduledJob{a: a, parallel: f.parallel, ops: newOps(env, cfg), keep: keep, clock: clock.System}
 	j.ops.readDocuments(ctx, a, cfg.Targets, true) // informed from the start, not after the first run
 	j.ops.rememberOutcomes()                       // a restarted scheduler still notifies a recovery
 	defer j.stopWake()
@@ -107,6 +108,7 @@ type scheduledJob struct {
 	wakeMu sync.Mutex
 	ends   []time.Time
 	wake   *time.Timer
+	clock  clock.Clock // the time the window ends are compared with
 }
 
 // windowEndMargin is how long after previous_until the run that retires the key starts.
@@ -150,13 +152,11 @@ func (j *scheduledJob) rotate(ctx context.Context, o rotate.Options) error {
 // open overlap window, so the scheduler retires (and destroys) a key when its window
 // ends rather than at the next scheduled rotation.
 func (j *scheduledJob) wakeAtWindowEnds(ctx context.Context) {
-	now := time.Now()
+	now := j.clock.Now()
 	for _, t := range j.a.cfg.Targets {
-		if vv, err := j.a.store.Read(ctx, t.VaultPath); err == nil && vv.Doc.Previous != "" {
-			if vv.Doc.PreviousActive(now) {
-				j.retireAt(vv.Doc.PreviousUntil)
-			} else {
-				j.retireAt(now) // already over: retire at once
+		if vv, err := j.a.store.Read(ctx, t.VaultPath); err == nil {
+			if end := rotate.When(vv.Doc, policy(j.a.cfg), now).Retire; !end.IsZero() {
+				j.retireAt(end) // now when the window is already over: retire at once
 			}
 		}
 	}
@@ -180,9 +180,9 @@ func (j *scheduledJob) armLocked() {
 	}
 	slices.SortFunc(j.ends, time.Time.Compare)
 	first := j.ends[0]
-	j.wake = time.AfterFunc(max(0, time.Until(first)+windowEndMargin), func() {
+	j.wake = time.AfterFunc(max(0, first.Sub(j.clock.Now())+windowEndMargin), func() {
 		j.wakeMu.Lock()
-		now := time.Now()
+		now := j.clock.Now()
 		j.ends = slices.DeleteFunc(j.ends, func(e time.Time) bool { return !e.After(now) })
 		j.wakeMu.Unlock()
 		j.a.env.Log.Info().Time("window_end", first).Msg("an overlap window ended: retiring its key")

@@ -15,6 +15,7 @@ import (
 	"github.com/keyroll/keyroll/internal/config"
 	"github.com/keyroll/keyroll/internal/failure"
 	"github.com/keyroll/keyroll/keyset"
+	"github.com/keyroll/keyroll/rotate"
 	"github.com/keyroll/keyroll/vault"
 )
 
@@ -157,21 +158,13 @@ func (s *TargetStatus) document(vv vault.Versioned, rot config.Rotation, now tim
 			s.Problems = append(s.Problems, fmt.Sprintf("staged for longer than stuck_after %s: run `keyroll run` to resume", rot.StuckAfter))
 		}
 	}
-	if d.PreviousActive(now) {
+	when := rotate.When(d, rotate.Policy{MinInterval: rot.MinInterval.D()}, now)
+	if end := when.WindowEnd; !end.IsZero() {
 		s.PreviousFP = keyset.Fingerprint(d.Previous)
-		pu := d.PreviousUntil
-		s.OverlapUntil = &pu
+		s.OverlapUntil = &end
 	}
 	if rot.Cron != nil {
-		next := rot.Cron.Next(now)
-		if s.CurrentSince != nil {
-			if due := s.CurrentSince.Add(rot.MinInterval.D()); due.After(next) {
-				next = rot.Cron.Next(due)
-			}
-		}
-		if d.PreviousActive(now) && d.PreviousUntil.After(next) {
-			next = rot.Cron.Next(d.PreviousUntil) // a run inside the window skips
-		}
+		next := when.Due(rot.Cron.Next, now)
 		s.NextDue = &next
 	}
 }
@@ -211,7 +204,7 @@ func (a *app) retiredVersions(ctx context.Context, path string, vv vault.Version
 				return n, err
 			}
 		}
-		if len(d.KeysOutside(vv.Doc, now)) > 0 {
+		if rotate.HoldsRetired(d, vv.Doc, now) {
 			n++
 		}
 	}
