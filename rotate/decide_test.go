@@ -69,7 +69,11 @@ type decisionRow struct {
 	opts    rotate.Options
 	reread  bool
 	want    string
+	bound   rotate.Binding // the binding in the document's metadata (zero: none)
 }
+
+// tableHost is the CertCentral host of the decision table's runs.
+const tableHost = "www.digicert.com"
 
 // tablePolicy is the policy of the decision table's rows.
 var tablePolicy = rotate.Policy{SecretLength: 48, Overlap: 24 * time.Hour, PropagationDelay: 2 * time.Minute, MinInterval: time.Hour, VerifyListener: true}
@@ -85,60 +89,66 @@ func decisionTable() []decisionRow {
 	const rotation = "wait(2m0s) test push verify "
 	return []decisionRow{
 		// No document yet: the first rotation keeps DigiCert's key as current, then previous.
-		{"none, live key", docNone, 0, false, liveNew, pol, rotate.Options{}, false, "stage(cas=0,current=L) " + rotation + "promote(new,previous=L/24h0m0s)"},
-		{"none, live key, --dry-run", docNone, 0, false, liveNew, pol, rotate.Options{DryRun: true}, false, "stage(cas=0,current=L) " + rotation + "promote(new,previous=L/24h0m0s)"},
-		{"none, secret hidden", docNone, 0, false, liveHidden, pol, rotate.Options{}, false, "stage(cas=0) " + rotation + "promote(new,previous=none)"},
-		{"none, no secret", docNone, 0, false, liveEmpty, pol, rotate.Options{}, false, "stage(cas=0) " + rotation + "promote(new,previous=none)"},
-		{"none, inactive", docNone, 0, false, liveInactive, pol, rotate.Options{}, false, `refuse:webhook not active(status is "inactive")`},
-		{"latest version deleted", docNone, 4, false, liveNew, pol, rotate.Options{}, false, "stage(cas=4,current=L) " + rotation + "promote(new,previous=L/24h0m0s)"},
+		{"none, live key", docNone, 0, false, liveNew, pol, rotate.Options{}, false, "stage(cas=0,current=L) " + rotation + "promote(new,previous=L/24h0m0s)", rotate.Binding{}},
+		{"none, live key, --dry-run", docNone, 0, false, liveNew, pol, rotate.Options{DryRun: true}, false, "stage(cas=0,current=L) " + rotation + "promote(new,previous=L/24h0m0s)", rotate.Binding{}},
+		{"none, secret hidden", docNone, 0, false, liveHidden, pol, rotate.Options{}, false, "stage(cas=0) " + rotation + "promote(new,previous=none)", rotate.Binding{}},
+		{"none, no secret", docNone, 0, false, liveEmpty, pol, rotate.Options{}, false, "stage(cas=0) " + rotation + "promote(new,previous=none)", rotate.Binding{}},
+		{"none, inactive", docNone, 0, false, liveInactive, pol, rotate.Options{}, false, `refuse:webhook not active(status is "inactive")`, rotate.Binding{}},
+		{"latest version deleted", docNone, 4, false, liveNew, pol, rotate.Options{}, false, "stage(cas=4,current=L) " + rotation + "promote(new,previous=L/24h0m0s)", rotate.Binding{}},
 
 		// Idle: a new rotation when due.
-		{"idle, live current", docIdle, 3, true, liveCurrent, pol, rotate.Options{}, false, "stage(cas=3) " + rotation + "promote(new,previous=C/24h0m0s)"},
-		{"idle, live current, --dry-run", docIdle, 3, true, liveCurrent, pol, rotate.Options{DryRun: true}, false, "stage(cas=3) " + rotation + "promote(new,previous=C/24h0m0s)"},
-		{"idle, not due", docIdleRecent, 3, true, liveCurrent, pol, rotate.Options{}, false, "refuse:not due(last rotation 10m0s ago,min_interval 1h0m0s)"},
-		{"idle, not due, --force", docIdleRecent, 3, true, liveCurrent, pol, rotate.Options{Force: true}, false, "stage(cas=3) " + rotation + "promote(new,previous=C/24h0m0s)"},
-		{"idle, not due, --dry-run", docIdleRecent, 3, true, liveCurrent, pol, rotate.Options{DryRun: true}, false, "refuse:not due(last rotation 10m0s ago,min_interval 1h0m0s)"},
-		{"idle, --overlap 0", docIdle, 3, true, liveCurrent, pol, rotate.Options{Overlap: overlap(0)}, false, "stage(cas=3) " + rotation + "promote(new,previous=none)"},
-		{"idle, --overlap 2h", docIdle, 3, true, liveCurrent, pol, rotate.Options{Overlap: overlap(2 * time.Hour)}, false, "stage(cas=3) " + rotation + "promote(new,previous=C/2h0m0s)"},
-		{"idle, verify_listener off", docIdle, 3, true, liveCurrent, noVerify, rotate.Options{}, false, "stage(cas=3) wait(2m0s) push verify promote(new,previous=C/24h0m0s)"},
-		{"idle, live pending (none staged) reads again", docIdle, 3, true, livePending, pol, rotate.Options{}, false, "refuse:read again(live sha256:,current sha256:,pending none)"},
-		{"idle, live unknown reads again", docIdle, 3, true, liveUnknown, pol, rotate.Options{}, false, "refuse:read again(live sha256:,current sha256:,pending none)"},
-		{"idle, live unknown twice is drift", docIdle, 3, true, liveUnknown, pol, rotate.Options{}, true, "refuse:drift(live sha256:,current sha256:,pending none)"},
-		{"idle, live unknown twice, --dry-run", docIdle, 3, true, liveUnknown, pol, rotate.Options{DryRun: true}, true, "refuse:drift(live sha256:,current sha256:,pending none)"},
-		{"idle, live unknown twice, --force adopts", docIdle, 3, true, liveUnknown, pol, rotate.Options{Force: true}, true, "adopt:X stage(cas=3,previous=X/25h2m0s) " + rotation + "promote(new,previous=X/24h0m0s)"},
-		{"idle, secret hidden", docIdle, 3, true, liveHidden, pol, rotate.Options{}, false, "stage(cas=3) " + rotation + "promote(new,previous=C/24h0m0s)"},
-		{"idle, inactive", docIdle, 3, true, liveInactive, pol, rotate.Options{}, false, `refuse:webhook not active(status is "inactive")`},
+		{"idle, live current", docIdle, 3, true, liveCurrent, pol, rotate.Options{}, false, "stage(cas=3) " + rotation + "promote(new,previous=C/24h0m0s)", rotate.Binding{}},
+		{"idle, live current, --dry-run", docIdle, 3, true, liveCurrent, pol, rotate.Options{DryRun: true}, false, "stage(cas=3) " + rotation + "promote(new,previous=C/24h0m0s)", rotate.Binding{}},
+		{"idle, not due", docIdleRecent, 3, true, liveCurrent, pol, rotate.Options{}, false, "refuse:not due(last rotation 10m0s ago,min_interval 1h0m0s)", rotate.Binding{}},
+		{"idle, not due, --force", docIdleRecent, 3, true, liveCurrent, pol, rotate.Options{Force: true}, false, "stage(cas=3) " + rotation + "promote(new,previous=C/24h0m0s)", rotate.Binding{}},
+		{"idle, not due, --dry-run", docIdleRecent, 3, true, liveCurrent, pol, rotate.Options{DryRun: true}, false, "refuse:not due(last rotation 10m0s ago,min_interval 1h0m0s)", rotate.Binding{}},
+		{"idle, --overlap 0", docIdle, 3, true, liveCurrent, pol, rotate.Options{Overlap: overlap(0)}, false, "stage(cas=3) " + rotation + "promote(new,previous=none)", rotate.Binding{}},
+		{"idle, --overlap 2h", docIdle, 3, true, liveCurrent, pol, rotate.Options{Overlap: overlap(2 * time.Hour)}, false, "stage(cas=3) " + rotation + "promote(new,previous=C/2h0m0s)", rotate.Binding{}},
+		{"idle, verify_listener off", docIdle, 3, true, liveCurrent, noVerify, rotate.Options{}, false, "stage(cas=3) wait(2m0s) push verify promote(new,previous=C/24h0m0s)", rotate.Binding{}},
+		{"idle, live pending (none staged) reads again", docIdle, 3, true, livePending, pol, rotate.Options{}, false, "refuse:read again(live sha256:,current sha256:,pending none)", rotate.Binding{}},
+		{"idle, live unknown reads again", docIdle, 3, true, liveUnknown, pol, rotate.Options{}, false, "refuse:read again(live sha256:,current sha256:,pending none)", rotate.Binding{}},
+		{"idle, live unknown twice is drift", docIdle, 3, true, liveUnknown, pol, rotate.Options{}, true, "refuse:drift(live sha256:,current sha256:,pending none)", rotate.Binding{}},
+		{"idle, live unknown twice, --dry-run", docIdle, 3, true, liveUnknown, pol, rotate.Options{DryRun: true}, true, "refuse:drift(live sha256:,current sha256:,pending none)", rotate.Binding{}},
+		{"idle, live unknown twice, --force adopts", docIdle, 3, true, liveUnknown, pol, rotate.Options{Force: true}, true, "adopt:X stage(cas=3,previous=X/25h2m0s) " + rotation + "promote(new,previous=X/24h0m0s)", rotate.Binding{}},
+		{"idle, secret hidden", docIdle, 3, true, liveHidden, pol, rotate.Options{}, false, "stage(cas=3) " + rotation + "promote(new,previous=C/24h0m0s)", rotate.Binding{}},
+		{"idle, inactive", docIdle, 3, true, liveInactive, pol, rotate.Options{}, false, `refuse:webhook not active(status is "inactive")`, rotate.Binding{}},
 
 		// Idle with a previous key: in its window a run skips (--force drops it early);
 		// expired, it is retired, by the stage or, when no rotation is due, on its own.
-		{"previous open, live current", docPrevOpen, 3, true, liveCurrent, pol, rotate.Options{}, false, "refuse:in overlap(the previous key sha256: is accepted until 2026-11-26T04:00:00Z; rotating now would drop it early (--force to rotate anyway))"},
-		{"previous open, --force", docPrevOpen, 3, true, liveCurrent, pol, rotate.Options{Force: true}, false, "stage(cas=3) " + rotation + "promote(new,previous=C/24h0m0s,drops=O)"},
-		{"previous open, --overlap 0, --force", docPrevOpen, 3, true, liveCurrent, pol, rotate.Options{Overlap: overlap(0), Force: true}, false, "stage(cas=3) " + rotation + "promote(new,previous=none,drops=O)"},
-		{"previous open, not due", with(docPrevOpen, func(d *keyset.Document) { d.CurrentSince = t0.Add(-time.Minute) }), 3, true, liveCurrent, pol, rotate.Options{}, false, "refuse:not due(last rotation 1m0s ago,min_interval 1h0m0s)"},
-		{"previous expired, live current", docPrevExpired, 3, true, liveCurrent, pol, rotate.Options{}, false, "stage(cas=3,retire=O) " + rotation + "promote(new,previous=C/24h0m0s)"},
-		{"previous expired, secret hidden", docPrevExpired, 3, true, liveHidden, pol, rotate.Options{}, false, "stage(cas=3,retire=O) " + rotation + "promote(new,previous=C/24h0m0s)"},
-		{"previous expired, not due", with(docPrevExpired, func(d *keyset.Document) { d.CurrentSince = t0.Add(-time.Minute) }), 3, true, liveCurrent, pol, rotate.Options{}, false, "refuse:not due(last rotation 1m0s ago,min_interval 1h0m0s) retire(cas=3,O)"},
-		{"previous expired, retire only", docPrevExpired, 3, true, liveCurrent, pol, rotate.Options{RetireOnly: true}, false, "refuse:not due(a run to retire keys,not to rotate) retire(cas=3,O)"},
-		{"previous open, retire only", docPrevOpen, 3, true, liveCurrent, pol, rotate.Options{RetireOnly: true}, false, "refuse:not due(a run to retire keys,not to rotate)"},
-		{"staged, previous expired", with(docStaged, func(d *keyset.Document) { d.Previous, d.PreviousUntil = keyOld, t0.Add(-time.Hour) }), 5, true, livePending, pol, rotate.Options{}, false, "resume pushed verify(P) promote(P,previous=C/24h0m0s)"},
+		{"previous open, live current", docPrevOpen, 3, true, liveCurrent, pol, rotate.Options{}, false, "refuse:in overlap(the previous key sha256: is accepted until 2026-11-26T04:00:00Z; rotating now would drop it early (--force to rotate anyway))", rotate.Binding{}},
+		{"previous open, --force", docPrevOpen, 3, true, liveCurrent, pol, rotate.Options{Force: true}, false, "stage(cas=3) " + rotation + "promote(new,previous=C/24h0m0s,drops=O)", rotate.Binding{}},
+		{"previous open, --overlap 0, --force", docPrevOpen, 3, true, liveCurrent, pol, rotate.Options{Overlap: overlap(0), Force: true}, false, "stage(cas=3) " + rotation + "promote(new,previous=none,drops=O)", rotate.Binding{}},
+		{"previous open, not due", with(docPrevOpen, func(d *keyset.Document) { d.CurrentSince = t0.Add(-time.Minute) }), 3, true, liveCurrent, pol, rotate.Options{}, false, "refuse:not due(last rotation 1m0s ago,min_interval 1h0m0s)", rotate.Binding{}},
+		{"previous expired, live current", docPrevExpired, 3, true, liveCurrent, pol, rotate.Options{}, false, "stage(cas=3,retire=O) " + rotation + "promote(new,previous=C/24h0m0s)", rotate.Binding{}},
+		{"previous expired, secret hidden", docPrevExpired, 3, true, liveHidden, pol, rotate.Options{}, false, "stage(cas=3,retire=O) " + rotation + "promote(new,previous=C/24h0m0s)", rotate.Binding{}},
+		{"previous expired, not due", with(docPrevExpired, func(d *keyset.Document) { d.CurrentSince = t0.Add(-time.Minute) }), 3, true, liveCurrent, pol, rotate.Options{}, false, "refuse:not due(last rotation 1m0s ago,min_interval 1h0m0s) retire(cas=3,O)", rotate.Binding{}},
+		{"previous expired, retire only", docPrevExpired, 3, true, liveCurrent, pol, rotate.Options{RetireOnly: true}, false, "refuse:not due(a run to retire keys,not to rotate) retire(cas=3,O)", rotate.Binding{}},
+		{"previous open, retire only", docPrevOpen, 3, true, liveCurrent, pol, rotate.Options{RetireOnly: true}, false, "refuse:not due(a run to retire keys,not to rotate)", rotate.Binding{}},
+		{"staged, previous expired", with(docStaged, func(d *keyset.Document) { d.Previous, d.PreviousUntil = keyOld, t0.Add(-time.Hour) }), 5, true, livePending, pol, rotate.Options{}, false, "resume pushed verify(P) promote(P,previous=C/24h0m0s)", rotate.Binding{}},
 
 		// Staged, not pushed: resume with the staged key, due or not.
-		{"staged, live current", docStaged, 5, true, liveCurrent, pol, rotate.Options{}, false, "resume " + strings.ReplaceAll(rotation, " ", "(P) ") + "promote(P,previous=C/24h0m0s)"},
-		{"staged, live current, not due", docStagedFresh, 5, true, liveCurrent, pol, rotate.Options{}, false, "resume " + strings.ReplaceAll(rotation, " ", "(P) ") + "promote(P,previous=C/24h0m0s)"},
-		{"staged, live current, --dry-run", docStaged, 5, true, liveCurrent, pol, rotate.Options{DryRun: true}, false, "resume " + strings.ReplaceAll(rotation, " ", "(P) ") + "promote(P,previous=C/24h0m0s)"},
-		{"staged, live current, --overlap 0", docStaged, 5, true, liveCurrent, pol, rotate.Options{Overlap: overlap(0)}, false, "resume " + strings.ReplaceAll(rotation, " ", "(P) ") + "promote(P,previous=none)"},
-		{"staged, secret hidden", docStaged, 5, true, liveHidden, pol, rotate.Options{}, false, "resume " + strings.ReplaceAll(rotation, " ", "(P) ") + "promote(P,previous=C/24h0m0s)"},
-		{"staged, inactive", docStaged, 5, true, liveInactive, pol, rotate.Options{}, false, `refuse:webhook not active(status is "inactive")`},
+		{"staged, live current", docStaged, 5, true, liveCurrent, pol, rotate.Options{}, false, "resume " + strings.ReplaceAll(rotation, " ", "(P) ") + "promote(P,previous=C/24h0m0s)", rotate.Binding{}},
+		{"staged, live current, not due", docStagedFresh, 5, true, liveCurrent, pol, rotate.Options{}, false, "resume " + strings.ReplaceAll(rotation, " ", "(P) ") + "promote(P,previous=C/24h0m0s)", rotate.Binding{}},
+		{"staged, live current, --dry-run", docStaged, 5, true, liveCurrent, pol, rotate.Options{DryRun: true}, false, "resume " + strings.ReplaceAll(rotation, " ", "(P) ") + "promote(P,previous=C/24h0m0s)", rotate.Binding{}},
+		{"staged, live current, --overlap 0", docStaged, 5, true, liveCurrent, pol, rotate.Options{Overlap: overlap(0)}, false, "resume " + strings.ReplaceAll(rotation, " ", "(P) ") + "promote(P,previous=none)", rotate.Binding{}},
+		{"staged, secret hidden", docStaged, 5, true, liveHidden, pol, rotate.Options{}, false, "resume " + strings.ReplaceAll(rotation, " ", "(P) ") + "promote(P,previous=C/24h0m0s)", rotate.Binding{}},
+		{"staged, inactive", docStaged, 5, true, liveInactive, pol, rotate.Options{}, false, `refuse:webhook not active(status is "inactive")`, rotate.Binding{}},
 
 		// Staged and pushed: DigiCert has the staged key; verify and promote.
-		{"staged, live pending", docStaged, 5, true, livePending, pol, rotate.Options{}, false, "resume pushed verify(P) promote(P,previous=C/24h0m0s)"},
-		{"staged, live pending, --force", docStaged, 5, true, livePending, pol, rotate.Options{Force: true}, false, "resume pushed verify(P) promote(P,previous=C/24h0m0s)"},
-		{"staged, live pending, --overlap 0", docStaged, 5, true, livePending, pol, rotate.Options{Overlap: overlap(0)}, false, "resume pushed verify(P) promote(P,previous=none)"},
+		{"staged, live pending", docStaged, 5, true, livePending, pol, rotate.Options{}, false, "resume pushed verify(P) promote(P,previous=C/24h0m0s)", rotate.Binding{}},
+		{"staged, live pending, --force", docStaged, 5, true, livePending, pol, rotate.Options{Force: true}, false, "resume pushed verify(P) promote(P,previous=C/24h0m0s)", rotate.Binding{}},
+		{"staged, live pending, --overlap 0", docStaged, 5, true, livePending, pol, rotate.Options{Overlap: overlap(0)}, false, "resume pushed verify(P) promote(P,previous=none)", rotate.Binding{}},
 
 		// Staged while DigiCert holds an unknown key.
-		{"staged, live unknown reads again", docStaged, 5, true, liveUnknown, pol, rotate.Options{}, false, "refuse:read again(live sha256:,current sha256:,pending sha256:)"},
-		{"staged, live unknown twice is drift", docStaged, 5, true, liveUnknown, pol, rotate.Options{}, true, "refuse:drift(live sha256:,current sha256:,pending sha256:)"},
-		{"staged, live unknown twice, --force adopts", docStaged, 5, true, liveUnknown, pol, rotate.Options{Force: true}, true, "resume adopt:X adopt(cas=5,previous=X/25h2m0s) " + strings.ReplaceAll(rotation, " ", "(P) ") + "promote(P,previous=X/24h0m0s)"},
+		{"staged, live unknown reads again", docStaged, 5, true, liveUnknown, pol, rotate.Options{}, false, "refuse:read again(live sha256:,current sha256:,pending sha256:)", rotate.Binding{}},
+		{"staged, live unknown twice is drift", docStaged, 5, true, liveUnknown, pol, rotate.Options{}, true, "refuse:drift(live sha256:,current sha256:,pending sha256:)", rotate.Binding{}},
+		{"staged, live unknown twice, --force adopts", docStaged, 5, true, liveUnknown, pol, rotate.Options{Force: true}, true, "resume adopt:X adopt(cas=5,previous=X/25h2m0s) " + strings.ReplaceAll(rotation, " ", "(P) ") + "promote(P,previous=X/24h0m0s)", rotate.Binding{}},
+
+		// Bound to a webhook: this run's, or another (DigiCert host www.digicert.com, webhook 7).
+		{"idle, bound to this webhook", docIdle, 3, true, liveCurrent, pol, rotate.Options{}, false, "stage(cas=3) " + rotation + "promote(new,previous=C/24h0m0s)", rotate.Binding{WebhookID: 7, Host: tableHost}},
+		{"idle, bound to another webhook", docIdle, 3, true, liveCurrent, pol, rotate.Options{}, false, "refuse:bound to another webhook(the document belongs to webhook 8 at www.digicert.com,this run resolves webhook 7 at www.digicert.com (--force rebinds it))", rotate.Binding{WebhookID: 8, Host: tableHost}},
+		{"idle, bound to another host", docIdle, 3, true, liveCurrent, pol, rotate.Options{}, false, "refuse:bound to another webhook(the document belongs to webhook 7 at certcentral.digicert.eu,this run resolves webhook 7 at www.digicert.com (--force rebinds it))", rotate.Binding{WebhookID: 7, Host: "certcentral.digicert.eu"}},
+		{"idle, bound to another webhook, --force rebinds", docIdle, 3, true, liveCurrent, pol, rotate.Options{Force: true}, false, "stage(cas=3) " + rotation + "promote(new,previous=C/24h0m0s)", rotate.Binding{WebhookID: 8, Host: tableHost}},
 	}
 }
 
@@ -148,7 +158,7 @@ func TestDecide(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := rotate.Input{Doc: tt.doc, Version: tt.version, Exists: tt.exists, Live: tt.live, Policy: tt.pol,
-				Options: tt.opts, Now: t0, Reread: tt.reread}
+				Options: tt.opts, Now: t0, Reread: tt.reread, Bound: tt.bound, Host: tableHost}
 			d := rotate.Decide(in)
 			if got := describe(d); got != tt.want {
 				t.Errorf("decision\n got %s\nwant %s", got, tt.want)

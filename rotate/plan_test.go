@@ -120,15 +120,19 @@ func walkRow(t *testing.T, tt decisionRow, kept int) {
 		mem.docs[path] = make([]keyset.Document, tt.version)
 		mem.docs[path][tt.version-1] = tt.doc
 		mem.deleted = map[string]bool{path: !tt.exists}
+		mem.meta[path] = map[string]string{}
 		if kept > 0 {
-			mem.meta[path] = map[string]string{"max_versions": fmt.Sprint(kept)}
+			mem.meta[path]["max_versions"] = fmt.Sprint(kept)
+		}
+		if !tt.bound.IsZero() {
+			mem.meta[path][rotate.MetaWebhookID], mem.meta[path][rotate.MetaHost] = fmt.Sprint(tt.bound.WebhookID), tt.bound.Host
 		}
 	}
 	log := &opLog{}
 	api := &fakeWebhook{live: tt.live, log: log}
 	eng := &rotate.Engine{Store: loggingStore{KeyStore: mem, log: log}, Clock: certcentraltest.NewFakeClock(t0), Log: zerolog.Nop()}
 	in := rotate.Input{Doc: tt.doc, Version: tt.version, Exists: tt.exists, Live: tt.live, Policy: tt.pol,
-		Options: tt.opts, Now: t0, Reread: tt.reread, Keep: mem.MaxVersions(), MaxVersions: kept}
+		Options: tt.opts, Now: t0, Reread: tt.reread, Keep: mem.MaxVersions(), MaxVersions: kept, Bound: tt.bound, Host: tableHost}
 	if tt.version == 0 {
 		in.MaxVersions = 0
 	}
@@ -140,7 +144,7 @@ func walkRow(t *testing.T, tt decisionRow, kept int) {
 	if d := rotate.Decide(in); len(plan.Steps) < len(d.Steps) {
 		t.Fatalf("the plan has fewer steps than the decision: %v < %v", plan.Steps, d.Steps)
 	}
-	res := eng.Rotate(context.Background(), rotate.Target{Name: "walk", VaultPath: path, WebhookID: tt.live.ID, API: api}, tt.pol, tt.opts)
+	res := eng.Rotate(context.Background(), rotate.Target{Name: "walk", VaultPath: path, WebhookID: tt.live.ID, Host: tableHost, API: api}, tt.pol, tt.opts)
 	want := planned(plan, tt.opts.DryRun)
 	if got := log.ops; strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("the run did %v\nthe plan lists %v (outcome %s, err %v)", got, want, res.Outcome, res.Err)
