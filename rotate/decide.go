@@ -20,7 +20,7 @@ type StepKind string
 const (
 	StepRead    StepKind = "read"     // read the document
 	StepGet     StepKind = "get"      // read the live webhook
-	StepAdopt   StepKind = "adopt"    // keep a drifted live key as previous while resuming (--force)
+	StepAdopt   StepKind = "adopt"    // keep a drifted live key as previous while resuming (--adopt-drift)
 	StepStage   StepKind = "stage"    // mint a key and write it as pending
 	StepWait    StepKind = "wait"     // let listeners learn the pending key (propagation_delay)
 	StepTest    StepKind = "test"     // DigiCert's test event with the pending key
@@ -29,7 +29,10 @@ const (
 	StepPromote StepKind = "promote"  // pending becomes current, the old key previous
 	StepRetire  StepKind = "retire"   // retired keys leave the document and its history
 	StepMeta    StepKind = "metadata" // the document's custom_metadata
-	StepBind    StepKind = "bind"     // the document's binding to its webhook (--force rebinds)
+	StepBind    StepKind = "bind"     // the document's binding moved to this webhook (--rebind)
+	// StepAdoptDrift and StepForce record what --adopt-drift and --force changed.
+	StepAdoptDrift StepKind = "adopt-drift"
+	StepForce      StepKind = "force"
 	// StepDestroy destroys the versions that hold retired keys; its evidence step is
 	// named "retire", with the keys retired and the versions destroyed.
 	StepDestroy StepKind = "destroy"
@@ -50,13 +53,14 @@ const (
 	RefuseReadAgain
 	// RefuseNotActive: the webhook is not active at DigiCert.
 	RefuseNotActive
-	// RefuseDrift: DigiCert still holds an unknown key at the second read, and no --force.
+	// RefuseDrift: DigiCert still holds an unknown key at the second read, and no
+	// --adopt-drift.
 	RefuseDrift
 	// RefuseInOverlap: the previous key's overlap window is still open (and no --force):
 	// rotating now would drop it from the accept set early.
 	RefuseInOverlap
 	// RefuseBinding: the document belongs to another webhook or CertCentral host than the
-	// one this run resolves (and no --force).
+	// one this run resolves (and no --rebind).
 	RefuseBinding
 )
 
@@ -152,11 +156,15 @@ type Decision struct {
 	Pushed bool
 	// Old is the key being replaced and New the pending one ("" when this run mints it).
 	Old, New string
-	// Adopt is the drifted live key --force keeps as previous ("" when none).
+	// Adopt is the drifted live key --adopt-drift keeps as previous ("" when none).
 	Adopt string
-	// Rebind is the binding --force replaces (zero: the binding stays, or is recorded for
+	// Rebind is the binding --rebind replaces (zero: the binding stays, or is recorded for
 	// the first time).
 	Rebind Binding
+	BindTo Binding // the binding --rebind records instead: this run's
+	// Forced says what --force overrode: rotating before min_interval, cutting an overlap
+	// window short (empty: nothing).
+	Forced []string
 	// Retire is the expired previous key this run leaves out of the document ("" when none).
 	Retire string
 }
@@ -220,12 +228,11 @@ func Decide(in Input) Decision {
 		return refuse(RefuseNotActive, fmt.Sprintf("status is %q", live.Status))
 	}
 	d := Decision{Resume: doc.Staged(), New: doc.Pending}
-	if want := (Binding{WebhookID: live.ID, Host: in.Host}); !in.Bound.IsZero() && in.Bound != want {
-		if !in.Options.Force {
-			return refuse(RefuseBinding, fmt.Sprintf("the document belongs to %s, this run resolves %s (--force rebinds it)", in.Bound, want))
-		}
-		d.Rebind = in.Bound
+	r, ok := rebind(in)
+	if !ok {
+		return r
 	}
+	d.Rebind, d.BindTo = r.Rebind, r.BindTo
 	if doc.Previous != "" && !doc.PreviousActive(in.Now) {
 		d.Retire = doc.Previous
 	}
@@ -234,12 +241,8 @@ func Decide(in Input) Decision {
 		case keyset.RolePending:
 			d.Pushed = true
 		case keyset.RoleNone:
-			reason := fmt.Sprintf("live %s, current %s, pending %s", keyset.Fingerprint(live.Secret), fpOrNone(doc.Current), fpOrNone(doc.Pending))
-			switch {
-			case !in.Reread:
-				return refuse(RefuseReadAgain, reason)
-			case !in.Options.Force:
-				return refuse(RefuseDrift, reason)
+			if r := drift(in); r.Refusal != RefuseNone {
+				return r
 			}
 			d.Adopt = live.Secret
 		}
@@ -249,16 +252,58 @@ func Decide(in Input) Decision {
 		return retireOnly(refuse(RefuseNotDue, "a run to retire keys, not to rotate"), d.Retire, in)
 	}
 	next := When(doc, p, in.Now)
-	if !d.Resume && !in.Options.Force && in.Exists && in.Now.Before(next.NotDueUntil) {
+	if !d.Resume && in.Exists && in.Now.Before(next.NotDueUntil) {
 		age := in.Now.Sub(doc.CurrentSince)
-		return retireOnly(refuse(RefuseNotDue, fmt.Sprintf("last rotation %s ago, min_interval %s", age.Round(time.Second), p.MinInterval)), d.Retire, in)
+		reason := fmt.Sprintf("last rotation %s ago, min_interval %s", age.Round(time.Second), p.MinInterval)
+		if !in.Options.Force {
+			return retireOnly(refuse(RefuseNotDue, reason), d.Retire, in)
+		}
+		d.Forced = append(d.Forced, "rotated early: "+reason)
 	}
-	if !d.Resume && !in.Options.Force && !next.WindowEnd.IsZero() {
-		return refuse(RefuseInOverlap, fmt.Sprintf("the previous key %s is accepted until %s; rotating now would drop it early (--force to rotate anyway)",
-			keyset.Fingerprint(doc.Previous), doc.PreviousUntil.UTC().Format(time.RFC3339)))
+	if !d.Resume && !next.WindowEnd.IsZero() {
+		if !in.Options.Force {
+			return refuse(RefuseInOverlap, fmt.Sprintf("the previous key %s is accepted until %s; rotating now would drop it early (--force to rotate anyway)",
+				keyset.Fingerprint(doc.Previous), doc.PreviousUntil.UTC().Format(time.RFC3339)))
+		}
+		d.Forced = append(d.Forced, fmt.Sprintf("cut the overlap window of %s short (was until %s)", keyset.Fingerprint(doc.Previous), next.WindowEnd.UTC().Format(time.RFC3339)))
 	}
 	d.Steps = steps(d, in, p)
 	return d
+}
+
+// rebind checks the document's binding against this run's webhook: ok with the binding
+// --rebind replaces (zero when it stays or is recorded for the first time), or not ok with
+// the refusal. --force alone does not rebind.
+func rebind(in Input) (Decision, bool) {
+	want := Binding{WebhookID: in.Live.ID, Host: in.Host}
+	if in.Bound.IsZero() || in.Bound == want {
+		return Decision{}, true
+	}
+	if in.Options.Rebind {
+		return Decision{Rebind: in.Bound, BindTo: want}, true
+	}
+	reason := fmt.Sprintf("the document belongs to %s, this run resolves %s (--rebind moves it)", in.Bound, want)
+	if in.Options.Force {
+		reason += "; --force does not rebind: use --rebind"
+	}
+	return refuse(RefuseBinding, reason), false
+}
+
+// drift decides on a live key that is neither current nor pending: read again at the
+// first read; at the second, refuse unless --adopt-drift (no refusal: adopt it). --force
+// alone does not adopt.
+func drift(in Input) Decision {
+	doc, live := in.Doc, in.Live
+	reason := fmt.Sprintf("live %s, current %s, pending %s", keyset.Fingerprint(live.Secret), fpOrNone(doc.Current), fpOrNone(doc.Pending))
+	switch {
+	case !in.Reread:
+		return refuse(RefuseReadAgain, reason)
+	case in.Options.AdoptDrift:
+		return Decision{}
+	case in.Options.Force:
+		reason += "; --force does not adopt a drifted key: use --adopt-drift"
+	}
+	return refuse(RefuseDrift, reason)
 }
 
 // steps orders the steps of decision d (its keys decided) for input in under policy p.
@@ -343,6 +388,15 @@ func (d Decision) Lines() []string {
 		return []string{"refuse: " + d.Refusal.String() + " (" + d.Reason + ")"}
 	}
 	var out []string
+	if !d.Rebind.IsZero() {
+		out = append(out, "rebind: from "+d.Rebind.String()+" to "+d.BindTo.String()+" (--rebind)")
+	}
+	if d.Adopt != "" {
+		out = append(out, "adopt-drift: keep DigiCert's live key "+keyset.Fingerprint(d.Adopt)+" as previous (--adopt-drift)")
+	}
+	for _, f := range d.Forced {
+		out = append(out, "force: "+f+" (--force)")
+	}
 	if d.Resume {
 		out = append(out, "resume: the staged key "+keyset.Fingerprint(d.New))
 	}

@@ -109,7 +109,8 @@ func decisionTable() []decisionRow {
 		{"idle, live unknown reads again", docIdle, 3, true, liveUnknown, pol, rotate.Options{}, false, "refuse:read again(live sha256:,current sha256:,pending none)", rotate.Binding{}},
 		{"idle, live unknown twice is drift", docIdle, 3, true, liveUnknown, pol, rotate.Options{}, true, "refuse:drift(live sha256:,current sha256:,pending none)", rotate.Binding{}},
 		{"idle, live unknown twice, --dry-run", docIdle, 3, true, liveUnknown, pol, rotate.Options{DryRun: true}, true, "refuse:drift(live sha256:,current sha256:,pending none)", rotate.Binding{}},
-		{"idle, live unknown twice, --force adopts", docIdle, 3, true, liveUnknown, pol, rotate.Options{Force: true}, true, "adopt:X stage(cas=3,previous=X/25h2m0s) " + rotation + "promote(new,previous=X/24h0m0s)", rotate.Binding{}},
+		{"idle, live unknown twice, --force alone is drift", docIdle, 3, true, liveUnknown, pol, rotate.Options{Force: true}, true, "refuse:drift(live sha256:,current sha256:,pending none; --force does not adopt a drifted key: use --adopt-drift)", rotate.Binding{}},
+		{"idle, live unknown twice, --adopt-drift adopts", docIdle, 3, true, liveUnknown, pol, rotate.Options{AdoptDrift: true}, true, "adopt:X stage(cas=3,previous=X/25h2m0s) " + rotation + "promote(new,previous=X/24h0m0s)", rotate.Binding{}},
 		{"idle, secret hidden", docIdle, 3, true, liveHidden, pol, rotate.Options{}, false, "stage(cas=3) " + rotation + "promote(new,previous=C/24h0m0s)", rotate.Binding{}},
 		{"idle, inactive", docIdle, 3, true, liveInactive, pol, rotate.Options{}, false, `refuse:webhook not active(status is "inactive")`, rotate.Binding{}},
 
@@ -142,13 +143,16 @@ func decisionTable() []decisionRow {
 		// Staged while DigiCert holds an unknown key.
 		{"staged, live unknown reads again", docStaged, 5, true, liveUnknown, pol, rotate.Options{}, false, "refuse:read again(live sha256:,current sha256:,pending sha256:)", rotate.Binding{}},
 		{"staged, live unknown twice is drift", docStaged, 5, true, liveUnknown, pol, rotate.Options{}, true, "refuse:drift(live sha256:,current sha256:,pending sha256:)", rotate.Binding{}},
-		{"staged, live unknown twice, --force adopts", docStaged, 5, true, liveUnknown, pol, rotate.Options{Force: true}, true, "resume adopt:X adopt(cas=5,previous=X/25h2m0s) " + strings.ReplaceAll(rotation, " ", "(P) ") + "promote(P,previous=X/24h0m0s)", rotate.Binding{}},
+		{"staged, live unknown twice, --force alone is drift", docStaged, 5, true, liveUnknown, pol, rotate.Options{Force: true}, true, "refuse:drift(live sha256:,current sha256:,pending sha256:; --force does not adopt a drifted key: use --adopt-drift)", rotate.Binding{}},
+		{"staged, live unknown twice, --adopt-drift adopts", docStaged, 5, true, liveUnknown, pol, rotate.Options{AdoptDrift: true}, true, "resume adopt:X adopt(cas=5,previous=X/25h2m0s) " + strings.ReplaceAll(rotation, " ", "(P) ") + "promote(P,previous=X/24h0m0s)", rotate.Binding{}},
 
 		// Bound to a webhook: this run's, or another (DigiCert host www.digicert.com, webhook 7).
 		{"idle, bound to this webhook", docIdle, 3, true, liveCurrent, pol, rotate.Options{}, false, "stage(cas=3) " + rotation + "promote(new,previous=C/24h0m0s)", rotate.Binding{WebhookID: 7, Host: tableHost}},
-		{"idle, bound to another webhook", docIdle, 3, true, liveCurrent, pol, rotate.Options{}, false, "refuse:bound to another webhook(the document belongs to webhook 8 at www.digicert.com,this run resolves webhook 7 at www.digicert.com (--force rebinds it))", rotate.Binding{WebhookID: 8, Host: tableHost}},
-		{"idle, bound to another host", docIdle, 3, true, liveCurrent, pol, rotate.Options{}, false, "refuse:bound to another webhook(the document belongs to webhook 7 at certcentral.digicert.eu,this run resolves webhook 7 at www.digicert.com (--force rebinds it))", rotate.Binding{WebhookID: 7, Host: "certcentral.digicert.eu"}},
-		{"idle, bound to another webhook, --force rebinds", docIdle, 3, true, liveCurrent, pol, rotate.Options{Force: true}, false, "stage(cas=3) " + rotation + "promote(new,previous=C/24h0m0s)", rotate.Binding{WebhookID: 8, Host: tableHost}},
+		{"idle, bound to another webhook", docIdle, 3, true, liveCurrent, pol, rotate.Options{}, false, "refuse:bound to another webhook(the document belongs to webhook 8 at www.digicert.com,this run resolves webhook 7 at www.digicert.com (--rebind moves it))", rotate.Binding{WebhookID: 8, Host: tableHost}},
+		{"idle, bound to another host", docIdle, 3, true, liveCurrent, pol, rotate.Options{}, false, "refuse:bound to another webhook(the document belongs to webhook 7 at certcentral.digicert.eu,this run resolves webhook 7 at www.digicert.com (--rebind moves it))", rotate.Binding{WebhookID: 7, Host: "certcentral.digicert.eu"}},
+		{"idle, bound to another webhook, --force alone", docIdle, 3, true, liveCurrent, pol, rotate.Options{Force: true}, false, "refuse:bound to another webhook(the document belongs to webhook 8 at www.digicert.com,this run resolves webhook 7 at www.digicert.com (--rebind moves it); --force does not rebind: use --rebind)", rotate.Binding{WebhookID: 8, Host: tableHost}},
+		{"idle, bound to another webhook, --rebind", docIdle, 3, true, liveCurrent, pol, rotate.Options{Rebind: true}, false, "rebind:8 stage(cas=3) " + rotation + "promote(new,previous=C/24h0m0s)", rotate.Binding{WebhookID: 8, Host: tableHost}},
+		{"previous open, not due, --force", with(docPrevOpen, func(d *keyset.Document) { d.CurrentSince = t0.Add(-time.Minute) }), 3, true, liveCurrent, pol, rotate.Options{Force: true}, false, "stage(cas=3) " + rotation + "promote(new,previous=C/24h0m0s,drops=O)", rotate.Binding{}},
 	}
 }
 
@@ -204,6 +208,10 @@ func describe(d rotate.Decision) string {
 	if d.Adopt != "" {
 		parts = append(parts, "adopt:"+labels[d.Adopt])
 	}
+	if !d.Rebind.IsZero() {
+		parts = append(parts, fmt.Sprintf("rebind:%d", d.Rebind.WebhookID))
+	}
+
 	for _, s := range d.Steps {
 		parts = append(parts, describeStep(s))
 	}
@@ -265,25 +273,26 @@ func TestRefusalFailureKinds(t *testing.T) {
 }
 
 // TestDecideBinding: a document bound to another webhook or host is refused, needing a
-// human, before anything is written; --force rebinds it.
+// human, before anything is written; --rebind moves it, --force alone does not.
 func TestDecideBinding(t *testing.T) {
 	pol := rotate.Policy{SecretLength: 48, Overlap: 24 * time.Hour, PropagationDelay: 2 * time.Minute, MinInterval: time.Hour, VerifyListener: true}
 	in := rotate.Input{Doc: docIdle, Version: 3, Exists: true, Live: liveCurrent, Policy: pol, Now: t0, Host: "www.digicert.com"}
 	for _, tt := range []struct {
-		name  string
-		bound rotate.Binding
-		force bool
-		want  rotate.RefusalKind
+		name   string
+		bound  rotate.Binding
+		rebind bool
+		want   rotate.RefusalKind
 	}{
 		{"never bound", rotate.Binding{}, false, rotate.RefuseNone},
 		{"same", rotate.Binding{WebhookID: 7, Host: "www.digicert.com"}, false, rotate.RefuseNone},
 		{"other webhook", rotate.Binding{WebhookID: 8, Host: "www.digicert.com"}, false, rotate.RefuseBinding},
 		{"other host", rotate.Binding{WebhookID: 7, Host: "certcentral.digicert.eu"}, false, rotate.RefuseBinding},
-		{"other webhook, --force", rotate.Binding{WebhookID: 8, Host: "www.digicert.com"}, true, rotate.RefuseNone},
+		{"other webhook, --force alone", rotate.Binding{WebhookID: 8, Host: "www.digicert.com"}, false, rotate.RefuseBinding},
+		{"other webhook, --rebind", rotate.Binding{WebhookID: 8, Host: "www.digicert.com"}, true, rotate.RefuseNone},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			in := in
-			in.Bound, in.Options.Force = tt.bound, tt.force
+			in.Bound, in.Options.Rebind, in.Options.Force = tt.bound, tt.rebind, tt.name == "other webhook, --force alone"
 			d := rotate.Decide(in)
 			if d.Refusal != tt.want {
 				t.Fatalf("refusal %v (%s), want %v", d.Refusal, d.Reason, tt.want)
@@ -291,8 +300,8 @@ func TestDecideBinding(t *testing.T) {
 			if tt.want == rotate.RefuseBinding && (len(d.Steps) > 0 || !strings.Contains(d.Reason, "webhook 8") && !strings.Contains(d.Reason, "digicert.eu")) {
 				t.Errorf("refusal with steps %v or a reason that does not name the binding: %s", d.Steps, d.Reason)
 			}
-			if tt.force && d.Rebind != tt.bound {
-				t.Errorf("--force: Rebind = %v, want %v", d.Rebind, tt.bound)
+			if tt.rebind && d.Rebind != tt.bound {
+				t.Errorf("--rebind: Rebind = %v, want %v", d.Rebind, tt.bound)
 			}
 		})
 	}
@@ -318,4 +327,29 @@ func ExampleDecide() {
 	// push: PUT /webhook/12 with the new key, the endpoint unchanged, events omitted, settings as read
 	// verify: GET /webhook/12: endpoint, events and status unchanged, secret the new key
 	// promote: the new key becomes current; keep sha256:97daac0ee9998dfc as previous for 24h0m0s
+}
+
+// TestDecideForce: --force says what it overrode, one entry each (the evidence records them
+// as force steps); it changes nothing when nothing was in the way.
+func TestDecideForce(t *testing.T) {
+	notDueOpen := with(docPrevOpen, func(d *keyset.Document) { d.CurrentSince = t0.Add(-time.Minute) })
+	for _, tt := range []struct {
+		name string
+		doc  keyset.Document
+		want []string
+	}{
+		{"due", docIdle, nil},
+		{"not due", docIdleRecent, []string{"rotated early: last rotation 10m0s ago, min_interval 1h0m0s"}},
+		{"in overlap", docPrevOpen, []string{"cut the overlap window of " + keyset.Fingerprint(keyOld) + " short (was until 2026-11-26T04:00:00Z)"}},
+		{"not due, in overlap", notDueOpen, []string{"rotated early: last rotation 1m0s ago, min_interval 1h0m0s",
+			"cut the overlap window of " + keyset.Fingerprint(keyOld) + " short (was until 2026-11-26T04:00:00Z)"}},
+		{"staged", docStagedFresh, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := rotate.Decide(rotate.Input{Doc: tt.doc, Version: 3, Exists: true, Live: liveCurrent, Policy: tablePolicy, Options: rotate.Options{Force: true}, Now: t0})
+			if d.Refusal != rotate.RefuseNone || strings.Join(d.Forced, "|") != strings.Join(tt.want, "|") {
+				t.Errorf("refusal %v, Forced %q, want %q", d.Refusal, d.Forced, tt.want)
+			}
+		})
+	}
 }

@@ -10,9 +10,9 @@ import (
 // Failures a caller branches on. They are wrapped in *Error.
 var (
 	// ErrDrift: DigiCert's live secret is neither the current nor the pending key.
-	ErrDrift = failure.New(failure.NeedsHuman, "drift: DigiCert's live secret is not a key in Vault (rerun with --force to adopt it)")
+	ErrDrift = failure.New(failure.NeedsHuman, "drift: DigiCert's live secret is not a key in Vault (rerun with --adopt-drift to keep it as previous and rotate)")
 	// ErrBinding: the document belongs to another webhook or CertCentral host.
-	ErrBinding = failure.New(failure.NeedsHuman, "document bound to another webhook (rerun with --force to rebind it)")
+	ErrBinding = failure.New(failure.NeedsHuman, "document bound to another webhook (rerun with --rebind to move it to this webhook)")
 	// ErrNotActive: the webhook is not active at DigiCert.
 	ErrNotActive = failure.New(failure.NeedsHuman, "webhook is not active")
 	// ErrListenerRejected: DigiCert's test event with the new key did not reach a 2xx.

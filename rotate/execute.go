@@ -157,16 +157,20 @@ func (r *run) observe(ctx context.Context) error {
 	return r.after(ctx, StepGet)
 }
 
-// begin logs what the decision resumes, adopts or rebinds and records the keys of a
-// resumed rotation.
+// begin logs what the decision resumes and records what each of --rebind, --adopt-drift
+// and --force changed, as a step of its own, and the keys of a resumed rotation.
 func (r *run) begin() {
 	if !r.d.Rebind.IsZero() {
-		to := Binding{WebhookID: r.live.ID, Host: r.t.Host}
-		r.log.Warn().Str("from", r.d.Rebind.String()).Str("to", to.String()).Msg("--force rebinds the document to this webhook")
-		r.step(StepBind, "forced", 0, 0, "rebound from "+r.d.Rebind.String()+" to "+to.String()+" (--force)")
+		r.log.Warn().Str("from", r.d.Rebind.String()).Str("to", r.d.BindTo.String()).Msg("--rebind moves the document to this webhook")
+		r.step(StepBind, "rebound", 0, 0, "rebound from "+r.d.Rebind.String()+" to "+r.d.BindTo.String()+" (--rebind)")
 	}
 	if r.d.Adopt != "" {
-		r.log.Warn().Str("live_fingerprint", keyset.Fingerprint(r.d.Adopt)).Msg("drift: --force adopts the live key as previous")
+		fp := keyset.Fingerprint(r.d.Adopt)
+		r.log.Warn().Str("live_fingerprint", fp).Msg("drift: --adopt-drift keeps the live key as previous")
+		r.step(StepAdoptDrift, "adopted", 0, 0, "the drifted live key "+fp+" kept as previous (--adopt-drift)")
+	}
+	for _, f := range r.d.Forced {
+		r.step(StepForce, "forced", 0, 0, f+" (--force)")
 	}
 	if r.d.Resume {
 		r.rec.NewFingerprint = keyset.Fingerprint(r.d.New)

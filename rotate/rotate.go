@@ -34,11 +34,16 @@ type Target struct {
 
 // Options are the per-run switches of `keyroll run`.
 type Options struct {
-	Force   bool           // rotate even if not due; adopt a drifted live key
+	Force   bool           // rotate before min_interval, or inside the overlap window (cutting it short)
 	DryRun  bool           // read and plan, write nothing
 	Overlap *time.Duration // overrides Policy.Overlap for this run; 0 drops the old key at promote
 	Trigger evidence.Trigger
 	Actor   string
+	// Rebind moves a document bound to another webhook or CertCentral host to this run's.
+	Rebind bool
+	// AdoptDrift keeps a live key DigiCert holds that is neither current nor pending as
+	// previous, and rotates.
+	AdoptDrift bool
 	// RetireOnly: rotate nothing, resume nothing; only retire an expired previous key (the
 	// scheduler's run at the end of an overlap window).
 	RetireOnly bool

@@ -202,14 +202,14 @@ func TestDrift(t *testing.T) {
 		}
 		f.checkNoLeak(rogue)
 
-		// --force adopts the live key as previous and rotates.
-		res = f.rotate(ctx, rotate.Options{Force: true})
+		// --adopt-drift adopts the live key as previous and rotates.
+		res = f.rotate(ctx, rotate.Options{AdoptDrift: true})
 		if res.Err != nil {
-			t.Fatalf("forced: %v", res.Err)
+			t.Fatalf("--adopt-drift: %v", res.Err)
 		}
 		vv := f.doc()
 		if vv.Doc.Previous != rogue || vv.Doc.Current != f.acct.Webhook().Secret {
-			t.Error("--force must keep the drifted live key as previous")
+			t.Error("--adopt-drift must keep the drifted live key as previous")
 		}
 		f.checkSafe("after forced drift rotation")
 	})

@@ -49,18 +49,29 @@ func TestRebindingIsRefused(t *testing.T) {
 			t.Errorf("the refused run wrote to DigiCert: %s %s", r.Method, r.Path)
 		}
 	}
-	code, out2, errs2 := w.run("run", "--force")
+	// --force alone does not rebind: it exits 3 naming --rebind, and writes nothing.
+	code, out1, errs1 := w.run("run", "--force")
+	if code != 3 || !strings.Contains(out1+errs1, "--rebind") {
+		t.Errorf("--force on a document bound elsewhere: exit %d, want 3 naming --rebind\n%s%s", code, out1, errs1)
+	}
+	if vv, _ := w.store.Read(ctx, w.path); vv.Version != before.Version {
+		t.Errorf("--force alone wrote to Vault: version %d→%d", before.Version, vv.Version)
+	}
+	code, out2, errs2 := w.run("run", "--rebind")
 	if code != 0 {
-		t.Fatalf("--force: exit %d\n%s%s", code, out2, errs2)
+		t.Fatalf("--rebind: exit %d\n%s%s", code, out2, errs2)
 	}
 	if vv, _ := w.store.Read(ctx, w.path); vv.Meta["certcentral_host"] != "localhost" {
-		t.Errorf("--force did not rebind: %v", vv.Meta)
+		t.Errorf("--rebind did not rebind: %v", vv.Meta)
+	}
+	if !strings.Contains(out2, "rebound from webhook") || !strings.Contains(out2, "at 127.0.0.1 to webhook") || !strings.Contains(out2, "at localhost") {
+		t.Errorf("--rebind does not print both bindings:\n%s", out2)
 	}
 	ev, _ := os.ReadFile(evidenceFile)
 	if !strings.Contains(string(ev), `"name":"bind"`) || !strings.Contains(string(ev), "rebound from webhook") {
 		t.Errorf("the evidence does not record the rebinding:\n%s", ev)
 	}
-	w.checkNoLeak([]string{out, errs, out2, errs2, string(ev)})
+	w.checkNoLeak([]string{out, errs, out1, errs1, out2, errs2, string(ev)})
 }
 
 // TestEchoingProxyLeaksNothing puts a proxy that echoes request bodies in its 502s between

@@ -28,6 +28,8 @@ type runFlags struct {
 	output
 	targets  stringList
 	force    bool
+	rebind   bool
+	adopt    bool
 	dryRun   bool
 	overlap  string
 	trigger  string
@@ -44,15 +46,18 @@ func runCmd(env *Env) *cobra.Command {
 		Long: "Rotate every configured target that is due (or the ones named with --target), resuming\n" +
 			"any rotation a crash left staged. Exit 0 when every target succeeded or had nothing due,\n" +
 			"1 when a retry may succeed, 2 on a usage or configuration error, 3 when a human is needed.",
-		Example: "  keyroll run --config config.yaml\n  keyroll run --target prod-us --dry-run\n  keyroll run --force --overlap 0",
-		Args:    noArgs,
-		RunE:    func(c *cobra.Command, _ []string) error { return f.run(c.Context(), env) },
+		Example: "  keyroll run --config config.yaml\n  keyroll run --target prod-us --dry-run\n  keyroll run --force --overlap 0\n" +
+			"  keyroll run --target prod-us --rebind\n  keyroll run --target prod-us --adopt-drift",
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return f.run(c.Context(), env) },
 	}
 	fs := c.Flags()
 	f.common.register(fs)
 	f.output.register(fs)
 	fs.Var(&f.targets, "target", "rotate only this target (repeatable)")
-	fs.BoolVar(&f.force, "force", false, "rotate even if not due; adopt a drifted live secret as previous")
+	fs.BoolVar(&f.force, "force", false, "rotate even if not due, or inside the overlap window (cutting it short)")
+	fs.BoolVar(&f.rebind, "rebind", false, "move a document bound to another webhook or CertCentral host to this one")
+	fs.BoolVar(&f.adopt, "adopt-drift", false, "keep DigiCert's live secret, unknown to Vault, as previous and rotate")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "read everything, print the plan, write nothing")
 	fs.StringVar(&f.overlap, "overlap", "", "override rotation.overlap for this run (0 drops the old key at promote)")
 	fs.StringVar(&f.trigger, "trigger", "manual", "what started this run: manual, schedule or cronjob (recorded in evidence)")
@@ -65,7 +70,7 @@ func runCmd(env *Env) *cobra.Command {
 
 // options checks the flags and returns the rotation options they ask for.
 func (f *runFlags) options() (rotate.Options, error) {
-	o := rotate.Options{Force: f.force, DryRun: f.dryRun}
+	o := rotate.Options{Force: f.force, Rebind: f.rebind, AdoptDrift: f.adopt, DryRun: f.dryRun}
 	if f.overlap != "" {
 		d, err := config.ParseDuration(f.overlap)
 		if err != nil {
@@ -204,6 +209,13 @@ func printResults(w io.Writer, results []rotate.Result, dryRun bool) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Target, r.Outcome, change, r.Duration.Round(time.Millisecond), msg)
 	}
 	tw.Flush()
+	for _, r := range results {
+		for _, s := range r.Record.Steps {
+			if s.Name == string(rotate.StepBind) {
+				fmt.Fprintf(w, "%s: %s\n", r.Target, s.Detail) // both bindings, from and to
+			}
+		}
+	}
 }
 
 // RunOutput is the document `keyroll run -o json` prints.
