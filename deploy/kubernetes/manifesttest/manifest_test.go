@@ -345,6 +345,8 @@ func TestManifestsAgree(t *testing.T) {
 		`bound_service_account_namespaces="${NAMESPACE}"`,
 		"token_policies=keyroll-job",
 		"token_ttl=15m",
+		"token_max_ttl=15m",
+		"token_ttl=1h \\\n  token_max_ttl=4h", // the listener role's renewals end too
 		`audience="${AUDIENCE}"`,
 		"AUDIENCE=${AUDIENCE:-vault}",
 		"vault policy write keyroll-job keyroll-job-policy.hcl",

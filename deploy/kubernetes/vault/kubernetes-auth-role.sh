@@ -39,10 +39,13 @@ vault write "auth/${AUTH_MOUNT}/role/keyroll" \
   token_max_ttl=15m
 
 # The listeners' role: read-only on the key document of target prod-us (one role and policy
-# per target: a listener never reads another target's keys).
+# per target: a listener never reads another target's keys). A listener runs for weeks: it
+# renews its token, and past token_max_ttl logs in again with its service account token, so a
+# leaked listener token is usable for 4 hours at most.
 vault write "auth/${AUTH_MOUNT}/role/keyroll-listener" \
   bound_service_account_names="${LISTENER_SERVICE_ACCOUNT}" \
   bound_service_account_namespaces="${LISTENER_NAMESPACE}" \
   audience="${AUDIENCE}" \
   token_policies=keyroll-listener-prod-us \
-  token_ttl=1h
+  token_ttl=1h \
+  token_max_ttl=4h
