@@ -112,6 +112,21 @@ func waitListening(t *testing.T, stderr *syncBuffer, done <-chan error) string {
 	return ""
 }
 
+// adminAddr returns the address from the "serving /healthz and /metrics" log line.
+func adminAddr(t *testing.T, stderr *syncBuffer) string {
+	t.Helper()
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		var l struct {
+			AdminAddr string `json:"admin_addr"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.AdminAddr != "" {
+			return l.AdminAddr
+		}
+	}
+	t.Fatalf("no admin address logged:\n%s", stderr)
+	return ""
+}
+
 func TestListenCommand(t *testing.T) {
 	srv := vaulttest.Shared(t)
 	t.Setenv("VAULT_TOKEN", srv.RootToken)
@@ -127,7 +142,7 @@ func TestListenCommand(t *testing.T) {
 
 	for _, mode := range []string{"https", "http on loopback"} {
 		t.Run(mode, func(t *testing.T) {
-			args := []string{"listen", "--config", config, "--addr", "127.0.0.1:0", "--log-format", "json"}
+			args := []string{"listen", "--config", config, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-format", "json"}
 			client := &http.Client{Timeout: 5 * time.Second}
 			scheme := "http"
 			if mode == "https" {
@@ -159,9 +174,10 @@ func TestListenCommand(t *testing.T) {
 				noKeysIn(t, "response", string(b))
 				return resp.StatusCode
 			}
+			admin := "http://" + adminAddr(t, stderr)
 			get := func(p string) (int, string) {
 				t.Helper()
-				resp, err := client.Get(base + p)
+				resp, err := client.Get(admin + p)
 				if err != nil {
 					t.Fatal(err)
 				}

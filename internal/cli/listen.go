@@ -24,17 +24,12 @@ import (
 	"github.com/keyroll/keyroll/vault"
 )
 
-// Timeouts of `keyroll listen`. DigiCert's deliveries are small JSON documents.
+// Timeouts of `keyroll listen`; the webhook port's own are listener.Port's.
 const (
-	listenReadHeaderTimeout = 10 * time.Second
-	listenReadTimeout       = 30 * time.Second
-	listenWriteTimeout      = 30 * time.Second
-	listenIdleTimeout       = 2 * time.Minute
-	listenMaxHeaderBytes    = 64 << 10
-	listenShutdownTimeout   = 10 * time.Second
-	listenFirstLoadTimeout  = 15 * time.Second
-	// defaultMaxConns caps the webhook port's concurrent connections.
-	defaultMaxConns = 256
+	adminReadHeaderTimeout = 5 * time.Second
+	adminTimeout           = 30 * time.Second
+	listenShutdownTimeout  = 10 * time.Second
+	listenFirstLoadTimeout = 15 * time.Second
 )
 
 type listenFlags struct {
@@ -52,6 +47,7 @@ type listenFlags struct {
 	allowed     []netip.Prefix // parsed --allow-from; nil: every source
 	trustXFF    bool
 	maxConns    int
+	perSource   int
 }
 
 // runListen runs the reference webhook listener: HTTPS (or plain HTTP on a loopback
@@ -95,22 +91,12 @@ func runListen(ctx context.Context, env *Env, f *listenFlags) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	ln = listener.LimitListener(ln, f.maxConns)
-	hooks, admin := f.handlers(v, log)
-	if f.adminAddr != "" {
-		aln, err := net.Listen("tcp", f.adminAddr)
-		if err != nil {
-			return fmt.Errorf("listen: --admin-addr: %w", err)
-		}
-		log.Info().Str("admin_addr", aln.Addr().String()).Msg("serving /healthz and /metrics")
-		go func() {
-			if err := serve(ctx, listenServer(admin, nil, log), aln, listenShutdownTimeout, log); err != nil {
-				log.Error().Err(err).Msg("admin server stopped")
-			}
-		}()
+	port := f.port(log)
+	if err := f.serveAdmin(ctx, v, port, log); err != nil {
+		return err
 	}
 	logListening(log, ln, tlsConfig == nil, t, cfg.Listener.Refresh.D(), v)
-	if err := serve(ctx, listenServer(hooks, tlsConfig, log), ln, listenShutdownTimeout, log); err != nil {
+	if err := serve(ctx, port.Server(f.hooks(v, log), tlsConfig), port.Listener(ln), listenShutdownTimeout, log); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	st := v.Stats()
@@ -126,8 +112,8 @@ func listenCmd(env *Env) *cobra.Command {
 		Short: "Run a reference webhook listener",
 		Long: "Run the reference webhook listener: HTTPS on --addr (plain HTTP on a loopback address\n" +
 			"only), X-WEBHOOK-KEY checked in constant time against the accept set of one target's\n" +
-			"Vault document, DigiCert's events answered 200 and logged (or forwarded to --upstream),\n" +
-			"/healthz and /metrics beside them. It drains and stops on SIGTERM.",
+			"Vault document, DigiCert's events answered 200 and logged (or forwarded to --upstream).\n" +
+			"/healthz and /metrics are served on --admin-addr only. It drains and stops on SIGTERM.",
 		Example: "  keyroll listen --addr :8443 --tls-cert tls.crt --tls-key tls.key\n" +
 			"  keyroll listen --addr :8443 --tls-cert tls.crt --tls-key tls.key --upstream http://127.0.0.1:8080",
 		Args: noArgs,
@@ -140,10 +126,11 @@ func listenCmd(env *Env) *cobra.Command {
 	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&f.target, "target", "", "the target whose keys to accept (default: the only configured target)")
 	fs.StringVar(&f.upstreamArg, "upstream", "", "forward verified deliveries to this http(s) URL (a sidecar for a receiver in any language)")
-	fs.StringVar(&f.adminAddr, "admin-addr", "", "serve /healthz and /metrics on this address (plain HTTP) instead of the webhook port")
-	fs.StringVar(&f.allowFrom, "allow-from", "", "accept deliveries only from these sources: CIDR prefixes or addresses, comma-separated")
-	fs.BoolVar(&f.trustXFF, "trust-forwarded-for", false, "with --allow-from, take the source from the last X-Forwarded-For address (only behind a proxy that sets it)")
-	fs.IntVar(&f.maxConns, "max-conns", defaultMaxConns, "most connections the webhook port holds open at once")
+	fs.StringVar(&f.adminAddr, "admin-addr", "", "serve /healthz and /metrics on this address (plain HTTP); never on the webhook port (default: not served)")
+	fs.StringVar(&f.allowFrom, "allow-from", "", "accept connections only from these sources: CIDR prefixes or addresses, comma-separated (checked at accept)")
+	fs.BoolVar(&f.trustXFF, "trust-forwarded-for", false, "with --allow-from, take the source from the last X-Forwarded-For address (only behind a proxy that sets it); the check moves from accept time to each request")
+	fs.IntVar(&f.maxConns, "max-conns", listener.DefaultMaxConns, "most connections the webhook port holds open at once (idle keep-alives are closed to make room)")
+	fs.IntVar(&f.perSource, "max-conns-per-source", listener.DefaultMaxConnsPerSource, "most connections one source address (IPv6: /64) holds open; -1: no bound (behind a proxy)")
 	return c
 }
 
@@ -166,6 +153,9 @@ func (f *listenFlags) check() error {
 	}
 	if f.maxConns < 1 {
 		return fmt.Errorf("%w: listen: --max-conns must be at least 1", ErrUsage)
+	}
+	if f.perSource == 0 || f.perSource < -1 {
+		return fmt.Errorf("%w: listen: --max-conns-per-source must be at least 1, or -1 for no bound", ErrUsage)
 	}
 	return nil
 }
@@ -211,39 +201,52 @@ func startVerifier(ctx, bg context.Context, env *Env, cfg *config.Config, t conf
 	return v, nil
 }
 
-// handlers returns the webhook port's handler, every path behind the key check (answered
-// here, or forwarded to upstream) and behind --allow-from, and the one for /healthz and
-// /metrics: the same mux unless --admin-addr moves them to a port of their own.
-func (f *listenFlags) handlers(v *listener.Verifier, log zerolog.Logger) (hooks, admin http.Handler) {
-	mux := http.NewServeMux()
-	adminMux := mux
-	if f.adminAddr != "" {
-		adminMux = http.NewServeMux()
+// port is the guard of the webhook port: --max-conns, --max-conns-per-source, and
+// --allow-from at accept time unless the source comes from X-Forwarded-For.
+func (f *listenFlags) port(log zerolog.Logger) *listener.Port {
+	cfg := listener.PortConfig{MaxConns: f.maxConns, MaxConnsPerSource: f.perSource, Log: log}
+	if !f.trustXFF {
+		cfg.AllowFrom = f.allowed
 	}
-	adminMux.Handle("GET /healthz", v.HealthHandler())
-	reg := metrics.NewRegistry(Version())
-	reg.MustRegister(v)
-	adminMux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	h := deliveries(v, f.upstream, log)
-	if f.allowed != nil {
-		h = listener.AllowFrom(f.allowed, f.trustXFF, log, h)
-	}
-	mux.Handle("/", h)
-	return mux, adminMux
+	return listener.NewPort(cfg)
 }
 
-// listenServer is an HTTP server of the listener with h as its handler.
-func listenServer(h http.Handler, tlsConfig *tls.Config, log zerolog.Logger) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		TLSConfig:         tlsConfig,
-		ReadHeaderTimeout: listenReadHeaderTimeout,
-		ReadTimeout:       listenReadTimeout,
-		WriteTimeout:      listenWriteTimeout,
-		IdleTimeout:       listenIdleTimeout,
-		MaxHeaderBytes:    listenMaxHeaderBytes,
-		ErrorLog:          stdlog.New(warnWriter{log.With().Str("component", "http").Logger()}, "", 0),
+// hooks is the webhook port's handler: every path behind the key check (answered here,
+// or forwarded to upstream) and, with --trust-forwarded-for, behind --allow-from.
+func (f *listenFlags) hooks(v *listener.Verifier, log zerolog.Logger) http.Handler {
+	h := deliveries(v, f.upstream, log)
+	if f.allowed != nil && f.trustXFF {
+		h = listener.AllowFrom(f.allowed, f.trustXFF, log, h)
 	}
+	return h
+}
+
+// serveAdmin serves /healthz and /metrics on --admin-addr until ctx ends; without it they
+// are not served (never on the webhook port, which faces the internet).
+func (f *listenFlags) serveAdmin(ctx context.Context, v *listener.Verifier, port *listener.Port, log zerolog.Logger) error {
+	if f.adminAddr == "" {
+		log.Info().Msg("no --admin-addr: /healthz and /metrics are not served")
+		return nil
+	}
+	aln, err := net.Listen("tcp", f.adminAddr)
+	if err != nil {
+		return fmt.Errorf("listen: --admin-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", v.HealthHandler())
+	reg := metrics.NewRegistry(Version())
+	reg.MustRegister(v, port)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: adminReadHeaderTimeout, ReadTimeout: adminTimeout,
+		WriteTimeout: adminTimeout, IdleTimeout: adminTimeout,
+		ErrorLog: stdlog.New(warnWriter{log.With().Str("component", "admin").Logger()}, "", 0)}
+	log.Info().Str("admin_addr", aln.Addr().String()).Msg("serving /healthz and /metrics")
+	go func() {
+		if err := serve(ctx, srv, aln, listenShutdownTimeout, log); err != nil {
+			log.Error().Err(err).Msg("admin server stopped")
+		}
+	}()
+	return nil
 }
 
 func logListening(log zerolog.Logger, ln net.Listener, plain bool, t config.Target, refresh time.Duration, v *listener.Verifier) {

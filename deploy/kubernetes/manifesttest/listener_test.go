@@ -43,12 +43,19 @@ func TestListenerSidecarExample(t *testing.T) {
 		t.Fatal("no keyroll container")
 	}
 	args := strings.Join(sidecar.Args, " ")
-	for _, want := range []string{"listen", "--upstream=http://127.0.0.1:", "--tls-cert=", "--tls-key="} {
+	for _, want := range []string{"listen", "--upstream=http://127.0.0.1:", "--tls-cert=", "--tls-key=", "--admin-addr=:9090"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("sidecar args %q lack %s", args, want)
 		}
 	}
 	if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].TargetPort.String() != "https" || sidecar.Ports[0].Name != "https" {
 		t.Errorf("the Service must expose the sidecar's port only: %+v", svc.Spec.Ports)
+	}
+	// Probes and scrapes go to the admin port: the webhook port serves deliveries only.
+	if p := sidecar.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Port.String() != "admin" || p.HTTPGet.Path != "/healthz" {
+		t.Errorf("readiness probe %+v, want GET /healthz on the admin port", p)
+	}
+	if a := d.Spec.Template.Annotations; a["prometheus.io/port"] != "9090" || a["prometheus.io/scheme"] != "http" {
+		t.Errorf("scrape annotations %v, want the admin port 9090 over http", a)
 	}
 }

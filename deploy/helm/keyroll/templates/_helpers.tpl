@@ -99,10 +99,17 @@ seccompProfile:
 - name: keyroll-listener
   image: {{ include "keyroll.image" . }}
   imagePullPolicy: {{ .Values.image.pullPolicy }}
-  args: ["listen", "--config", "/etc/keyroll/config.yaml", "--addr", ":{{ .Values.listenerSidecar.port }}", "--target", {{ .Values.listenerSidecar.target | quote }}, "--upstream", {{ .Values.listenerSidecar.upstream | quote }}, "--tls-cert", "/etc/keyroll/tls/tls.crt", "--tls-key", "/etc/keyroll/tls/tls.key"]
+  args: ["listen", "--config", "/etc/keyroll/config.yaml", "--addr", ":{{ .Values.listenerSidecar.port }}", "--target", {{ .Values.listenerSidecar.target | quote }}, "--upstream", {{ .Values.listenerSidecar.upstream | quote }}, "--tls-cert", "/etc/keyroll/tls/tls.crt", "--tls-key", "/etc/keyroll/tls/tls.key", "--admin-addr", ":{{ .Values.listenerSidecar.adminPort | default 9090 }}"]
   ports:
     - name: webhook
       containerPort: {{ .Values.listenerSidecar.port }}
+    - name: admin
+      containerPort: {{ .Values.listenerSidecar.adminPort | default 9090 }}
+  readinessProbe:
+    httpGet:
+      path: /healthz
+      port: admin
+    periodSeconds: 10
   env:
     - name: VAULT_ADDR
       value: {{ .Values.vault.address }}
