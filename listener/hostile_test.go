@@ -98,8 +98,9 @@ func TestHostileTraffic(t *testing.T) {
 		}
 	}
 	t.Logf("valid: %d sent, %d failed at the first try; p50 %s, p99 %s", len(ds), len(failed), hostile.Percentile(ds, 50), hostile.Percentile(ds, 99))
-	t.Logf("attack: idle %d conns/%d 401s, slowloris %d conns, bogus %d handshakes, wrong keys %d 401s",
-		attack.Idle.Conns.Load(), attack.Idle.Requests.Load(), attack.Slow.Conns.Load(), attack.Bogus.Requests.Load(), attack.Wrong.Requests.Load())
+	t.Logf("attack: idle %d conns/%d 401s, slowloris %d conns, bogus %d handshakes, wrong keys %d 401s (%d errors, last %v)",
+		attack.Idle.Conns.Load(), attack.Idle.Requests.Load(), attack.Slow.Conns.Load(), attack.Bogus.Requests.Load(),
+		attack.Wrong.Requests.Load(), attack.Wrong.Errors.Load(), attack.Wrong.LastErr.Load())
 	if len(ds) < int(sending.Seconds())*20 {
 		t.Errorf("only %d deliveries sent", len(ds))
 	}

@@ -30,17 +30,21 @@ type Attack struct {
 // and returns when every attacker has stopped.
 func (a *Attack) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	spawn := func(n int, f func(ctx context.Context, i int)) {
+	spawnCtx := func(ctx context.Context, n int, f func(ctx context.Context, i int)) {
 		for i := 0; i < n; i++ {
 			wg.Add(1)
 			go func(i int) { defer wg.Done(); f(ctx, i) }(i)
 		}
 	}
+	spawn := func(n int, f func(ctx context.Context, i int)) { spawnCtx(ctx, n, f) }
 	spawn(a.IdleConns, func(ctx context.Context, _ int) { a.idle(ctx, Source(0)) })
 	spawn(a.Slowloris, func(ctx context.Context, _ int) { a.slowloris(ctx, Source(1)) })
 	const bogusWorkers = 16
 	if a.BogusHandshakes > 0 {
-		spawn(bogusWorkers, func(ctx context.Context, i int) {
+		// All of them are sent, even past ctx's end (within a minute).
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		spawnCtx(bctx, bogusWorkers, func(ctx context.Context, i int) {
 			n := a.BogusHandshakes / bogusWorkers
 			if i < a.BogusHandshakes%bogusWorkers {
 				n++
@@ -146,8 +150,11 @@ func (a *Attack) wrongKeys(ctx context.Context, src net.IP) {
 	for ctx.Err() == nil {
 		if _, err := s.post(ctx, []byte(`{}`)); err == nil {
 			a.Wrong.Requests.Add(1)
-		} else if !pause(ctx, 10*time.Millisecond) {
-			return
+		} else {
+			a.Wrong.failed(err)
+			if !pause(ctx, 10*time.Millisecond) {
+				return
+			}
 		}
 	}
 }

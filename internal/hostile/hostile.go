@@ -67,6 +67,13 @@ func (t Target) URL() string {
 type Counts struct {
 	Conns    atomic.Int64 // connections opened
 	Requests atomic.Int64 // requests answered
+	Errors   atomic.Int64 // requests or connections that failed
+	LastErr  atomic.Value // the last error (error)
+}
+
+func (c *Counts) failed(err error) {
+	c.Errors.Add(1)
+	c.LastErr.Store(err)
 }
 
 // pause waits d or until ctx ends; false when ctx ended.
