@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -20,6 +21,7 @@ var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}
 type source struct {
 	lines    map[string]int    // key path → line in the original file
 	expanded map[string]string // key path → the text as written, for values with ${…}
+	values   map[string]string // key path → the value after expansion, for values with ${…}
 	secrets  []secret          // values that came from the environment, longest first
 }
 
@@ -70,7 +72,7 @@ func Parse(r io.Reader, lookup func(string) (string, bool)) (*Config, error) {
 		return nil, fmt.Errorf("read: %w", err)
 	}
 	c := Default()
-	c.src = source{lines: map[string]int{}, expanded: map[string]string{}}
+	c.src = source{lines: map[string]int{}, expanded: map[string]string{}, values: map[string]string{}}
 	var root yaml.Node
 	if err := yaml.Unmarshal(raw, &root); err != nil {
 		return nil, &Error{Problems: decodeProblems(nil, err)}
@@ -90,7 +92,8 @@ func Parse(r io.Reader, lookup func(string) (string, bool)) (*Config, error) {
 	}
 	if v, ok := lookup("VAULT_ADDR"); ok && v != "" {
 		c.Vault.Address = v
-		c.src.expanded["vault.address"] = "$VAULT_ADDR"
+		c.src.expanded["vault.address"] = "${VAULT_ADDR}"
+		c.src.values["vault.address"] = v
 		c.src.secrets = append(c.src.secrets, secret{v, "$VAULT_ADDR"})
 	}
 	sort.Slice(c.src.secrets, func(i, j int) bool { return len(c.src.secrets[i].value) > len(c.src.secrets[j].value) })
@@ -129,6 +132,7 @@ func (s *source) expand(n *yaml.Node, lookup func(string) (string, bool)) FieldE
 		v.Style &^= yaml.TaggedStyle
 		v.Tag = ""
 		s.expanded[path] = orig
+		s.values[path] = v.Value
 	})
 	return missing
 }
@@ -148,24 +152,27 @@ func (c *Config) fromEnv(path string) bool {
 	return ok && strings.Contains(orig, "${")
 }
 
-var quotedValue = regexp.MustCompile("`[^`]*`")
-
-// scrub removes every value the environment supplied from the messages of ps, naming the
-// reference instead, and adds the line of each problem that has none.
+// scrub keeps every value the environment supplied out of the messages of ps, and adds the
+// line of each problem that has none. A problem at a key whose value came from ${…} keeps
+// only its message's leading text and names the reference, the value's kind and its
+// length. Any other message that still holds 6 consecutive characters of such a value
+// (raw or escaped) is cut the same way.
 func (s *source) scrub(ps FieldErrors) FieldErrors {
 	out := make(FieldErrors, len(ps))
 	for i, p := range ps {
-		if orig, ok := s.expanded[p.Path]; ok {
-			// The decoder quotes (and may shorten) the value it could not use.
-			p.Msg = quotedValue.ReplaceAllLiteralString(p.Msg, fmt.Sprintf("%q", orig))
-		}
-		for _, v := range s.secrets {
-			for _, q := range []string{`"` + v.value + `"`, "`" + v.value + "`", "'" + v.value + "'"} {
-				p.Msg = strings.ReplaceAll(p.Msg, q, v.ref)
+		if orig, ok := s.expanded[p.Path]; ok && envRef.MatchString(orig) {
+			lead := leadingText(p.Msg)
+			if s.leaks(lead) {
+				lead = "invalid value"
 			}
-			if len(v.value) >= 8 {
-				p.Msg = strings.ReplaceAll(p.Msg, v.value, v.ref)
+			p.Msg = fmt.Sprintf("%s: the value of %s (%s) is not shown", lead,
+				strings.Join(envRef.FindAllString(orig, -1), ""), describe(s.values[p.Path]))
+		} else if s.leaks(p.Msg) {
+			lead := leadingText(p.Msg)
+			if s.leaks(lead) {
+				lead = "invalid value"
 			}
+			p.Msg = lead + ": (it quoted a value from the environment, not shown)"
 		}
 		if p.Line == 0 {
 			p.Line = s.lines[p.Path]
@@ -173,6 +180,60 @@ func (s *source) scrub(ps FieldErrors) FieldErrors {
 		out[i] = p
 	}
 	return out
+}
+
+// leadingText is msg up to the first quoted value (or "got"), the part of keyroll's and the
+// YAML decoder's messages that says what was wrong without saying with what.
+func leadingText(msg string) string {
+	if i := strings.IndexAny(msg, "\"`'"); i >= 0 {
+		msg = msg[:i]
+	}
+	if i := strings.Index(msg, " got "); i >= 0 {
+		msg = msg[:i]
+	}
+	if i := strings.Index(msg, "cannot unmarshal"); i >= 0 {
+		msg = msg[:i] + "wrong type"
+	}
+	msg = strings.TrimRight(msg, " :,")
+	if msg == "" {
+		return "invalid value"
+	}
+	return msg
+}
+
+// describe is the kind and length of v, all an error may say of a value from the
+// environment.
+func describe(v string) string {
+	kind := "text"
+	if _, err := strconv.ParseFloat(v, 64); err == nil {
+		kind = "a number"
+	} else if v == "true" || v == "false" {
+		kind = "a boolean"
+	}
+	return fmt.Sprintf("%s of %d bytes", kind, len(v))
+}
+
+// leaks reports whether msg holds 6 consecutive characters of a value from the
+// environment, as given or escaped the way %q and the YAML decoder print it, or the
+// whole of a shorter value in quotes.
+func (s *source) leaks(msg string) bool {
+	for _, v := range s.secrets {
+		q := strconv.Quote(v.value)
+		for _, form := range []string{v.value, q[1 : len(q)-1]} {
+			if len(form) < 6 {
+				if strings.Contains(msg, `"`+form+`"`) || strings.Contains(msg, "`"+form+"`") || strings.Contains(msg, "'"+form+"'") {
+					return true
+				}
+				continue
+			}
+			for i := 0; i+6 <= len(form); i++ {
+				if strings.Contains(msg, form[i:i+6]) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // walk calls f with every value node under n, its key path and the node that names it

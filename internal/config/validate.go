@@ -236,7 +236,7 @@ func (c *Config) validateAPIKeyPaths(p *FieldErrors) {
 		for i, t := range c.Targets {
 			doc := strings.Trim(t.VaultPath, "/")
 			if doc != "" && (key == doc || strings.HasPrefix(key, doc+"/")) {
-				p.add(at+".api_key_vault.path", "lies at or under targets[%d].vault_path %s: keep the DigiCert API key outside every key document, where no listener policy reaches", i, t.VaultPath)
+				p.add(at+".api_key_vault.path", "lies at or under targets[%d].vault_path: keep the DigiCert API key outside every key document, where no listener policy reaches", i)
 			}
 		}
 	}
