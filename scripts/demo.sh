@@ -46,7 +46,7 @@ kr="$demo/keyroll"
 scripts/prometheus-tools.sh || true
 pushgateway=$(command -v prometheus-pushgateway || command -v pushgateway || true)
 
-vport=$(free_port); sport=$(free_port); lport=$(free_port); gport=$(free_port); nport=$(free_port)
+vport=$(free_port); sport=$(free_port); lport=$(free_port); gport=$(free_port); nport=$(free_port); aport=$(free_port)
 export VAULT_ADDR="http://127.0.0.1:$vport"
 export VAULT_TOKEN="demo-root-$RANDOM$RANDOM"
 export DIGICERT_API_KEY="demo-api-key-$RANDOM$RANDOM"
@@ -92,10 +92,10 @@ say "starting the CertCentral simulator and the reference listener"
 "$kr" simulate --addr "127.0.0.1:$sport" --api-key "$DIGICERT_API_KEY" \
   --endpoint "http://127.0.0.1:$lport/webhook" --allow-http-endpoints >"$demo/simulate.out" 2>"$demo/simulate.log" &
 pids+=($!)
-"$kr" listen --addr "127.0.0.1:$lport" >"$demo/listen.out" 2>"$demo/listen.log" &
+"$kr" listen --addr "127.0.0.1:$lport" --admin-addr "127.0.0.1:$aport" >"$demo/listen.out" 2>"$demo/listen.log" &
 pids+=($!)
 wait_for "http://127.0.0.1:$sport/services/v2/webhook"
-wait_for "http://127.0.0.1:$lport/healthz"
+wait_for "http://127.0.0.1:$aport/healthz"
 cat "$demo/simulate.out"
 
 say "starting a Pushgateway on 127.0.0.1:$gport and a notification receiver on 127.0.0.1:$nport"

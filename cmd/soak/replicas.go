@@ -17,6 +17,8 @@ type replica struct {
 	name string
 	port int
 	url  string // http://127.0.0.1:PORT
+	// adminAddr serves its /healthz (--admin-addr), never the webhook port.
+	adminAddr string
 
 	mu       sync.Mutex
 	proc     *child
@@ -34,7 +36,7 @@ func (r *replica) isReady() bool {
 func (h *harness) keep(ctx context.Context, r *replica) {
 	for ctx.Err() == nil {
 		p, err := spawn(h.sink, r.name, withEnv("VAULT_TOKEN", h.listenerToken), nil, h.keyroll,
-			"listen", "--config", h.configFile(true), "--addr", "127.0.0.1:"+strconv.Itoa(r.port), "--log-level", "info")
+			"listen", "--config", h.configFile(true), "--addr", "127.0.0.1:"+strconv.Itoa(r.port), "--admin-addr", r.adminAddr, "--log-level", "info")
 		if err != nil {
 			h.events.add("%s: %v", r.name, err)
 			sleepCtx(ctx, time.Second)
@@ -71,7 +73,7 @@ func (h *harness) probe(ctx context.Context, r *replica, p *child) {
 			return
 		case <-time.After(50 * time.Millisecond):
 		}
-		resp, err := c.Get(r.url + "/healthz")
+		resp, err := c.Get("http://" + r.adminAddr + "/healthz")
 		if err != nil {
 			continue
 		}

@@ -122,7 +122,12 @@ func (h *harness) setup(ctx context.Context, vaultBin string) (func(), error) {
 		if err != nil {
 			return stopAll, err
 		}
-		h.replicas = append(h.replicas, &replica{name: fmt.Sprintf("listener-%d", i+1), port: port, url: fmt.Sprintf("http://127.0.0.1:%d", port)})
+		admin, err := freePort()
+		if err != nil {
+			return stopAll, err
+		}
+		h.replicas = append(h.replicas, &replica{name: fmt.Sprintf("listener-%d", i+1), port: port, url: fmt.Sprintf("http://127.0.0.1:%d", port),
+			adminAddr: fmt.Sprintf("127.0.0.1:%d", admin)})
 	}
 	for _, r := range h.replicas {
 		goRun(&wg, func() { h.keep(bg, r) })
