@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -36,9 +35,8 @@ type simulateFlags struct {
 // runSimulate serves the CertCentral simulator for demos and local trials: one seeded
 // account (or --accounts N of them) whose webhook points at --endpoint
 // (--webhooks-per-account M seeds M webhooks on each, for fleet benchmarks on one API key). Besides the API
-// under /services/v2 it answers POST /_sim/deliver?api_key=K&event=E (deliver an event with
-// the webhook's current secret), GET /_sim/stats and GET /_sim/deliveries[?failed=1] (the
-// delivery log without the keys).
+// under /services/v2 it serves the simulator's control API under /_sim/
+// (certcentraltest.Server.ControlHandler).
 func runSimulate(ctx context.Context, env *Env, f *simulateFlags) error {
 	if err := f.check(env); err != nil {
 		return err
@@ -64,7 +62,7 @@ func runSimulate(ctx context.Context, env *Env, f *simulateFlags) error {
 		return err
 	}
 	env.Log.Info().Str("addr", ln.Addr().String()).Str("url", base).Int("accounts", len(keys)).Msg("listening")
-	srv := &http.Server{Handler: simulatorMux(sim), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: sim.ControlHandler(), ReadHeaderTimeout: 10 * time.Second}
 	if err := serve(ctx, srv, ln, 5*time.Second, env.Log); err != nil {
 		return fmt.Errorf("simulate: %w", err)
 	}
@@ -182,54 +180,4 @@ func (f *simulateFlags) seed(w io.Writer, sim *certcentraltest.Server, keys []st
 		}
 	}
 	return nil
-}
-
-// simulatorMux serves the simulator's API and its /_sim/ endpoints.
-func simulatorMux(sim *certcentraltest.Server) *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.Handle("/", sim.Handler())
-	mux.HandleFunc("POST /_sim/deliver", func(w http.ResponseWriter, r *http.Request) {
-		acct := sim.Account(r.URL.Query().Get("api_key"))
-		if acct == nil {
-			http.Error(w, "unknown api_key", http.StatusNotFound)
-			return
-		}
-		event := r.URL.Query().Get("event")
-		if event == "" {
-			event = "certificate_issued"
-		}
-		status, err := acct.Deliver(r.Context(), event, map[string]any{"order_id": 12345, "certificate_id": 23456})
-		msg := ""
-		if err != nil {
-			msg = err.Error()
-		}
-		writeJSON(w, map[string]any{"event": event, "listener_status": status, "error": msg})
-	})
-	mux.HandleFunc("GET /_sim/stats", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, sim.Stats())
-	})
-	mux.HandleFunc("GET /_sim/deliveries", func(w http.ResponseWriter, r *http.Request) {
-		type delivery struct { // without the key: only whether one was sent
-			Time     time.Time `json:"time"`
-			Event    string    `json:"event"`
-			Endpoint string    `json:"endpoint"`
-			KeySent  bool      `json:"key_sent"`
-			Status   int       `json:"status"`
-			Error    string    `json:"error,omitempty"`
-		}
-		failedOnly := r.URL.Query().Get("failed") != ""
-		out := []delivery{}
-		for _, d := range sim.Deliveries() {
-			if !failedOnly || d.Err != "" {
-				out = append(out, delivery{d.Time, d.Event, d.Endpoint, d.KeySent, d.Status, d.Err})
-			}
-		}
-		writeJSON(w, out)
-	})
-	return mux
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
 }
