@@ -169,8 +169,8 @@ func (r *run) begin() {
 		r.log.Warn().Str("live_fingerprint", fp).Msg("drift: --adopt-drift keeps the live key as previous")
 		r.step(StepAdoptDrift, "adopted", 0, 0, "the drifted live key "+fp+" kept as previous (--adopt-drift)")
 	}
-	for _, f := range r.d.Forced {
-		r.step(StepForce, "forced", 0, 0, f+" (--force)")
+	if len(r.d.Forced) > 0 {
+		r.step(StepForce, "forced", 0, 0, strings.Join(r.d.Forced, "; ")+" (--force)")
 	}
 	if r.d.Resume {
 		r.rec.NewFingerprint = keyset.Fingerprint(r.d.New)
@@ -590,7 +590,7 @@ func (r *run) retire(ctx context.Context, s Step) error {
 func (r *run) destroy(ctx context.Context, s Step) error {
 	if r.replanned {
 		var ok bool
-		if s, ok = Retirement(r.seen, r.version, r.trimmed, r.e.Store.MaxVersions(), r.now()); !ok {
+		if s, ok = Retirement(History{Seen: r.seen, From: r.version}, r.version, r.trimmed, r.e.Store.MaxVersions(), r.now()); !ok {
 			return nil
 		}
 	}

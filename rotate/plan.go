@@ -41,7 +41,7 @@ func Plan(in Input) Decision {
 	if rotation {
 		out = append(out, Step{Kind: StepMeta})
 	}
-	if st, ok := Retirement(l.seen, l.version, l.trimmed, in.Keep, in.Now); ok {
+	if st, ok := Retirement(l.history(), l.version, l.trimmed, in.Keep, in.Now); ok {
 		out = append(out, st)
 	}
 	if !rotation && !l.maxSet {
@@ -55,21 +55,42 @@ func Plan(in Input) Decision {
 // and it is never a retired key.
 const planned = "\x00the new key"
 
+// History is the documents a run knows of, by version: those it read or wrote (Seen), and
+// those its plan will write after version From (Wrote[0] is From+1, and so on).
+type History struct {
+	Seen  map[int]keyset.Document
+	From  int
+	Wrote []keyset.Document
+}
+
+// Doc returns the document of version v, if known.
+func (h History) Doc(v int) (keyset.Document, bool) {
+	if i := v - h.From - 1; i >= 0 && i < len(h.Wrote) {
+		return h.Wrote[i], true
+	}
+	d, ok := h.Seen[v]
+	return d, ok
+}
+
 // ledger follows the versions a plan writes, as the executor follows the ones it writes.
+// A plan writes at most twice (stage or adopt, then promote; or one retire).
 type ledger struct {
-	seen            map[int]keyset.Document
+	h               History // without Wrote: see history
+	wrote           [2]keyset.Document
+	n               int // of wrote
 	version         int
 	doc             keyset.Document
 	maxSet, trimmed bool
 }
 
-func newLedger(in Input) *ledger {
-	l := &ledger{seen: maps.Clone(in.Seen), version: in.Version, doc: in.Doc}
-	if l.seen == nil {
-		l.seen = map[int]keyset.Document{}
-	}
-	if in.Exists {
-		l.seen[in.Version] = in.Doc
+func newLedger(in Input) ledger {
+	l := ledger{h: History{Seen: in.Seen, From: in.Version}, version: in.Version, doc: in.Doc}
+	if _, ok := in.Seen[in.Version]; in.Exists && !ok {
+		l.h.Seen = maps.Clone(in.Seen) // only when the caller did not record its read
+		if l.h.Seen == nil {
+			l.h.Seen = map[int]keyset.Document{}
+		}
+		l.h.Seen[in.Version] = in.Doc
 	}
 	l.maxSet = in.Keep > 0 && in.MaxVersions == in.Keep
 	l.trimmed = l.maxSet
@@ -77,10 +98,18 @@ func newLedger(in Input) *ledger {
 }
 
 func (l *ledger) write(doc keyset.Document) {
+	l.wrote[l.n] = doc
+	l.n++
 	l.version++
 	l.doc = doc
-	l.seen[l.version] = doc
 	l.trimmed = l.maxSet
+}
+
+// history is what the ledger knows, its writes included.
+func (l *ledger) history() History {
+	h := l.h
+	h.Wrote = l.wrote[:l.n]
+	return h
 }
 
 // writes says whether the step writes the document (with check-and-set).
@@ -124,25 +153,33 @@ func (s Step) apply(doc keyset.Document, now time.Time, newKey, rotationID strin
 }
 
 // Retirement is the destroy step after the latest write, version latest: the keys the
-// documents seen (by version) hold outside the latest one's accept set at now, and the
-// versions to destroy. When trimmed (the store kept at most keep versions at that write),
-// that is the version before latest if it may hold such a key; otherwise every older
-// version. ok is false when there is nothing to record.
-func Retirement(seen map[int]keyset.Document, latest int, trimmed bool, keep int, now time.Time) (Step, bool) {
-	doc := seen[latest]
+// documents of h hold outside the latest one's accept set at now, and the versions to
+// destroy. When trimmed (the store kept at most keep versions at that write), that is the
+// version before latest if it may hold such a key; otherwise every older version. ok is
+// false when there is nothing to record.
+func Retirement(h History, latest int, trimmed bool, keep int, now time.Time) (Step, bool) {
+	doc, _ := h.Doc(latest)
 	var retired []string
-	for _, d := range seen {
+	retire := func(d keyset.Document) {
 		for _, k := range d.KeysOutside(doc, now) {
 			if fp := keyset.Fingerprint(k); !slices.Contains(retired, fp) {
 				retired = append(retired, fp)
 			}
 		}
 	}
+	for v, d := range h.Seen {
+		if v <= h.From {
+			retire(d)
+		}
+	}
+	for _, d := range h.Wrote {
+		retire(d)
+	}
 	slices.Sort(retired)
 	st := Step{Kind: StepDestroy, Retired: retired, MaxVersions: keep}
 	if trimmed {
 		if prev := latest - 1; prev >= 1 {
-			if d, ok := seen[prev]; !ok || len(d.KeysOutside(doc, now)) > 0 {
+			if d, ok := h.Doc(prev); !ok || len(d.KeysOutside(doc, now)) > 0 {
 				st.Versions = []int{prev}
 			}
 		}
