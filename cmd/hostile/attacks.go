@@ -22,6 +22,7 @@ func reviewerCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	key := fs.String("key", "", "a valid X-WEBHOOK-KEY")
 	conns := fs.Int("conns", 256, "idle keep-alive connections to open")
 	path := fs.String("path", "/", "delivery path")
+	hold := fs.Duration("hold", 0, "keep the connections open this long after the valid delivery (for a curl of one's own)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -50,6 +51,10 @@ func reviewerCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	s := &hostile.Sender{Target: t, Client: client, Rate: 1}
 	d := s.Run(ctx, time.Second)[0]
 	fmt.Printf("valid delivery: status %d, %.3f s, error: %v\n", d.Status, d.Latency.Seconds(), d.Err)
+	if *hold > 0 {
+		fmt.Printf("holding the connections for %s\n", *hold)
+		pause(ctx, *hold)
+	}
 	return nil
 }
 
@@ -98,4 +103,14 @@ func countLines(s, sub string) int {
 		}
 	}
 	return n
+}
+
+// pause waits d or until ctx ends.
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
