@@ -455,6 +455,9 @@ func (s Step) String() string {
 		if s.Drops != "" {
 			fmt.Fprintf(&b, "; %s leaves the accept set before its window ends", keyset.Fingerprint(s.Drops))
 		}
+		if s.CAS > 0 {
+			fmt.Fprintf(&b, " (cas %d)", s.CAS) // a Plan's promote
+		}
 	}
 	return b.String()
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -152,4 +153,36 @@ func walkRow(t *testing.T, tt decisionRow, kept int) {
 	if res.Err == nil && plan.Refusal.Failure() != 0 {
 		t.Errorf("refusal %v, yet the run succeeded", plan.Refusal)
 	}
+}
+
+// ExamplePlan: a forced rotation inside the overlap window of the last one, on a document
+// at version 7 whose store keeps two versions: the plan names the versions it writes
+// (cas 7 and 8) and the one it destroys (8, which still holds the dropped previous key).
+func ExamplePlan() {
+	now := time.Date(2026, 11, 26, 3, 0, 0, 0, time.UTC)
+	current, previous := strings.Repeat("a", 48), strings.Repeat("b", 48)
+	d := rotate.Plan(rotate.Input{
+		Doc: keyset.Document{Current: current, CurrentSince: now.Add(-10 * time.Minute),
+			Previous: previous, PreviousUntil: now.Add(50 * time.Minute)},
+		Version: 7, Exists: true,
+		Live:    rotate.Live{ID: 12, Endpoint: "https://hooks.example/digicert", Status: "active", Active: true, Secret: current, SecretReturned: true},
+		Policy:  rotate.Policy{SecretLength: 48, Overlap: time.Hour, PropagationDelay: 2 * time.Minute, MinInterval: time.Hour, VerifyListener: true},
+		Options: rotate.Options{Force: true},
+		Now:     now, MaxVersions: 2, Keep: 2,
+	})
+	for _, line := range d.Lines() {
+		fmt.Println(line)
+	}
+	// Output:
+	// force: rotated early: last rotation 10m0s ago, min_interval 1h0m0s (--force)
+	// force: cut the overlap window of sha256:720228e4b7b018b5 short (was until 2026-11-26T03:50:00Z) (--force)
+	// stage: mint a 48-character key, write it as pending (cas 7)
+	// metadata: write custom_metadata: state, fingerprints, the binding, max_versions
+	// wait: propagation_delay 2m0s from pending_since
+	// test: POST /webhook/test-endpoint to https://hooks.example/digicert with the new key
+	// push: PUT /webhook/12 with the new key, the endpoint unchanged, events omitted, settings as read
+	// verify: GET /webhook/12: endpoint, events and status unchanged, secret the new key
+	// promote: the new key becomes current; keep sha256:97daac0ee9998dfc as previous for 1h0m0s; sha256:720228e4b7b018b5 leaves the accept set before its window ends (cas 8)
+	// metadata: write custom_metadata: state, fingerprints, the binding, max_versions
+	// destroy: retired sha256:720228e4b7b018b5; destroyed versions 8; versions up to 7 removed by max_versions 2
 }
