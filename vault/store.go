@@ -283,7 +283,8 @@ func (s *Store) MissingCapabilities(ctx context.Context, path string) ([]string,
 }
 
 // Missing returns which of the capabilities want[i] on the full path paths[i] the
-// session's token lacks, each entry naming the capability and the path.
+// session's token lacks, each entry naming the capability and the path. Only the
+// capability itself (or root) counts: sudo alone grants nothing.
 func (s *Store) Missing(ctx context.Context, paths []string, want [][]string) ([]string, error) {
 	var missing []string
 	for i, p := range paths {
@@ -296,7 +297,9 @@ func (s *Store) Missing(ctx context.Context, paths []string, want [][]string) ([
 			have[c] = true
 		}
 		for _, c := range want[i] {
-			if !have[c] && !have["root"] && !have["sudo"] {
+			// sudo only unlocks root-protected paths on top of the other capabilities; it
+			// grants none of them by itself (a sudo-only policy is denied a KV read).
+			if !have[c] && !have["root"] {
 				missing = append(missing, c+" on "+p)
 			}
 		}

@@ -163,3 +163,60 @@ func TestPolicyIsNoWiderThanTheTargets(t *testing.T) {
 		t.Errorf("listener policy reaches beyond its target:\n%s", l)
 	}
 }
+
+// TestSudoGrantsNothingByItself: a token whose policy has only sudo on every path the job
+// uses is denied each of the job's operations by a real Vault, and Missing (what `keyroll
+// check` asks) reports every capability of every path as missing.
+func TestSudoGrantsNothingByItself(t *testing.T) {
+	ctx := context.Background()
+	srv := vaulttest.Shared(t)
+	cfg, n := twoTargets(t)
+	us := cfg.Targets[0]
+	srv.TransitKey(t, "transit", cfg.Evidence.SigningKey, "ed25519")
+	var paths []string
+	var want [][]string
+	for _, g := range policy.JobPaths(cfg) {
+		paths, want = append(paths, g.Path), append(want, g.Capabilities)
+	}
+	for _, tg := range cfg.Targets {
+		for _, sub := range []string{"data", "metadata", "destroy"} {
+			paths = append(paths, "secret/"+sub+"/"+tg.VaultPath)
+			want = append(want, map[string][]string{"data": {"read", "create", "update"}, "metadata": {"read", "create", "update"}, "destroy": {"update"}}[sub])
+		}
+	}
+	var hcl strings.Builder
+	caps := 0
+	for i, p := range paths {
+		fmt.Fprintf(&hcl, "path %q {\n  capabilities = [\"sudo\"]\n}\n", p)
+		caps += len(want[i])
+	}
+	srv.Policy(t, "sudo-only-"+n, hcl.String())
+	client := srv.ClientWithToken(t, srv.Token(t, time.Hour, "sudo-only-"+n))
+	sudo := vault.NewStore(client, "secret")
+
+	missing, err := sudo.Missing(ctx, paths, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(missing) != caps {
+		t.Errorf("Missing reports %d of %d capabilities for a sudo-only token: %v", len(missing), caps, missing)
+	}
+	if m, err := sudo.MissingCapabilities(ctx, us.VaultPath); err != nil || len(m) != 7 {
+		t.Errorf("MissingCapabilities = %v, %v; want all 7 missing", m, err)
+	}
+	// And the real operations agree: each is denied.
+	denied := map[string]error{}
+	_, denied["read the document"] = sudo.Read(ctx, us.VaultPath)
+	_, denied["write the document"] = sudo.Write(ctx, us.VaultPath, keyset.Document{Current: strings.Repeat("a", 48)}, 0)
+	_, _, denied["read the history"] = sudo.History(ctx, us.VaultPath)
+	denied["destroy"] = sudo.Destroy(ctx, us.VaultPath, []int{1})
+	_, denied["read the API key"] = sudo.ReadField(ctx, cfg.APIKeyPaths[0], "key")
+	for what, err := range denied {
+		if !errors.Is(err, vault.ErrPermissionDenied) {
+			t.Errorf("a sudo-only token may %s: %v", what, err)
+		}
+	}
+	if _, err := client.Logical().Write("transit/sign/"+cfg.Evidence.SigningKey, map[string]any{"input": "aGFzaA=="}); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("a sudo-only token may sign evidence: %v", err)
+	}
+}
