@@ -122,6 +122,20 @@ func helpCmd() *cobra.Command {
 		Use:   "help [command]",
 		Short: "Help about any command",
 		Long:  "Help prints the help of any command: keyroll help run, keyroll help evidence verify.",
+		// keyroll help <TAB> completes command names, as cobra's own help command does.
+		ValidArgsFunction: func(c *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+			cmd, _, err := c.Root().Find(args)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var names []string
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() && strings.HasPrefix(sub.Name(), prefix) {
+					names = append(names, sub.Name())
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
 		RunE: func(c *cobra.Command, args []string) error {
 			cmd, rest, err := c.Root().Find(args)
 			if err == nil && len(rest) > 0 {

@@ -137,6 +137,12 @@ func TestVersionAndCompletion(t *testing.T) {
 			t.Errorf("version: exit %d, %q lacks %q", code, out, want)
 		}
 	}
+	if code, out, _ := runCLI(t, "__complete", "help", "evidence", "ve"); code != 0 || !strings.HasPrefix(out, "verify\n") {
+		t.Errorf("keyroll help evidence ve<TAB>: exit %d, %q", code, out)
+	}
+	if code, out, _ := runCLI(t, "__complete", "st"); code != 0 || !strings.HasPrefix(out, "status\t") {
+		t.Errorf("keyroll st<TAB>: exit %d, %q", code, out)
+	}
 	for shell, want := range map[string]string{"bash": "complete ", "zsh": "#compdef keyroll", "fish": "complete -c keyroll"} {
 		if code, out, _ := runCLI(t, "completion", shell); code != 0 || !strings.Contains(out, want) {
 			t.Errorf("completion %s: exit %d, output lacks %q", shell, code, want)
