@@ -7,6 +7,9 @@
 # on 2 cores, most of it the 500-target fleet on one API key, which DigiCert's
 # 1000-requests-per-3-minutes limit holds to about 225 s.
 #
+# Then it measures the `keyroll listen --upstream` sidecar end to end with wrk against a bare
+# reverse proxy (scripts/sidecar-bench.sh; SIDECAR_ROUNDS, SIDECAR_SECONDS).
+#
 # Environment: BENCH_ARGS adds driver flags (e.g. BENCH_ARGS='-one-key 10,100 -runs 5' for
 # a quicker run; see `go run ./cmd/bench -h`).
 set -euo pipefail
@@ -46,5 +49,13 @@ vault_bin=$(scripts/vault-bin.sh)
 driver_pid=$!
 wait "$driver_pid"
 driver_pid=
+{
+  echo
+  echo "## The sidecar end to end (scripts/sidecar-bench.sh: wrk -t2 -c32, alternating with a bare httputil.ReverseProxy)"
+  echo
+  echo '```'
+  scripts/sidecar-bench.sh "$out/keyroll" "${SIDECAR_ROUNDS:-5}" "${SIDECAR_SECONDS:-10}" 2>&1 | grep -E '^(round|median|sidecar-bench)'
+  echo '```'
+} >>"$out/report.md.tmp"
 mv "$out/report.md.tmp" "$out/report.md"
 cat "$out/report.md"

@@ -11,6 +11,9 @@
 //	    and time.
 //	hostile handshakes -addr HOST:PORT [-n 2000]
 //	    -n connections that each send bytes that are no TLS handshake.
+//	hostile upstream -addr HOST:PORT; hostile bare-proxy -addr HOST:PORT -upstream URL
+//	    a receiver answering 200, and a bare httputil.ReverseProxy to it: the two ends of
+//	    the sidecar's end-to-end measurement (scripts/sidecar-bench.sh).
 //
 // The servers bench measures run as child processes (hostile serve), so that their RSS
 // is their own.
@@ -43,6 +46,10 @@ func main() {
 		err = handshakesCmd(ctx, fs, os.Args[2:])
 	case "serve":
 		err = serveCmd(ctx, fs, os.Args[2:])
+	case "upstream":
+		err = upstreamCmd(ctx, fs, os.Args[2:])
+	case "bare-proxy":
+		err = bareProxyCmd(ctx, fs, os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

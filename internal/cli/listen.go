@@ -48,6 +48,7 @@ type listenFlags struct {
 	trustXFF    bool
 	maxConns    int
 	perSource   int
+	profile     string // --cpu-profile (hidden)
 }
 
 // runListen runs the reference webhook listener: HTTPS (or plain HTTP on a loopback
@@ -57,6 +58,13 @@ type listenFlags struct {
 func runListen(ctx context.Context, env *Env, f *listenFlags) error {
 	if err := f.check(); err != nil {
 		return err
+	}
+	if f.profile != "" {
+		stop, err := startCPUProfile(f.profile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	cfg, err := f.start(env)
 	if err != nil {
@@ -131,6 +139,8 @@ func listenCmd(env *Env) *cobra.Command {
 	fs.BoolVar(&f.trustXFF, "trust-forwarded-for", false, "with --allow-from, take the source from the last X-Forwarded-For address (only behind a proxy that sets it); the check moves from accept time to each request")
 	fs.IntVar(&f.maxConns, "max-conns", listener.DefaultMaxConns, "most connections the webhook port holds open at once (idle keep-alives are closed to make room)")
 	fs.IntVar(&f.perSource, "max-conns-per-source", listener.DefaultMaxConnsPerSource, "most connections one source address (IPv6: /64) holds open; -1: no bound (behind a proxy)")
+	fs.StringVar(&f.profile, "cpu-profile", "", "write a CPU profile of the listener to `file` until it stops")
+	_ = fs.MarkHidden("cpu-profile")
 	return c
 }
 
