@@ -252,18 +252,19 @@ func Decide(in Input) Decision {
 		return retireOnly(refuse(RefuseNotDue, "a run to retire keys, not to rotate"), d.Retire, in)
 	}
 	next := When(doc, p, in.Now)
-	if !d.Resume && in.Exists && in.Now.Before(next.NotDueUntil) {
+	urgent := d.Resume || d.Adopt != "" // a staged rotation to finish, a drift to resolve
+	if !urgent && in.Exists && in.Now.Before(next.NotDueUntil) {
 		age := in.Now.Sub(doc.CurrentSince)
 		reason := fmt.Sprintf("last rotation %s ago, min_interval %s", age.Round(time.Second), p.MinInterval)
 		if !in.Options.Force {
-			return retireOnly(refuse(RefuseNotDue, reason), d.Retire, in)
+			return rebindOnly(retireOnly(refuse(RefuseNotDue, reason), d.Retire, in), d)
 		}
 		d.Forced = append(d.Forced, "rotated early: "+reason)
 	}
-	if !d.Resume && !next.WindowEnd.IsZero() {
+	if !urgent && !next.WindowEnd.IsZero() {
 		if !in.Options.Force {
-			return refuse(RefuseInOverlap, fmt.Sprintf("the previous key %s is accepted until %s; rotating now would drop it early (--force to rotate anyway)",
-				keyset.Fingerprint(doc.Previous), doc.PreviousUntil.UTC().Format(time.RFC3339)))
+			return rebindOnly(refuse(RefuseInOverlap, fmt.Sprintf("the previous key %s is accepted until %s; rotating now would drop it early (--force to rotate anyway)",
+				keyset.Fingerprint(doc.Previous), doc.PreviousUntil.UTC().Format(time.RFC3339))), d)
 		}
 		d.Forced = append(d.Forced, fmt.Sprintf("cut the overlap window of %s short (was until %s)", keyset.Fingerprint(doc.Previous), next.WindowEnd.UTC().Format(time.RFC3339)))
 	}
@@ -356,6 +357,16 @@ func retireOnly(d Decision, retire string, in Input) Decision {
 		d.Steps = []Step{{Kind: StepRetire, CAS: in.Version, Retire: retire}}
 	}
 	return d
+}
+
+// rebindOnly adds to a skip what --rebind asks even when no rotation is due: the metadata
+// write that records this run's binding.
+func rebindOnly(skip, d Decision) Decision {
+	if !d.Rebind.IsZero() {
+		skip.Rebind, skip.BindTo = d.Rebind, d.BindTo
+		skip.Steps = append(skip.Steps, Step{Kind: StepMeta})
+	}
+	return skip
 }
 
 // oldKey is the key a rotation replaces: the adopted live key, else the current one, else

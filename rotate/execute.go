@@ -90,6 +90,7 @@ func (r *run) do(ctx context.Context) (evidence.Outcome, error) {
 			reread = true // a concurrent run may have staged and pushed between our reads
 			continue
 		case RefuseNotDue, RefuseInOverlap:
+			r.begin() // a skip may still move the binding (--rebind)
 			r.step(stepReconcile, "skipped", 0, 0, k.String()+": "+r.d.Reason)
 			outcome = evidence.OutcomeSkipped // its plan may still retire an expired key
 		default:

@@ -34,6 +34,8 @@ func Plan(in Input) Decision {
 		}
 		if s.Kind == StepStage {
 			out = append(out, Step{Kind: StepMeta})
+		}
+		if s.Kind == StepStage || s.Kind == StepMeta {
 			l.maxSet = true
 		}
 	}
@@ -41,7 +43,7 @@ func Plan(in Input) Decision {
 	if rotation {
 		out = append(out, Step{Kind: StepMeta})
 	}
-	if st, ok := Retirement(l.history(), l.version, l.trimmed, in.Keep, in.Now); ok {
+	if st, ok := Retirement(l.history(), l.version, l.trimmed, in.Keep, in.Now); ok && l.n > 0 {
 		out = append(out, st)
 	}
 	if !rotation && !l.maxSet {

@@ -227,24 +227,27 @@ func TestExitCodes(t *testing.T) {
 			t.Errorf("bad --overlap: exit %d", code)
 		}
 	})
-	t.Run("drift is exit 3, --force adopts", func(t *testing.T) {
+	t.Run("drift is exit 3, --adopt-drift adopts, --force alone names it", func(t *testing.T) {
 		w := newWorld(t, "")
 		if code, out, errs := w.run("run"); code != 0 {
 			t.Fatalf("exit %d\n%s%s", code, out, errs)
 		}
 		rogue, _ := keyset.Generate(40)
 		_ = w.acct.SetSecret(rogue)
-		code, out, errs := w.run("run", "--force")
-		_ = out
+		code, out1, errs1 := w.run("run", "--force")
+		if code != 3 || !strings.Contains(out1+errs1, "--adopt-drift") {
+			t.Errorf("--force over drift: exit %d, want 3 naming --adopt-drift\n%s", code, errs1)
+		}
+		code, out, errs := w.run("run", "--adopt-drift")
 		if code != 0 {
-			t.Fatalf("forced run over drift: exit %d\n%s", code, errs)
+			t.Fatalf("--adopt-drift over drift: exit %d\n%s", code, errs)
 		}
 		_ = w.acct.SetSecret(rogue + "x")
 		code, out2, errs2 := w.run("run", "--force=false")
 		if code != 3 {
 			t.Errorf("drift: exit %d, want 3", code)
 		}
-		w.checkNoLeak([]string{out, errs, out2, errs2}, rogue, rogue+"x")
+		w.checkNoLeak([]string{out1, errs1, out, errs, out2, errs2}, rogue, rogue+"x")
 	})
 	t.Run("inactive webhook is exit 3", func(t *testing.T) {
 		w := newWorld(t, "")
