@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh is keyroll's test command (`make test`): it builds or finds the cached Vault
 # server, checks formatting and vet, runs every test with the race detector against the real
-# Vault, the Kubernetes manifest tests, short fuzz runs, and a short soak under faults.
+# Vault, the Kubernetes manifest tests, the container image built and run as the chart's
+# pods run it (podman, buildah), short fuzz runs, and a short soak under faults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,8 +26,20 @@ go vet ./...
 echo "== go test -race (Vault: $KEYROLL_VAULT_BIN)"
 go test -race -count=1 -timeout 20m ./...
 
+echo "== container image (make image: the Dockerfile built with buildah)"
+# Under CI=true a missing podman or buildah fails; elsewhere the container tests skip.
+if scripts/container.sh ensure; then
+  KEYROLL_IMAGE=$(scripts/image.sh | tail -n 1)
+  export KEYROLL_IMAGE
+elif [ "${CI:-}" = true ]; then
+  echo "podman/buildah missing: CI must build and run the image" >&2
+  exit 1
+else
+  echo "podman/buildah missing: image build and container tests skipped"
+fi
+
 if [ -d deploy/kubernetes/manifesttest ]; then
-  echo "== manifests, Helm chart, and both on a real Kubernetes API server with Vault's Kubernetes login"
+  echo "== manifests, Helm chart, both on a real Kubernetes API server with Vault's Kubernetes login, and the image run as the chart's pods (podman)"
   KEYROLL_HELM_BIN=$(scripts/tool-bin.sh helm)
   KEYROLL_KUBE_APISERVER_BIN=$(scripts/tool-bin.sh kube-apiserver)
   KEYROLL_ETCD_BIN=$(scripts/etcd-bin.sh)

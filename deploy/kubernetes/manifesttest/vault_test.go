@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,10 +20,17 @@ import (
 // $KEYROLL_VAULT_BIN (scripts/vault-bin.sh), as keyroll's own integration tests run it.
 type testVault struct {
 	Addr, RootToken string
+	CACert          string // with TLS: the PEM file of the dev server's private CA
 	bin             string
 }
 
-func startVault(t *testing.T) *testVault {
+func startVault(t *testing.T) *testVault { return startVaultWith(t, false) }
+
+// startTLSVault starts `vault server -dev -dev-tls`: HTTPS with a certificate from a private
+// CA, whose bundle is v.CACert.
+func startTLSVault(t *testing.T) *testVault { return startVaultWith(t, true) }
+
+func startVaultWith(t *testing.T, tls bool) *testVault {
 	t.Helper()
 	bin := binFromEnv(t, "KEYROLL_VAULT_BIN", "scripts/vault-bin.sh")
 	b := make([]byte, 16)
@@ -30,7 +38,13 @@ func startVault(t *testing.T) *testVault {
 	addr := freeAddr(t)
 	v := &testVault{Addr: "http://" + addr, RootToken: "root-" + hex.EncodeToString(b), bin: bin}
 	logs := &kubetest.Buffer{Limit: 1 << 20}
-	cmd := exec.Command(bin, "server", "-dev", "-dev-root-token-id="+v.RootToken, "-dev-listen-address="+addr, "-dev-no-store-token")
+	args := []string{"server", "-dev", "-dev-root-token-id=" + v.RootToken, "-dev-listen-address=" + addr, "-dev-no-store-token"}
+	if tls {
+		dir := t.TempDir()
+		v.Addr, v.CACert = "https://"+addr, filepath.Join(dir, "vault-ca.pem")
+		args = append(args, "-dev-tls", "-dev-tls-cert-dir="+dir)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "VAULT_LOG_LEVEL=warn", "VAULT_DISABLE_MLOCK=true")
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -62,6 +76,11 @@ func (v *testVault) client(t *testing.T, token string) *api.Client {
 	cfg := api.DefaultConfig()
 	cfg.Address = v.Addr
 	cfg.MaxRetries = 0
+	if v.CACert != "" {
+		if err := cfg.ConfigureTLS(&api.TLSConfig{CACert: v.CACert}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	c, err := api.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
