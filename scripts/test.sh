@@ -44,7 +44,7 @@ if [ -d deploy/kubernetes/manifesttest ]; then
   KEYROLL_KUBE_APISERVER_BIN=$(scripts/tool-bin.sh kube-apiserver)
   KEYROLL_ETCD_BIN=$(scripts/etcd-bin.sh)
   export KEYROLL_HELM_BIN KEYROLL_KUBE_APISERVER_BIN KEYROLL_ETCD_BIN
-  (cd deploy/kubernetes/manifesttest && go vet ./... && go test -count=1 ./...)
+  (cd deploy/kubernetes/manifesttest && go vet ./... && go test -count=1 -timeout 20m ./...)
 fi
 
 echo "== prometheus rules (promtool test rules)"

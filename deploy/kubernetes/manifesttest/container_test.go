@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -51,6 +52,7 @@ type containerWorld struct {
 	forwarded                     atomic.Int64 // deliveries the receiver got from the sidecar
 	tlsPool                       *x509.CertPool
 	evidence                      map[string]string // the rotation pod's volumes (stand-ins), kept across runs
+	rotated                       bool              // the first rotation passed
 }
 
 // TestContainer runs the image `make image` built the way Kubernetes runs the chart's pods:
@@ -65,6 +67,7 @@ func TestContainer(t *testing.T) {
 	img := keyrollImage(t)
 	w := newContainerWorld(t, img)
 	pods := w.render(t)
+	w.evidence = w.volumes(t, pods, "rotation") // the pod's volumes live as long as the test
 	t.Run("check and run as the CronJob", func(t *testing.T) { w.testCheckAndRun(t, pods) })
 	t.Run("listener sidecar", func(t *testing.T) { w.testSidecar(t, pods) })
 	t.Run("SIGTERM in the propagation wait", func(t *testing.T) { w.testSIGTERM(t, pods) })
@@ -209,6 +212,16 @@ func (w *containerWorld) start(t *testing.T, r podRun, args []string, extra ...s
 	return c
 }
 
+// ended reports whether c has ended.
+func (c *container) ended() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // wait waits for c to end and returns its exit code.
 func (c *container) wait(t *testing.T, limit time.Duration) int {
 	t.Helper()
@@ -230,8 +243,7 @@ func (w *containerWorld) run(t *testing.T, r podRun, args []string, extra ...str
 }
 
 func (w *containerWorld) testCheckAndRun(t *testing.T, p *renderedPods) {
-	vols := w.volumes(t, p, "rotation")
-	w.evidence = vols
+	vols := w.evidence
 	r := kubeletRun(t, p.rotation, "keyroll", vols, w.secrets(t))
 	t.Logf("podman run flags derived from the chart's CronJob: %s", strings.Join(r.flags, " "))
 	if code, out := w.run(t, r, []string{"check", "--config", configArg(t, r.args)}); code != 0 {
@@ -245,6 +257,7 @@ func (w *containerWorld) testCheckAndRun(t *testing.T, p *renderedPods) {
 	}
 	t.Logf("keyroll %s in the container:\n%s", strings.Join(r.args, " "), out)
 	w.checkEvidence(t, r, vols, "rotated")
+	w.rotated = !t.Failed()
 }
 
 // configArg is the value of --config in args.
@@ -300,7 +313,7 @@ func (w *containerWorld) checkEvidence(t *testing.T, r podRun, vols map[string]s
 	mustMkdir(t, pubDir, 0o755)
 	code, out := w.run(t, r, []string{"evidence", "verify", "/var/lib/keyroll/evidence.jsonl",
 		"--public-key", "/pub/evidence.pem", "--config", cfg, "--vault"}, "-v", pubDir+":/pub:ro")
-	if code != 0 || !strings.HasPrefix(out, "OK") {
+	if code != 0 || !regexp.MustCompile(`(?m)^OK `).MatchString(out) {
 		t.Errorf("evidence verify --vault: exit %d\n%s", code, out)
 	} else {
 		t.Logf("evidence verify in the container: %s", strings.TrimSpace(out))
@@ -308,14 +321,17 @@ func (w *containerWorld) checkEvidence(t *testing.T, r podRun, vols map[string]s
 }
 
 func (w *containerWorld) testSIGTERM(t *testing.T, p *renderedPods) {
-	if w.evidence == nil {
+	if !w.rotated {
 		t.Skip("needs the first rotation")
 	}
 	r := kubeletRun(t, p.rotation, "keyroll", w.evidence, w.secrets(t))
 	c := w.start(t, r, append(append([]string{}, r.args...), "--force"))
 	waitFor(t, time.Minute, c.out, "propagation wait", func() bool {
-		return strings.Contains(c.out.String(), "waiting for listeners to learn the new key")
+		return strings.Contains(c.out.String(), "waiting for listeners to learn the new key") || c.ended()
 	})
+	if c.ended() {
+		t.Fatalf("the run ended before the propagation wait: exit %d\n%s", c.code, c.out.String())
+	}
 	stop := podman("stop", "--time", strconv.FormatInt(r.grace, 10), c.name)
 	if out, err := stop.CombinedOutput(); err != nil {
 		t.Fatalf("podman stop: %v\n%s", err, out)
@@ -380,7 +396,7 @@ func (w *containerWorld) testSidecar(t *testing.T, p *renderedPods) {
 // @every schedule fires, and a daily one in Asia/Kathmandu (UTC+05:45) is due at the
 // instant Go's own zone database says.
 func (w *containerWorld) testSchedule(t *testing.T) {
-	if w.evidence == nil {
+	if !w.rotated {
 		t.Skip("needs the first rotation")
 	}
 	_, metrics, _ := net.SplitHostPort(freeAddr(t))
@@ -399,7 +415,9 @@ func (w *containerWorld) testSchedule(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := w.render(t, "mode=schedule", "timeZone=Asia/Kathmandu", "schedule="+tt.schedule, "metricsPort="+metrics)
-			r := kubeletRun(t, p.rotation, "keyroll", w.evidence, w.secrets(t))
+			vols := w.volumes(t, p, "rotation") // this schedule's config
+			vols["evidence"] = w.evidence["evidence"]
+			r := kubeletRun(t, p.rotation, "keyroll", vols, w.secrets(t))
 			c := w.start(t, r, r.args)
 			started := logLine(t, c, "scheduler started")
 			if tt.fires {
@@ -421,11 +439,13 @@ func (w *containerWorld) testSchedule(t *testing.T) {
 	}
 }
 
-// logLine waits for c's JSON log line with message msg and returns it.
+// logLine waits for c's JSON log line with message msg and returns it; it fails when c
+// ends first.
 func logLine(t *testing.T, c *container, msg string) map[string]any {
 	t.Helper()
 	var line map[string]any
 	waitFor(t, time.Minute, c.out, msg, func() bool {
+		ended := c.ended()
 		sc := bufio.NewScanner(strings.NewReader(c.out.String()))
 		for sc.Scan() {
 			var m map[string]any
@@ -434,16 +454,19 @@ func logLine(t *testing.T, c *container, msg string) map[string]any {
 				return true
 			}
 		}
-		return false
+		return ended
 	})
+	if line == nil {
+		t.Fatalf("container ended (exit %d) before logging %q:\n%s", c.code, msg, c.out.String())
+	}
 	return line
 }
 
 // testUnwritableEvidence: an evidence file the pod's user cannot write stops a due
-// rotation before any change, with a clear error and exit code, and DigiCert's key stays
+// rotation before any change, with a clear error and exit code 1, and DigiCert's key stays
 // accepted.
 func (w *containerWorld) testUnwritableEvidence(t *testing.T, p *renderedPods) {
-	if w.evidence == nil {
+	if !w.rotated {
 		t.Skip("needs the first rotation")
 	}
 	r := kubeletRun(t, p.rotation, "keyroll", w.evidence, w.secrets(t))
@@ -470,8 +493,10 @@ func (w *containerWorld) testUnwritableEvidence(t *testing.T, p *renderedPods) {
 	}()
 	code, out := w.run(t, r, append(append([]string{}, r.args...), "--force"))
 	t.Logf("keyroll run --force with a root-owned evidence volume: exit %d\n%s", code, out)
-	if code != 3 || !strings.Contains(out, "evidence.jsonl") {
-		t.Errorf("exit %d, want 3 (needs a human) with an error naming the evidence file", code)
+	// Exit 1: failed before any change, the state resumable; the CronJob retries it, and a
+	// fixed volume (fsGroup) lets the retry through.
+	if code != 1 || !strings.Contains(out, "keyroll: evidence: open: open /var/lib/keyroll/evidence.jsonl: permission denied") {
+		t.Errorf("exit %d, want 1 with an error naming the evidence file and the permission", code)
 	}
 	if after := version(); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("the document changed from version %v to %v", before, after)
@@ -504,8 +529,11 @@ func (w *containerWorld) startSimulator(t *testing.T) {
 		if err == nil {
 			resp.Body.Close()
 		}
-		return err == nil
+		return err == nil || sim.ended()
 	})
+	if sim.ended() {
+		t.Fatalf("the simulator ended: exit %d\n%s", sim.code, sim.out.String())
+	}
 	p := w.render(t)
 	vols := w.volumes(t, p, "receiver")
 	r := kubeletRun(t, p.receiver, "keyroll-listener", vols, w.secrets(t))
@@ -517,8 +545,11 @@ func (w *containerWorld) startSimulator(t *testing.T) {
 		if err == nil {
 			resp.Body.Close()
 		}
-		return err == nil
+		return err == nil || side.ended()
 	})
+	if side.ended() {
+		t.Fatalf("the sidecar ended: exit %d\n%s", side.code, side.out.String())
+	}
 }
 
 // selfSignedCert writes tls.crt and tls.key for 127.0.0.1 into a new directory.

@@ -76,6 +76,13 @@ func kubeletRun(t *testing.T, pod corev1.PodSpec, name string, volumes, secrets 
 		if !ok {
 			t.Fatalf("container %s mounts volume %q, which has no stand-in", name, m.Name)
 		}
+		// A mount inside another (the TLS secret in the config's directory) needs its mount
+		// point in the outer volume, which the kubelet makes; the outer one may be read-only.
+		for _, outer := range c.VolumeMounts {
+			if rel, ok := strings.CutPrefix(m.MountPath, outer.MountPath+"/"); ok {
+				mustMkdir(t, filepath.Join(volumes[outer.Name], outer.SubPath, rel), 0o755)
+			}
+		}
 		spec := filepath.Join(host, m.SubPath) + ":" + m.MountPath
 		if m.ReadOnly {
 			spec += ":ro"

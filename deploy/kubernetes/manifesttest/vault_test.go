@@ -55,8 +55,14 @@ func startVaultWith(t *testing.T, tls bool) *testVault {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		_ = cmd.Wait()
 	})
-	c := v.client(t, v.RootToken)
 	deadline := time.Now().Add(time.Minute)
+	for v.CACert != "" && time.Now().Before(deadline) {
+		if _, err := os.Stat(v.CACert); err == nil {
+			break // the dev server writes its CA before it listens
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c := v.client(t, v.RootToken)
 	for {
 		if h, err := c.Sys().Health(); err == nil && h.Initialized && !h.Sealed {
 			if _, err := c.Logical().Read("secret/config"); err == nil {
