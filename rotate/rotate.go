@@ -124,7 +124,7 @@ func (e *Engine) rotate(ctx context.Context, t Target, p Policy, o Options, hold
 		if rerr := e.Recorder.Emit(context.WithoutCancel(ctx), r.rec); rerr != nil {
 			r.log.Error().Err(rerr).Msg("evidence could not be recorded")
 			if res.Err == nil {
-				res.Err = &Error{Target: t.Name, Step: "record", Kind: failure.Retryable, Err: fmt.Errorf("rotation %s but evidence not recorded: %w", outcome, rerr)}
+				res.Err = &Error{Target: t.Name, Step: "record", Kind: max(failure.Retryable, failure.Of(rerr)), Err: fmt.Errorf("rotation %s but evidence not recorded: %w", outcome, rerr)}
 			}
 		}
 	}

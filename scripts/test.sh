@@ -12,6 +12,12 @@ export KEYROLL_VAULT_BIN
 KEYROLL_JCS_NODE_PATH=$(scripts/jcs-dir.sh)
 export KEYROLL_JCS_NODE_PATH
 scripts/prometheus-tools.sh
+# openssl (Debian's) verifies evidence in scripts/verify-evidence.sh and is the local RFC 3161
+# Time-Stamp Authority of the timestamp tests (internal/tsatest).
+if ! command -v openssl >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssl >/dev/null ||
+    { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssl >/dev/null; }
+fi
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))

@@ -4,30 +4,33 @@
 # and every record's signature against the Transit public key, with openssl and the Python
 # standard library only.
 #
-#   scripts/verify-evidence.sh FILE PUBLIC_KEY_PEM [--signed-from SEQ] [--anchor SEQ:HASH]
+#   scripts/verify-evidence.sh FILE PUBLIC_KEY_PEM [--signed-from SEQ] [--anchor SEQ:HASH] [--tsa-ca PEM]
 #
 # PUBLIC_KEY_PEM is the output of `keyroll evidence public-key` (one PEM block per Transit
 # key version). --signed-from lets records before SEQ be unsigned (files that predate
 # signing). --anchor compares the file's end with the head anchored in Vault, e.g. from
 # `vault kv get -format=json secret/keyroll/evidence/head` (.data.data.seq and .hash).
+# --tsa-ca checks every timestamp record's RFC 3161 token with `openssl ts -verify` against
+# the Time-Stamp Authority's root: signed by the TSA, over the hash of the record before
+# it, and in time order.
 # Prints "OK FILE: ..." and exits 0 when everything holds; prints "BROKEN FILE: line N:
 # reason" and exits 1 otherwise; exits 2 on a usage error.
 set -euo pipefail
 if [ $# -lt 2 ]; then
-  echo "usage: $0 FILE PUBLIC_KEY_PEM [--signed-from SEQ] [--anchor SEQ:HASH]" >&2
+  echo "usage: $0 FILE PUBLIC_KEY_PEM [--signed-from SEQ] [--anchor SEQ:HASH] [--tsa-ca PEM]" >&2
   exit 2
 fi
 command -v openssl >/dev/null || { echo "$0: openssl is required" >&2; exit 2; }
 command -v python3 >/dev/null || { echo "$0: python3 is required" >&2; exit 2; }
 exec python3 - "$@" <<'EOF'
-import base64, decimal, hashlib, json, os, re, subprocess, sys, tempfile
+import base64, datetime, decimal, hashlib, json, os, re, subprocess, sys, tempfile
 
 def usage(msg):
     print("verify-evidence.sh: " + msg, file=sys.stderr)
     sys.exit(2)
 
 args = sys.argv[1:]
-path, pem_path, signed_from, anchor = args[0], args[1], 0, None
+path, pem_path, signed_from, anchor, tsa_ca = args[0], args[1], 0, None, None
 rest = args[2:]
 while rest:
     if rest[0] == "--signed-from" and len(rest) > 1:
@@ -35,6 +38,8 @@ while rest:
     elif rest[0] == "--anchor" and len(rest) > 1:
         seq, _, h = rest[1].partition(":")
         anchor, rest = (int(seq), h), rest[2:]
+    elif rest[0] == "--tsa-ca" and len(rest) > 1:
+        tsa_ca, rest = rest[1], rest[2:]
     else:
         usage("unknown argument " + rest[0])
 
@@ -114,6 +119,35 @@ def verify_signature(hash_hex, sig):
             return None
     return "signature (key version %s) does not verify with the public key: forged, or signed by another key" % m.group(1)
 
+def parse_time(s):
+    """An RFC 3339 time as Go writes it (up to 9 fractional digits), or None."""
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z", s or "")
+    if not m:
+        return None
+    t = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+    return t + datetime.timedelta(microseconds=int((m.group(2) or "0")[:6].ljust(6, "0")))
+
+def check_timestamp(ts, prev_hash, prev_seq, prev_finished, last_time):
+    """Returns (reason or None, the token's time)."""
+    if not isinstance(ts, dict) or ts.get("seq") != prev_seq or ts.get("hash") != prev_hash:
+        return "timestamp record does not cover the record before it", None
+    tok = os.path.join(tmp, "token.der")
+    open(tok, "wb").write(base64.b64decode(ts.get("token", "")))
+    v = subprocess.run(["openssl", "ts", "-verify", "-digest", prev_hash, "-token_in", "-in", tok, "-CAfile", tsa_ca],
+                       capture_output=True, text=True)
+    if v.returncode != 0:
+        return "timestamp token does not verify with --tsa-ca (openssl ts -verify: %s)" % " ".join((v.stdout + v.stderr).split())[-200:], None
+    t = subprocess.run(["openssl", "ts", "-reply", "-token_in", "-in", tok, "-token_out", "-text"], capture_output=True, text=True)
+    m = re.search(r"Time stamp: (\w+ +\d+ \d+:\d+:\d+)(?:\.\d+)? (\d+) GMT", t.stdout)
+    if not m:
+        return "timestamp token has no time", None
+    at = datetime.datetime.strptime(m.group(1) + " " + m.group(2), "%b %d %H:%M:%S %Y").replace(tzinfo=datetime.timezone.utc)
+    if prev_finished and at + datetime.timedelta(minutes=5) < prev_finished:
+        return "timestamp time %s is before record %d finished" % (at.isoformat(), prev_seq), None
+    if last_time and at < last_time:
+        return "timestamp time %s is before the previous token's: out of order" % at.isoformat(), None
+    return None, at
+
 def broken(line_no, reason):
     print("BROKEN %s: line %d: %s" % (path, line_no, reason))
     sys.exit(1)
@@ -127,6 +161,7 @@ else:
     terminated = False
 prev, signed, saw_seq, saw_sig = "0" * 64, 0, False, False
 hashes = {}
+prev_finished, last_token, stamps, pending = None, None, 0, 0
 for i, raw in enumerate(lines):
     no = i + 1
     last = no == len(lines)
@@ -166,9 +201,17 @@ for i, raw in enumerate(lines):
         if reason:
             broken(no, reason)
         signed += 1
+    if obj.get("type") == "timestamp":
+        stamps, pending = stamps + 1, 0
+        if tsa_ca:
+            reason, last_token = check_timestamp(obj.get("timestamp"), prev, no - 1, prev_finished, last_token)
+            if reason:
+                broken(no, reason)
+    else:
+        pending += 1
     if last and not terminated:
         broken(no, "last line: record not terminated by a newline (truncated?)")
-    prev = computed
+    prev, prev_finished = computed, parse_time(obj.get("finished_at"))
     hashes[no] = computed
 n = len(lines)
 summary = "%d records, chain intact, %d signatures valid" % (n, signed)
@@ -181,5 +224,7 @@ if anchor:
     if n > aseq:
         broken(aseq + 1, "%d record(s) after the anchored head (seq %d)" % (n - aseq, aseq))
     summary += ", end matches the anchor (seq %d)" % aseq
+if tsa_ca:
+    summary += ", %d timestamps valid, %d record(s) pending a timestamp" % (stamps, pending)
 print("OK %s: %s, last hash %s" % (path, summary, prev))
 EOF

@@ -123,6 +123,13 @@ func (e *Error) FailureKind() failure.Kind {
 	return failure.Of(e.Kind)
 }
 
+// OpError wraps err, from the Vault API client, as a failed operation op on path: its
+// text scrubbed and capped, its kind classified like every Store error (403 needs a human,
+// 5xx and connection errors are retryable).
+func OpError(op, path string, err error) *Error {
+	return &Error{Op: op, Path: path, Kind: classify(err), Err: err}
+}
+
 // classify maps an error from the Vault API client to one of the kinds.
 func classify(err error) error {
 	if err == nil {

@@ -6,10 +6,13 @@ package vault
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/vault/api"
 
@@ -120,6 +123,46 @@ func (s *Store) ReadVersion(ctx context.Context, path string, n int) (keyset.Doc
 		return keyset.Document{}, &Error{Op: "read", Path: full, Kind: ErrInvalidDocument, Err: err}
 	}
 	return doc, nil
+}
+
+// DataVersion is one version of a KV v2 secret as a data read returns it: its data (nil
+// when deleted, destroyed or no longer kept) and Vault's own record of it.
+type DataVersion struct {
+	Number    int
+	Data      map[string]any
+	Created   time.Time // Vault's created_time: when Vault wrote it, by Vault's clock
+	Deleted   bool      // soft-deleted
+	Destroyed bool
+	Kept      bool // Vault still has this version's metadata (false: never written, or removed by max_versions)
+}
+
+// ReadDataVersion reads version n of the KV v2 secret at path with the data read
+// capability only (no metadata access).
+func (s *Store) ReadDataVersion(ctx context.Context, path string, n int) (DataVersion, error) {
+	full := s.dataPath(path)
+	dv := DataVersion{Number: n}
+	sec, err := s.client.Logical().ReadWithDataWithContext(ctx, full, map[string][]string{"version": {strconv.Itoa(n)}})
+	if err != nil {
+		var re *api.ResponseError
+		if !errors.As(err, &re) || re.StatusCode != http.StatusNotFound {
+			return dv, &Error{Op: "read", Path: fmt.Sprintf("%s version %d", full, n), Kind: classify(err), Err: err}
+		}
+	}
+	if sec == nil || sec.Data == nil {
+		return dv, nil
+	}
+	m, _ := sec.Data["metadata"].(map[string]any)
+	if m == nil {
+		return dv, nil
+	}
+	dv.Kept = true
+	created, _ := m["created_time"].(string)
+	dv.Created, _ = time.Parse(time.RFC3339Nano, created)
+	deleted, _ := m["deletion_time"].(string)
+	dv.Deleted = deleted != ""
+	dv.Destroyed, _ = m["destroyed"].(bool)
+	dv.Data, _ = sec.Data["data"].(map[string]any)
+	return dv, nil
 }
 
 // Destroy permanently removes the data of the given versions of path (KV v2 destroy).

@@ -34,6 +34,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/keyroll/keyroll/internal/tsatest"
 )
 
 // settings are the soak's knobs; the timings make one rotation take about a second.
@@ -102,6 +104,7 @@ type harness struct {
 	vault    *vaultServer
 	dc       *digicert
 	front    *front
+	tsa      *tsatest.TSA // the evidence's Time-Stamp Authority
 	replicas []*replica
 	mon      *monitor
 	ds       deliveryStats

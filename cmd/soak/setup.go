@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/keyroll/keyroll/internal/tsatest"
 )
 
 // configTemplate is keyroll's configuration in the soak: a rotation takes about a second.
@@ -35,6 +37,7 @@ evidence:
   file: %s
   signing: {key: %s}
   anchor: %s
+  timestamp: {url: %q}
 listener:
   refresh: %s
   max_staleness: %s
@@ -60,14 +63,34 @@ func (h *harness) configFile(verify bool) string {
 func (h *harness) evidenceFile() string { return filepath.Join(h.dir, "evidence.jsonl") }
 
 func (h *harness) writeConfigs() error {
+	if h.tsa == nil {
+		if err := h.startTSA(); err != nil {
+			return err
+		}
+	}
 	for _, verify := range []bool{true, false} {
 		c := fmt.Sprintf(configTemplate, h.vault.addr, h.s.kvMount, h.dc.url, h.s.dcTimeout, h.s.overlap, h.s.propagation,
-			verify, h.s.docPath, h.dc.id, h.evidenceFile(), evidenceKey, evidenceAnchor, h.s.refresh, h.s.maxStaleness)
+			verify, h.s.docPath, h.dc.id, h.evidenceFile(), evidenceKey, evidenceAnchor, h.tsa.URL, h.s.refresh, h.s.maxStaleness)
 		if err := os.WriteFile(h.configFile(verify), []byte(c), 0o600); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// startTSA starts the local RFC 3161 Time-Stamp Authority (openssl ts -reply) that
+// timestamps the evidence.
+func (h *harness) startTSA() error {
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		return fmt.Errorf("openssl, the soak's Time-Stamp Authority: %w (apt-get install openssl)", err)
+	}
+	dir := filepath.Join(h.dir, "tsa")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return err
+	}
+	h.tsa, err = tsatest.Start(openssl, dir, "Soak")
+	return err
 }
 
 // setup starts Vault, the simulator, the replicas and the monitor, and runs a first
@@ -90,7 +113,7 @@ func (h *harness) setup(ctx context.Context, vaultBin string) (func(), error) {
 	if err := h.vault.initialize(ctx); err != nil {
 		return stopAll, err
 	}
-	if err := h.vault.enableTransit(ctx, evidenceKey); err != nil {
+	if err := h.vault.enableTransit(ctx, evidenceKey, h.s.kvMount, evidenceAnchor); err != nil {
 		return stopAll, err
 	}
 	h.front, err = startFront(h, newRand(h.s.seed+1))
@@ -252,13 +275,15 @@ func (h *harness) publicKeyFile() string { return filepath.Join(h.dir, "evidence
 
 // checkEvidence checks invariant 5 while no keyroll writes: `keyroll evidence verify`
 // accepts the file (hash chain, every record signed by the Transit key, the end matching
-// the anchor in Vault), every record keyroll logged is in it, it holds at most one record
+// the anchor in Vault and every version of the anchor's history: seq never backwards, each
+// head the file's record, each stored within 15 minutes of its record; every RFC 3161
+// timestamp signed by the soak's TSA over the record before it, in time order), every record keyroll logged is in it, it holds at most one record
 // more than logged per keyroll process killed (one that was killed after writing its
 // record but before logging it), and one repair record per torn tail.
 func (h *harness) checkEvidence(ctx context.Context) {
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, h.keyroll, "evidence", "verify", h.evidenceFile(),
-		"--public-key", h.publicKeyFile(), "--config", h.configFile(true), "--vault")
+		"--public-key", h.publicKeyFile(), "--tsa-ca", h.tsa.CAFile, "--config", h.configFile(true), "--vault")
 	cmd.Env = withEnv("VAULT_TOKEN", h.vault.rootToken, "DIGICERT_API_KEY", h.dc.apiKey)
 	out, err := cmd.CombinedOutput()
 	h.mu.Lock()
@@ -272,6 +297,10 @@ func (h *harness) checkEvidence(ctx context.Context) {
 	}
 	if err != nil {
 		h.violation(5, fmt.Sprintf("keyroll evidence verify: %v: %s", err, strings.TrimSpace(string(out))))
+		return
+	}
+	if len(logged) > 0 && (!strings.Contains(string(out), "anchor history: ") || !strings.Contains(string(out), "timestamps valid (Soak TSA)")) {
+		h.violation(5, "keyroll evidence verify did not check the anchor's history and the timestamps: "+strings.TrimSpace(string(out)))
 		return
 	}
 	hashes, repairs, err := fileHashes(h.evidenceFile())
@@ -311,6 +340,7 @@ func fileHashes(path string) (hashes []string, repairs int, err error) {
 		switch {
 		case jsonField(sc.Text(), "type") == "repair":
 			repairs++
+		case jsonField(sc.Text(), "type") == "timestamp": // not logged: a token over the head
 		case jsonField(sc.Text(), "hash") != "":
 			hashes = append(hashes, jsonField(sc.Text(), "hash"))
 		}

@@ -170,14 +170,24 @@ func (v *vaultServer) unseal(ctx context.Context) error {
 	}
 }
 
-// enableTransit mounts Transit and creates the ed25519 key that signs evidence records.
-func (v *vaultServer) enableTransit(ctx context.Context, key string) error {
+// enableTransit mounts Transit and creates the ed25519 key that signs evidence records, and
+// sets the anchor's max_versions as the Vault set-up does (see keepHistory).
+func (v *vaultServer) enableTransit(ctx context.Context, key, kvMount, anchor string) error {
 	c := v.client()
 	if err := c.Sys().MountWithContext(ctx, "transit", &api.MountInput{Type: "transit"}); err != nil {
 		return fmt.Errorf("vault: mount transit/: %w", err)
 	}
 	if _, err := c.Logical().WriteWithContext(ctx, "transit/keys/"+key, map[string]any{"type": "ed25519"}); err != nil {
 		return fmt.Errorf("vault: transit key %s: %w", key, err)
+	}
+	return v.keepHistory(ctx, kvMount, anchor, 100000)
+}
+
+// keepHistory sets max_versions of the KV v2 secret at mount/path, as the Vault set-up does
+// for the evidence anchor, so that `evidence verify --vault` checks every head anchored.
+func (v *vaultServer) keepHistory(ctx context.Context, mount, path string, versions int) error {
+	if _, err := v.client().Logical().WriteWithContext(ctx, mount+"/metadata/"+path, map[string]any{"max_versions": versions}); err != nil {
+		return fmt.Errorf("vault: max_versions of %s: %w", path, err)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/keyroll/keyroll/internal/config"
 	"github.com/keyroll/keyroll/internal/evidence"
 	"github.com/keyroll/keyroll/internal/failure"
+	"github.com/keyroll/keyroll/internal/redact"
 	"github.com/keyroll/keyroll/rotate"
 	"github.com/keyroll/keyroll/vault"
 )
@@ -24,6 +25,9 @@ type app struct {
 	store   *vault.Store
 	clients map[string]*certcentral.Client // by target name
 	http    *http.Client                   // shared by the DigiCert clients: one connection pool
+	// untimestamped is how many evidence records the last recorder left without an RFC
+	// 3161 timestamp (evidence.timestamp).
+	untimestamped int
 }
 
 // newApp logs in to Vault with the configuration's settings.
@@ -150,7 +154,18 @@ func (a *app) recorder(ctx context.Context) (rotate.Recorder, func() error, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	return evidence.Multi{f, logSink}, f.Close, nil
+	closeFile := func() error {
+		if ts := a.cfg.Evidence.Timestamp; ts != nil {
+			// A TSA outage never fails the run: the next run's token covers these records.
+			n, err := f.Timestamp(context.WithoutCancel(ctx), redact.URL(ts.URL))
+			a.untimestamped = n
+			if err != nil {
+				a.env.Log.Warn().Err(err).Int("untimestamped_records", n).Msg("evidence not timestamped yet: the next run's timestamp covers it")
+			}
+		}
+		return f.Close()
+	}
+	return evidence.Multi{f, logSink}, closeFile, nil
 }
 
 // actor names who runs keyroll: the host or pod, and the Vault identity.

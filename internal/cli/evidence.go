@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/keyroll/keyroll/internal/evidence"
 	"github.com/keyroll/keyroll/internal/failure"
 	"github.com/keyroll/keyroll/vault"
+	"github.com/keyroll/keyroll/vault/evidencevault"
 )
 
 // evidenceCmd is `keyroll evidence`, the group of the evidence tools.
@@ -34,16 +36,18 @@ type verifyFlags struct {
 	pubPath    string
 	signedFrom int64
 	withVault  bool
+	tsaCA      string
 }
 
 func evidenceVerifyCmd(env *Env) *cobra.Command {
 	f := &verifyFlags{}
 	c := &cobra.Command{
 		Use:   "verify FILE",
-		Short: "Verify an evidence file's hash chain, signatures and anchor",
-		Long: "Verify an evidence file: the hash chain always, every signature with --public-key, and\n" +
-			"with --vault that the file ends where Vault's anchor says. Prints OK and exits 0 when all\n" +
-			"of it holds, or BROKEN naming the line and why, with exit 1.",
+		Short: "Verify an evidence file's hash chain, signatures, timestamps and anchor",
+		Long: "Verify an evidence file: the hash chain always, every signature with --public-key, every\n" +
+			"RFC 3161 timestamp with --tsa-ca, and with --vault that the file ends where Vault's anchor\n" +
+			"says and matches every version of the anchor's history. Prints OK and exits 0 when all of it\n" +
+			"holds, or BROKEN naming the line and why, with exit 1.",
 		Example: "  keyroll evidence verify /var/lib/keyroll/evidence.jsonl\n" +
 			"  keyroll evidence public-key --config config.yaml > transit.pem\n" +
 			"  keyroll evidence verify evidence.jsonl --public-key transit.pem --config config.yaml --vault",
@@ -54,7 +58,8 @@ func evidenceVerifyCmd(env *Env) *cobra.Command {
 	f.register(fs)
 	fs.StringVar(&f.pubPath, "public-key", "", "PEM file of the Transit public key(s): verify every signature")
 	fs.Int64Var(&f.signedFrom, "signed-from", 0, "with --public-key: records before this seq may be unsigned (files that predate signing)")
-	fs.BoolVar(&f.withVault, "vault", false, "compare the file's end with the anchor in Vault (needs --config)")
+	fs.BoolVar(&f.withVault, "vault", false, "check the file's end and the anchor's whole history in Vault (needs --config)")
+	fs.StringVar(&f.tsaCA, "tsa-ca", "", "PEM file of the Time-Stamp Authority's root(s): verify every RFC 3161 timestamp")
 	return c
 }
 
@@ -62,6 +67,10 @@ func evidenceVerifyCmd(env *Env) *cobra.Command {
 // when everything asked for holds, or 1 naming the broken line and why.
 func runEvidenceVerify(ctx context.Context, env *Env, f *verifyFlags, file string) error {
 	var o evidence.VerifyOptions
+	var err error
+	if o.TSARoots, err = readTSARoots(f.tsaCA); err != nil {
+		return err
+	}
 	if f.pubPath != "" {
 		pem, err := os.ReadFile(f.pubPath)
 		if err != nil {
@@ -86,11 +95,13 @@ func runEvidenceVerify(ctx context.Context, env *Env, f *verifyFlags, file strin
 		if err != nil {
 			return err
 		}
-		h, _, err := a.anchor().ReadHead(ctx)
-		if err != nil {
+		if o.History, err = a.anchor().History(ctx); err != nil {
 			return fmt.Errorf("evidence verify: %w", err)
 		}
-		o.Head = &h
+		o.Head = &evidence.Head{}
+		if n := len(o.History); n > 0 {
+			o.Head = &o.History[n-1].Head
+		}
 	}
 	res, err := evidence.VerifyFileWith(file, o)
 	var ce *evidence.ChainError
@@ -123,8 +134,18 @@ func verifiedSummary(res evidence.Result, o evidence.VerifyOptions) string {
 	default:
 		parts = append(parts, "unsigned: chain only")
 	}
+	switch {
+	case o.TSARoots != nil:
+		parts = append(parts, fmt.Sprintf("%d timestamps valid (%s), %d record(s) pending a timestamp", res.Timestamps, strings.Join(res.TSANames, ", "), res.Untimestamped))
+	case res.Timestamps > 0:
+		parts = append(parts, fmt.Sprintf("%d timestamps not checked (give --tsa-ca)", res.Timestamps))
+	}
 	if o.Head != nil {
 		parts = append(parts, fmt.Sprintf("end matches Vault's anchor (seq %d)", o.Head.Seq))
+	}
+	if o.History != nil && res.AnchorVersions > 0 {
+		parts = append(parts, fmt.Sprintf("anchor history: %d versions from version %d, seq never backwards, every head matches its record, each anchored within %s of it",
+			res.AnchorVersions, res.AnchorFrom, evidence.DefaultMaxAnchorDelay))
 	}
 	parts = append(parts, "last hash "+res.LastHash)
 	return strings.Join(parts, ", ")
@@ -164,7 +185,7 @@ func runEvidencePublicKey(ctx context.Context, env *Env, c *common, version int)
 	if err != nil {
 		return err
 	}
-	pem, err := newTransitSigner(a.session.Client(), *cfg.Evidence.Signing).publicKeysPEM(ctx, version)
+	pem, err := a.signer(*cfg.Evidence.Signing).PublicKeysPEM(ctx, version)
 	if err != nil {
 		return fmt.Errorf("evidence public-key: %w", err)
 	}
@@ -227,10 +248,13 @@ func runEvidenceRepair(ctx context.Context, env *Env, c *common, file string) er
 func (a *app) openEvidence(ctx context.Context, path string) (*evidence.File, error) {
 	o := evidence.Options{Repair: true, Actor: hostName(a.env)}
 	if s := a.cfg.Evidence.Signing; s != nil {
-		o.Signer = newTransitSigner(a.session.Client(), *s)
+		o.Signer = a.signer(*s)
 	}
 	if a.cfg.Evidence.Anchor != "" {
 		o.Anchor = a.anchor()
+	}
+	if ts := a.cfg.Evidence.Timestamp; ts != nil {
+		o.Timestamper = evidence.TSAClient{URL: ts.URL}
 	}
 	f, rep, err := evidence.Open(ctx, path, o) // its errors carry their failure kind
 	if err != nil {
@@ -241,8 +265,29 @@ func (a *app) openEvidence(ctx context.Context, path string) (*evidence.File, er
 }
 
 // anchor returns the configured evidence anchor.
-func (a *app) anchor() kvAnchor {
-	return kvAnchor{store: vault.NewStore(a.session.Client(), a.cfg.Vault.KVMount), path: a.cfg.Evidence.Anchor}
+func (a *app) anchor() evidencevault.Anchor {
+	return evidencevault.NewAnchor(vault.NewStore(a.session.Client(), a.cfg.Vault.KVMount), a.cfg.Evidence.Anchor)
+}
+
+// signer returns the Transit signer of s.
+func (a *app) signer(s config.EvidenceSigning) evidencevault.Signer {
+	return evidencevault.NewSigner(a.session.Client(), s.Mount(), s.Key)
+}
+
+// readTSARoots reads --tsa-ca; "" gives nil.
+func readTSARoots(path string) (*x509.CertPool, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --tsa-ca: %v", ErrUsage, err)
+	}
+	p := x509.NewCertPool()
+	if !p.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%w: --tsa-ca %s: no PEM certificate in it", ErrUsage, path)
+	}
+	return p, nil
 }
 
 func logRepair(env *Env, path string, rep *evidence.Repair) {

@@ -82,6 +82,9 @@ func (o *ops) finished(ctx context.Context, a *app, results []rotate.Result, rea
 		o.rot.Observe(metrics.Run{Target: r.Target, Outcome: string(r.Outcome), Failed: r.Err != nil,
 			NeedsHuman: needsHuman, Duration: r.Duration, Finished: time.Now()})
 		events = append(events, notify.Event{Names: o.eventNames(r.Target, r.Outcome, r.Err != nil, needsHuman), Record: r.Record})
+		if o.cfg.Evidence.Timestamp != nil {
+			o.rot.ObserveUntimestamped(r.Target, a.untimestamped)
+		}
 		if t, ok := o.cfg.Target(r.Target); ok {
 			targets = append(targets, t)
 		}

@@ -111,6 +111,15 @@ type Evidence struct {
 	Signing *EvidenceSigning `yaml:"signing"`
 	// Anchor, when set, is the KV v2 path (in vault.kv_mount) holding the file's head.
 	Anchor string `yaml:"anchor"`
+	// Timestamp, when set, has an RFC 3161 Time-Stamp Authority timestamp the file's head
+	// after every run.
+	Timestamp *EvidenceTimestamp `yaml:"timestamp"`
+}
+
+// EvidenceTimestamp names the Time-Stamp Authority. Its answers are signed, so plain http
+// is accepted for this URL alone.
+type EvidenceTimestamp struct {
+	URL string `yaml:"url"`
 }
 
 // EvidenceSigning names the asymmetric Vault Transit key that signs evidence records.

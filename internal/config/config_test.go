@@ -142,6 +142,8 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 			[]string{"targets[0].certcentral.url", "targets[0].certcentral.api_key_env"}},
 		{"no targets", `targets: []`, []string{"targets"}},
 		{"listener", `listener: {refresh: -1s, max_staleness: -2s}`, []string{"listener.refresh", "listener.max_staleness"}},
+		{"timestamp without a file", `evidence: {timestamp: {url: "http://timestamp.digicert.com"}}`, []string{"evidence.timestamp"}},
+		{"timestamp url", `evidence: {file: /e, timestamp: {url: "ftp://tsa"}}`, []string{"evidence.timestamp.url"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,6 +166,15 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTimestampURLMayBeHTTP: RFC 3161 answers are signed, so the TSA's URL alone may be
+// plain http on any host.
+func TestTimestampURLMayBeHTTP(t *testing.T) {
+	src := "targets: [{name: a, vault_path: a/b}]\nevidence: {file: /e, timestamp: {url: \"http://timestamp.digicert.com\"}}\n"
+	if _, err := config.Read(strings.NewReader(src), env(nil)); err != nil {
+		t.Errorf("http TSA refused: %v", err)
 	}
 }
 

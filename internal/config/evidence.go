@@ -1,5 +1,7 @@
 package config
 
+import "net/url"
+
 // DefaultTransitMount is evidence.signing.transit_mount when it is not set.
 const DefaultTransitMount = "transit"
 
@@ -16,6 +18,15 @@ func validateEvidence(p *FieldErrors, e Evidence) {
 		}
 		if !vaultPath.MatchString(s.Key) || s.Key == "" {
 			add("evidence.signing.key", "want the name of an asymmetric Transit key such as keyroll-evidence, got %q", s.Key)
+		}
+	}
+	if ts := e.Timestamp; ts != nil {
+		if e.File == "" {
+			add("evidence.timestamp", "needs evidence.file: the file's head is timestamped")
+		}
+		// RFC 3161 answers are signed and verified against --tsa-ca, so http is fine here.
+		if u, err := url.Parse(ts.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("evidence.timestamp.url", "want the http:// or https:// URL of an RFC 3161 Time-Stamp Authority such as http://timestamp.digicert.com, got %q", ts.URL)
 		}
 	}
 	if e.Anchor != "" {

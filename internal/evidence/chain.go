@@ -31,6 +31,9 @@ type lineInfo struct {
 	seq       int64  // its "seq" (0 when missing)
 	hasSeq    bool
 	signature string // its "signature" ("" when missing)
+	finished  string // its "finished_at" ("" when missing)
+	typ       string // its "type" ("" for a rotation attempt)
+	timestamp *Timestamp
 }
 
 // parseLine decodes one evidence line, without its newline, and computes its hash (see the
@@ -48,6 +51,17 @@ func parseLine(line []byte) (lineInfo, error) {
 	li.recorded, _ = obj["hash"].(string)
 	li.prev, _ = obj["prev_hash"].(string)
 	li.signature, _ = obj["signature"].(string)
+	li.finished, _ = obj["finished_at"].(string)
+	li.typ, _ = obj["type"].(string)
+	if ts, ok := obj["timestamp"].(map[string]any); ok && li.typ == TypeTimestamp {
+		li.timestamp = &Timestamp{}
+		li.timestamp.Hash, _ = ts["hash"].(string)
+		li.timestamp.TSA, _ = ts["tsa"].(string)
+		li.timestamp.Token, _ = ts["token"].(string)
+		if n, ok := ts["seq"].(json.Number); ok {
+			li.timestamp.Seq, _ = n.Int64()
+		}
+	}
 	if n, ok := obj["seq"]; ok {
 		num, isNum := n.(json.Number)
 		seq, err := num.Int64()

@@ -64,7 +64,9 @@ type Options struct {
 	Anchor Anchor
 	// Repair moves a torn last line aside and appends a repair record (see Repair).
 	Repair bool
-	// Actor names the writer in repair records.
+	// Timestamper, when set, is the Time-Stamp Authority File.Timestamp asks.
+	Timestamper Timestamper
+	// Actor names the writer in repair and timestamp records.
 	Actor string
 	// Now tells the time of repairs; nil: time.Now.
 	Now func() time.Time
@@ -83,6 +85,8 @@ type File struct {
 	// means read it first.
 	anchorVer   int
 	anchorKnown bool
+	// pending is how many records follow the last timestamp record.
+	pending int
 }
 
 // OpenFile opens the evidence file at path for appending unsigned, unanchored records; it
@@ -102,8 +106,11 @@ func OpenFile(path string) (*File, error) {
 //   - with an error wrapping ErrNeedsHuman, every other damage, a file that does not match
 //     o.Anchor's head, and a signed file without o.Signer.
 //
-// A file with records after the anchored head (an earlier anchor write failed) is
-// re-anchored. Errors reading the anchor are returned as they are (retryable).
+// A file with records after the anchored head (an earlier anchor write failed) is accepted
+// as it is: the next Append anchors its new head, which covers them. (Anchoring the old head
+// now would put a head in the anchor's history long after its record finished, which is
+// what a rewritten history looks like: see VerifyOptions.History.) Errors reading the anchor
+// are returned as they are (retryable).
 func Open(ctx context.Context, path string, o Options) (*File, *Repair, error) {
 	if o.Now == nil {
 		o.Now = time.Now
@@ -137,17 +144,13 @@ func Open(ctx context.Context, path string, o Options) (*File, *Repair, error) {
 	// The version read is where the first anchor write starts from; a conflict re-reads.
 	f := &File{path: path, o: o, f: fd, anchorVer: anchorVer, anchorKnown: o.Anchor != nil}
 	var rep *Repair
-	var unanchored bool
-	err = withLock(ctx, fd, lockExclusive, func() error {
+	err = f.locked(ctx, func() error {
 		var err error
-		rep, unanchored, err = f.check(ctx, head)
+		rep, _, err = f.check(ctx, head)
 		return err
 	})
-	if err == nil && unanchored && rep == nil {
-		err = f.catchUp(ctx)
-	}
 	if err != nil {
-		fd.Close()
+		f.f.Close()
 		return nil, nil, fmt.Errorf("evidence: open %s: %w", path, err)
 	}
 	return f, rep, nil
@@ -163,6 +166,7 @@ func (f *File) check(ctx context.Context, head *Head) (rep *Repair, unanchored b
 		return nil, false, err
 	}
 	res, err := VerifyWith(io.NewSectionReader(f.f, 0, size), VerifyOptions{Head: head})
+	f.pending = res.Untimestamped
 	var ce *ChainError
 	torn := errors.As(err, &ce) && ce.Torn
 	if torn {
@@ -195,6 +199,38 @@ func (f *File) check(ctx context.Context, head *Head) (rep *Repair, unanchored b
 	return rep, false, f.appendRepair(ctx, rep, tail{hash: res.LastHash, seq: int64(res.Records), size: res.Size})
 }
 
+// locked runs fn holding the exclusive lock on the file now at f.path. A repair replaces
+// the file (rename), so a File that opened the old one reopens the path first: it never
+// appends to a file no longer there.
+func (f *File) locked(ctx context.Context, fn func() error) error {
+	const attempts = 5
+	for range attempts {
+		stale := false
+		err := withLock(ctx, f.f, lockExclusive, func() error {
+			held, err := f.f.Stat()
+			if err != nil {
+				return err
+			}
+			now, err := os.Stat(f.path)
+			if err != nil || !os.SameFile(held, now) {
+				stale = true
+				return nil
+			}
+			return fn()
+		})
+		if err != nil || !stale {
+			return err
+		}
+		fd, err := os.OpenFile(f.path, os.O_RDWR|os.O_APPEND, 0)
+		if err != nil {
+			return fmt.Errorf("reopen after a repair: %w", err)
+		}
+		f.f.Close()
+		f.f = fd
+	}
+	return fmt.Errorf("the file at %s was replaced %d times while waiting for it", f.path, attempts)
+}
+
 func (f *File) size() (int64, error) {
 	fi, err := f.f.Stat()
 	if err != nil {
@@ -223,10 +259,11 @@ func (f *File) Append(ctx context.Context, rec Record) (Record, error) {
 		return rec, fmt.Errorf("evidence: append %s: %w", f.path, ErrClosed)
 	}
 	in := rec
-	err := withLock(ctx, f.f, lockExclusive, func() error { return f.appendLocked(ctx, &rec) })
+	err := f.locked(ctx, func() error { return f.appendLocked(ctx, &rec) })
 	if err != nil {
 		return in, fmt.Errorf("evidence: append %s: %w", f.path, err)
 	}
+	f.pending++
 	if err := f.anchor(ctx, Head{Seq: rec.Seq, Hash: rec.Hash, Time: f.o.Now().UTC()}); err != nil {
 		return rec, fmt.Errorf("evidence: append %s: %w: seq %d: %w", f.path, ErrNotAnchored, rec.Seq, err)
 	}
@@ -242,21 +279,21 @@ func (f *File) appendLocked(ctx context.Context, rec *Record) error {
 	return f.writeAfter(ctx, rec, t)
 }
 
-// writeAfter seals and signs rec as the successor of t, cuts the file back to t.size (a
-// torn tail being repaired) and writes rec there; the caller holds the file lock.
-func (f *File) writeAfter(ctx context.Context, rec *Record, t tail) error {
+// sealLine seals and signs rec as the successor of t and returns its line.
+func (f *File) sealLine(ctx context.Context, rec *Record, t tail) ([]byte, error) {
 	var sign func(string) (string, error)
 	if f.o.Signer != nil {
 		sign = func(hash string) (string, error) { return f.o.Signer.Sign(ctx, signedMessage(hash)) }
 	}
-	line, err := seal(rec, t.hash, t.seq+1, sign)
+	return seal(rec, t.hash, t.seq+1, sign)
+}
+
+// writeAfter seals and signs rec as the successor of t, the file's last record, and
+// appends it; the caller holds the file lock. A failed write is rolled back to t.size.
+func (f *File) writeAfter(ctx context.Context, rec *Record, t tail) error {
+	line, err := f.sealLine(ctx, rec, t)
 	if err != nil {
 		return err
-	}
-	if size, err := f.size(); err != nil || size != t.size {
-		if err := f.f.Truncate(t.size); err != nil {
-			return fmt.Errorf("cut the torn tail: %w", err)
-		}
 	}
 	if _, err := f.f.Write(line); err != nil {
 		if terr := f.f.Truncate(t.size); terr != nil {
@@ -305,15 +342,6 @@ func (f *File) anchor(ctx context.Context, h Head) error {
 		return nil
 	}
 	return fmt.Errorf("write anchor: %w %d times", ErrAnchorConflict, attempts)
-}
-
-// catchUp anchors the file's current head.
-func (f *File) catchUp(ctx context.Context) error {
-	t, err := readTail(f.f)
-	if err != nil {
-		return err
-	}
-	return f.anchor(ctx, Head{Seq: t.seq, Hash: t.hash, Time: f.o.Now().UTC()})
 }
 
 // Emit appends rec; it makes *File a Sink.
@@ -371,7 +399,8 @@ type tail struct {
 	hash   string // GenesisHash when the file is empty
 	seq    int64  // its seq: its line number
 	signed bool
-	size   int64 // the file's size
+	typ    string // its type
+	size   int64  // the file's size
 }
 
 // readTail reads the last record of f. The last line must be an intact record: complete,
@@ -421,7 +450,7 @@ func readTail(f *os.File) (tail, error) {
 	case li.recorded != li.computed:
 		return tail{}, fmt.Errorf("%w: the record at byte %d does not hash to its \"hash\" (altered?); run `keyroll evidence verify %s`", ErrBrokenTail, start, f.Name())
 	}
-	t.hash, t.seq, t.signed = li.computed, li.seq, li.signature != ""
+	t.hash, t.seq, t.signed, t.typ = li.computed, li.seq, li.signature != "", li.typ
 	if !li.hasSeq {
 		if t.seq, err = countLines(f, t.size); err != nil {
 			return tail{}, fmt.Errorf("count records: %w", err)

@@ -88,6 +88,7 @@ type Record struct {
 	Error             *ErrorInfo `json:"error,omitempty"`
 	DryRun            bool       `json:"dry_run,omitempty"`
 	Repair            *Repair    `json:"repair,omitempty"`
+	Timestamp         *Timestamp `json:"timestamp,omitempty"`
 	PrevHash          string     `json:"prev_hash,omitempty"`
 	Hash              string     `json:"hash,omitempty"`
 	Signature         string     `json:"signature,omitempty"`
@@ -104,6 +105,19 @@ type repairRecord struct {
 	PrevHash   string    `json:"prev_hash,omitempty"`
 	Hash       string    `json:"hash,omitempty"`
 	Signature  string    `json:"signature,omitempty"`
+}
+
+// timestampRecord is the schema of a timestamp record: no rotation fields.
+type timestampRecord struct {
+	Seq        int64      `json:"seq,omitempty"`
+	Type       string     `json:"type"`
+	Actor      string     `json:"actor"`
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt time.Time  `json:"finished_at"`
+	Timestamp  *Timestamp `json:"timestamp"`
+	PrevHash   string     `json:"prev_hash,omitempty"`
+	Hash       string     `json:"hash,omitempty"`
+	Signature  string     `json:"signature,omitempty"`
 }
 
 // Step is one step of the state machine (stage, wait, test, push, verify, promote, ...) as
@@ -141,9 +155,13 @@ func (r Record) MarshalJSON() ([]byte, error) {
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	var v any = record(n)
-	if n.Type == TypeRepair {
+	switch n.Type {
+	case TypeRepair:
 		v = repairRecord{Seq: n.Seq, Type: n.Type, Actor: n.Actor, StartedAt: n.StartedAt, FinishedAt: n.FinishedAt,
 			Repair: n.Repair, PrevHash: n.PrevHash, Hash: n.Hash, Signature: n.Signature}
+	case TypeTimestamp:
+		v = timestampRecord{Seq: n.Seq, Type: n.Type, Actor: n.Actor, StartedAt: n.StartedAt, FinishedAt: n.FinishedAt,
+			Timestamp: n.Timestamp, PrevHash: n.PrevHash, Hash: n.Hash, Signature: n.Signature}
 	}
 	if err := enc.Encode(v); err != nil {
 		return nil, err

@@ -23,31 +23,93 @@ type ReportOptions struct {
 	MaxAge time.Duration
 	// Now is when the report is made; zero: time.Now.
 	Now time.Time
+	// Trust is what verifying the file found (chain, signatures, anchor, timestamps). When
+	// it is Broken, no target is judged: every verdict says so and none says PASS.
+	Trust Trust
+	// Header describes the file and who made the report.
+	Header Header
+	// Next, when set, is the rotation schedule (rotation.schedule): the first run time
+	// after a time. Every scheduled time in the period with no record is a missing run.
+	Next func(time.Time) time.Time
+	// Scope lists the configured targets: each gets a section, records or not.
+	Scope []string
 }
 
-// Report is what an evidence file says about a period: per target, each key's life, the
-// failures and how long recovery took, and whether every key stayed within its
-// cryptoperiod. Build it with BuildReport; render it with WriteMarkdown, WriteCSV or
-// WriteHTML.
+// Trust is what the checks of an evidence file found, in the order they ran.
+type Trust struct {
+	Broken  bool
+	Finding string // the first break: "line N: reason"; "" when none
+	Checks  []Check
+}
+
+// Check is one check of the file: Status is "ok", "broken" or "not checked".
+type Check struct {
+	Name, Status, Detail string
+}
+
+// Verified reports whether every check ran and held.
+func (t Trust) Verified() bool {
+	if t.Broken || len(t.Checks) == 0 {
+		return false
+	}
+	for _, c := range t.Checks {
+		if c.Status != "ok" {
+			return false
+		}
+	}
+	return true
+}
+
+// Header is what the report's header says about the file and its making.
+type Header struct {
+	File      string    // the evidence file as named
+	SHA256    string    // of the whole file, lowercase hex
+	Generated time.Time // when the report was made
+	Version   string    // keyroll's version
+	Actor     string    // who made it (host or pod, user)
+	Schedule  string    // rotation.schedule, when the report checks runs against it
+}
+
+// Report is what an evidence file says about a period: per target, each key's life, every
+// run, the failures and how long recovery took, scheduled runs without a record, and
+// whether every key stayed within its cryptoperiod. Build it with BuildReport; render it
+// with WriteMarkdown, WriteCSV or WriteHTML.
 type Report struct {
 	Since, Until time.Time
 	MaxAge       time.Duration
-	Records      int    // records read
-	Chain        string // the result of the chain check, e.g. "intact, 42 records"
+	Records      int // records read
+	Trust        Trust
+	Header       Header
 	Targets      []*TargetReport
 	Repairs      []Record // repair records in the period
+	scheduled    bool
 }
 
 // TargetReport is one target's part of a Report.
 type TargetReport struct {
 	Target    string
-	Keys      []*KeyLife // in order of promotion
+	Webhooks  []int       // the webhook ids its records name
+	Keys      []*KeyLife  // in order of promotion
+	Runs      []Run       // every attempt in the period, skips and forced cuts included
+	Missing   []time.Time // scheduled times in the period without a run (with ReportOptions.Next)
 	Failures  []*Failure
 	MaxKeyAge time.Duration // the oldest a key got while current, in the period
 	OldestKey string        // its fingerprint
 	// Over lists the keys that stayed current longer than MaxAge; empty means the verdict
 	// is that every key stayed within its cryptoperiod.
-	Over []*KeyLife
+	Over   []*KeyLife
+	broken bool // the file is broken: no verdict
+}
+
+// Run is one attempt of a target as its record tells it.
+type Run struct {
+	Seq               int64
+	Started, Finished time.Time
+	Trigger           Trigger
+	Outcome           Outcome
+	Actor             string
+	Forced            bool   // --force: a cut overlap window, an adopted key or a rebinding
+	Note              string // why it skipped, what failed, what was cut or retired
 }
 
 // KeyLife is the life of one key of a target, as far as the records tell it.
@@ -59,11 +121,16 @@ type KeyLife struct {
 	// Replaced is when the next key was promoted and this one entered the overlap; zero
 	// while it is current.
 	Replaced time.Time
-	// OverlapUntil is when the overlap ends (listeners stop accepting it), as recorded.
+	// OverlapUntil is when the overlap window was to end, as recorded at promote.
 	OverlapUntil time.Time
-	// Retired and Destroyed are the times of the retirement steps that named it (or the
-	// key in overlap), when the records have them.
+	// AcceptedUntil is when listeners actually stopped accepting it: the end of the
+	// window, or earlier when a forced rotation cut the window short or it was retired.
+	AcceptedUntil time.Time
+	// Retired and Destroyed are the times of the retirement steps that named it, when the
+	// records have them; DestroyedVersions says what the retire step destroyed.
 	Retired, Destroyed time.Time
+	DestroyedVersions  string
+	CutShort           time.Time // when a forced rotation ended its window early
 	// Age is how long it was current: Promoted (or the first record) to Replaced (or Until).
 	Age         time.Duration
 	AgeIsBound  bool // Promoted is unknown: Age is at least this
@@ -101,7 +168,28 @@ func ReadRecords(r io.Reader) ([]Record, error) {
 	return recs, nil
 }
 
-var fingerprintIn = regexp.MustCompile(`sha256:[0-9a-f]{16}`)
+var (
+	fingerprintIn = regexp.MustCompile(`sha256:[0-9a-f]{16}`)
+	cutRE         = regexp.MustCompile(`cut the overlap window of (sha256:[0-9a-f]{16}) short`)
+	destroyedRE   = regexp.MustCompile(`destroyed versions ([0-9,\-]+)`)
+	removedRE     = regexp.MustCompile(`versions up to (\d+) removed by max_versions`)
+)
+
+// destroyedIn says what a retirement step destroyed: the versions it names, or those
+// max_versions removed; "" when nothing.
+func destroyedIn(name, detail string) string {
+	var parts []string
+	if m := destroyedRE.FindStringSubmatch(detail); m != nil {
+		parts = append(parts, "versions "+m[1])
+	}
+	if m := removedRE.FindStringSubmatch(detail); m != nil {
+		parts = append(parts, "versions up to "+m[1]+" by max_versions")
+	}
+	if len(parts) == 0 && name == "destroy" {
+		parts = append(parts, "destroyed")
+	}
+	return strings.Join(parts, "; ")
+}
 
 // BuildReport makes the report of recs, in file order, for the period of o.
 func BuildReport(recs []Record, o ReportOptions) *Report {
@@ -111,8 +199,23 @@ func BuildReport(recs []Record, o ReportOptions) *Report {
 	if o.Until.IsZero() {
 		o.Until = o.Now
 	}
-	rep := &Report{Since: o.Since, Until: o.Until.UTC(), MaxAge: o.MaxAge, Records: len(recs)}
+	rep := &Report{Since: o.Since, Until: o.Until.UTC(), MaxAge: o.MaxAge, Records: len(recs), Trust: o.Trust, Header: o.Header, scheduled: o.Next != nil}
+	if rep.Header.Generated.IsZero() {
+		rep.Header.Generated = o.Now.UTC()
+	}
 	byName := map[string]*TargetReport{}
+	target := func(name string) *TargetReport {
+		tr := byName[name]
+		if tr == nil {
+			tr = &TargetReport{Target: name, broken: o.Trust.Broken}
+			byName[name] = tr
+			rep.Targets = append(rep.Targets, tr)
+		}
+		return tr
+	}
+	for _, name := range o.Scope {
+		target(name)
+	}
 	for _, rec := range recs {
 		if rec.FinishedAt.After(o.Until) {
 			continue
@@ -126,27 +229,72 @@ func BuildReport(recs []Record, o ReportOptions) *Report {
 		if rec.Type != "" || rec.Target == "" || rec.DryRun {
 			continue
 		}
-		tr := byName[rec.Target]
-		if tr == nil {
-			tr = &TargetReport{Target: rec.Target}
-			byName[rec.Target] = tr
-			rep.Targets = append(rep.Targets, tr)
-		}
+		tr := target(rec.Target)
 		tr.add(rec)
+		if !rec.FinishedAt.Before(o.Since) {
+			tr.Runs = append(tr.Runs, runOf(rec))
+			if rec.WebhookID != 0 && !slices.Contains(tr.Webhooks, rec.WebhookID) {
+				tr.Webhooks = append(tr.Webhooks, rec.WebhookID)
+			}
+		}
 	}
 	if rep.Since.IsZero() && len(recs) > 0 {
 		rep.Since = recs[0].StartedAt.UTC()
 	}
 	for _, tr := range rep.Targets {
 		tr.finish(rep.Since, rep.Until, o.MaxAge)
-	}
-	slices.SortFunc(rep.Targets, func(a, b *TargetReport) int {
-		if a.Target < b.Target {
-			return -1
+		if o.Next != nil {
+			tr.Missing = missingRuns(tr.Runs, o.Next, rep.Since, rep.Until)
 		}
-		return 1
-	})
+	}
+	slices.SortFunc(rep.Targets, func(a, b *TargetReport) int { return strings.Compare(a.Target, b.Target) })
 	return rep
+}
+
+// runOf is the Run a record tells.
+func runOf(rec Record) Run {
+	r := Run{Seq: rec.Seq, Started: rec.StartedAt.UTC(), Finished: rec.FinishedAt.UTC(), Trigger: rec.Trigger, Outcome: rec.Outcome, Actor: rec.Actor}
+	var notes []string
+	if rec.Error != nil {
+		notes = append(notes, rec.Error.Code+": "+rec.Error.Message)
+	}
+	for _, s := range rec.Steps {
+		forced := s.Outcome == "forced" || strings.Contains(s.Detail, "--force")
+		r.Forced = r.Forced || forced
+		switch {
+		case s.Name == "reconcile" && s.Outcome == "skipped", forced, s.Name == "retire":
+			notes = append(notes, s.Name+": "+s.Detail)
+		}
+	}
+	r.Note = strings.Join(notes, "; ")
+	return r
+}
+
+// maxScheduled bounds how many scheduled times a report checks (a schedule every minute
+// over years would be millions).
+const maxScheduled = 100000
+
+// missingRuns lists the scheduled times in [since, until) that no run started at or after
+// (less a minute of clock skew) before the next scheduled time. A time less than an hour
+// before until is left out: its run may still be going.
+func missingRuns(runs []Run, next func(time.Time) time.Time, since, until time.Time) []time.Time {
+	var missing []time.Time
+	t := next(since.Add(-time.Nanosecond))
+	for i := 0; i < maxScheduled && !t.IsZero() && t.Add(time.Hour).Before(until); i++ {
+		after := next(t)
+		covered := false
+		for _, r := range runs {
+			if !r.Started.Before(t.Add(-time.Minute)) && (after.IsZero() || r.Started.Before(after)) {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			missing = append(missing, t.UTC())
+		}
+		t = after
+	}
+	return missing
 }
 
 // key returns the life of fingerprint fp, starting one when it is new.
@@ -187,32 +335,46 @@ func (tr *TargetReport) add(rec Record) {
 		}
 		switch s.Name {
 		case "promote":
-			if rec.NewFingerprint == "" {
-				continue
-			}
-			nk := tr.key(rec.NewFingerprint, s.Time.UTC())
-			if !nk.Promoted.IsZero() {
-				continue // "already promoted by a concurrent run"
-			}
-			nk.Promoted = s.Time.UTC()
-			for _, k := range tr.Keys {
-				if k != nk && k.Replaced.IsZero() {
-					k.Replaced = s.Time.UTC()
-					if rec.OverlapUntil != nil && k.Fingerprint == rec.OldFingerprint {
-						k.OverlapUntil = rec.OverlapUntil.UTC()
-					} else {
-						k.OverlapUntil = s.Time.UTC()
-					}
-				}
-			}
+			tr.promoted(rec, s)
 		case "retire", "destroy":
+			destroyed := destroyedIn(s.Name, s.Detail)
 			for _, k := range tr.retiring(s.Detail) {
 				if s.Name == "retire" && k.Retired.IsZero() {
 					k.Retired = s.Time.UTC()
 				}
-				if s.Name == "destroy" && k.Destroyed.IsZero() {
-					k.Destroyed = s.Time.UTC()
+				if destroyed != "" && k.Destroyed.IsZero() {
+					k.Destroyed, k.DestroyedVersions = s.Time.UTC(), destroyed
 				}
+			}
+		}
+	}
+}
+
+// promoted applies a promote step s of rec: the new key becomes current, the others enter
+// their overlap, and a window the step says it cut short ends there.
+func (tr *TargetReport) promoted(rec Record, s Step) {
+	if rec.NewFingerprint == "" {
+		return
+	}
+	nk := tr.key(rec.NewFingerprint, s.Time.UTC())
+	if !nk.Promoted.IsZero() {
+		return // "already promoted by a concurrent run"
+	}
+	nk.Promoted = s.Time.UTC()
+	for _, k := range tr.Keys {
+		if k != nk && k.Replaced.IsZero() {
+			k.Replaced = s.Time.UTC()
+			if rec.OverlapUntil != nil && k.Fingerprint == rec.OldFingerprint {
+				k.OverlapUntil = rec.OverlapUntil.UTC()
+			} else {
+				k.OverlapUntil = s.Time.UTC()
+			}
+		}
+	}
+	if m := cutRE.FindStringSubmatch(s.Detail); m != nil {
+		for _, k := range tr.Keys {
+			if k.Fingerprint == m[1] && k.CutShort.IsZero() {
+				k.CutShort = s.Time.UTC()
 			}
 		}
 	}
@@ -251,6 +413,12 @@ func (tr *TargetReport) finish(since, until time.Time, maxAge time.Duration) {
 			start, k.AgeIsBound = k.firstRecord, true
 		}
 		k.Age = end.Sub(start)
+		k.AcceptedUntil = k.OverlapUntil
+		for _, t := range []time.Time{k.CutShort, k.Retired} {
+			if !t.IsZero() && (k.AcceptedUntil.IsZero() || t.Before(k.AcceptedUntil)) && !k.Replaced.IsZero() {
+				k.AcceptedUntil = t
+			}
+		}
 		last := end
 		if k.OverlapUntil.After(last) {
 			last = k.OverlapUntil
@@ -277,17 +445,32 @@ func (tr *TargetReport) finish(since, until time.Time, maxAge time.Duration) {
 	tr.Failures = fails
 }
 
-// Verdict says whether every key of the target stayed within its cryptoperiod.
+// Verdict says whether every key of the target stayed within its cryptoperiod and, with a
+// schedule, whether every scheduled run left a record. On a broken file there is no
+// verdict: it says NOT JUDGED, never PASS.
 func (tr *TargetReport) Verdict(maxAge time.Duration) string {
-	if len(tr.Over) == 0 {
-		return fmt.Sprintf("PASS: every key within its cryptoperiod (max_age %s)", days(maxAge))
+	if tr.broken {
+		return "NOT JUDGED: the evidence file is BROKEN (see the top); nothing in it can be relied on"
 	}
-	s := "FAIL: over max_age " + days(maxAge) + ":"
-	for _, k := range tr.Over {
-		s += fmt.Sprintf(" %s (%s)", k.Fingerprint, days(k.Age))
+	var fails []string
+	if len(tr.Over) > 0 {
+		s := "over max_age " + days(maxAge) + ":"
+		for _, k := range tr.Over {
+			s += fmt.Sprintf(" %s (%s)", k.Fingerprint, days(k.Age))
+		}
+		fails = append(fails, s)
 	}
-	return s
+	if n := len(tr.Missing); n > 0 {
+		fails = append(fails, fmt.Sprintf("%d scheduled run(s) left no record", n))
+	}
+	if len(fails) > 0 {
+		return "FAIL: " + strings.Join(fails, "; ")
+	}
+	return fmt.Sprintf("PASS: every key within its cryptoperiod (max_age %s)", days(maxAge))
 }
+
+// Pass reports whether the target's verdict is PASS.
+func (tr *TargetReport) Pass() bool { return !tr.broken && len(tr.Over) == 0 && len(tr.Missing) == 0 }
 
 // days formats d in days and hours, the unit of cryptoperiods.
 func days(d time.Duration) string {

@@ -94,8 +94,15 @@ func TestReport(t *testing.T) {
 	if err != nil || strings.Join(rows[0], ",") != "target,time,event,key,detail" {
 		t.Fatalf("csv: %v %v", rows, err)
 	}
-	if got := strings.Join(rows[1], ","); got != "prod-eu,2025-03-04 03:00:00Z,current,sha256:dddddddddddddddd,promoted before the first record" {
-		t.Errorf("first csv row: %s", got)
+	first := 0
+	for first < len(rows) && rows[first][0] != "prod-eu" {
+		first++
+	}
+	if got := strings.Join(rows[first], ","); got != "prod-eu,2025-03-04 03:00:00Z,current,sha256:dddddddddddddddd,promoted before the first record" {
+		t.Errorf("first csv row of prod-eu: %s", got)
+	}
+	if !strings.Contains(csvOut.String(), "run skipped") || !strings.Contains(md.String(), "| skipped |") {
+		t.Errorf("the skipped run is not listed:\n%s", md.String())
 	}
 	h := html.String()
 	if strings.Count(h, "<svg") != 2 || strings.Contains(h, "<script") || strings.Contains(h, "http://") && !strings.Contains(h, `xmlns="http://www.w3.org/2000/svg"`) ||
@@ -129,5 +136,126 @@ func TestLastOutcomes(t *testing.T) {
 	want := map[string]Outcome{"us": OutcomeResumed, "eu": OutcomeFailed}
 	if !maps.Equal(got, want) {
 		t.Errorf("LastOutcomes = %v, want %v", got, want)
+	}
+}
+
+// TestReportBrokenNeverPasses: on a broken file every format says BROKEN at the top and no
+// target is judged: no PASS anywhere.
+func TestReportBrokenNeverPasses(t *testing.T) {
+	trust := Trust{Broken: true, Finding: "line 2: record altered", Checks: []Check{{Name: "hash chain", Status: "broken", Detail: "line 2: record altered"}}}
+	r := BuildReport(history()[:2], ReportOptions{MaxAge: 90 * day, Until: t0.Add(20 * day), Trust: trust})
+	for name, write := range map[string]func(*bytes.Buffer) error{
+		"md":   func(b *bytes.Buffer) error { return r.WriteMarkdown(b) },
+		"csv":  func(b *bytes.Buffer) error { return r.WriteCSV(b) },
+		"html": func(b *bytes.Buffer) error { return r.WriteHTML(b) },
+	} {
+		var b bytes.Buffer
+		if err := write(&b); err != nil {
+			t.Fatal(err)
+		}
+		out := b.String()
+		if strings.Contains(out, "PASS") || !strings.Contains(out, "BROKEN: line 2: record altered") || !strings.Contains(out, "NOT JUDGED") {
+			t.Errorf("%s report of a broken file:\n%s", name, out)
+		}
+		if name == "html" && !strings.Contains(out, `class="banner broken"`) {
+			t.Errorf("html: no red BROKEN banner")
+		}
+	}
+}
+
+// TestReportEscapesEveryField: a value from the file in any field that reaches the page is
+// text, never markup, in the HTML (the SVG included) and in the Markdown.
+func TestReportEscapesEveryField(t *testing.T) {
+	const evil = `<img src=x onerror=alert(1)>`
+	rec := sample(0)
+	rec.Target, rec.Actor, rec.RotationID = evil, evil, evil
+	rec.OldFingerprint, rec.NewFingerprint = evil, evil
+	rec.Trigger, rec.Outcome = Trigger(evil), OutcomeFailed
+	rec.Error = &ErrorInfo{Code: evil, Message: evil}
+	for i := range rec.Steps {
+		rec.Steps[i].Name, rec.Steps[i].Detail = evil, evil+" --force"
+	}
+	rec.Steps = append(rec.Steps, Step{Name: "promote", Time: rec.FinishedAt, Outcome: "ok", Detail: evil},
+		Step{Name: "reconcile", Time: rec.FinishedAt, Outcome: "skipped", Detail: evil},
+		Step{Name: "retire", Time: rec.FinishedAt, Outcome: "ok", Detail: evil})
+	skip := rec
+	skip.Outcome, skip.Error = OutcomeSkipped, nil
+	fail := rec
+	fail.StartedAt, fail.FinishedAt = rec.StartedAt.Add(time.Hour), rec.FinishedAt.Add(time.Hour)
+	repair := Record{Type: TypeRepair, Actor: evil, StartedAt: t0, FinishedAt: t0, Repair: &Repair{File: evil, Bytes: 1, SHA256: evil}}
+	trust := Trust{Broken: true, Finding: evil, Checks: []Check{{Name: evil, Status: evil, Detail: evil}}}
+	next := func(t time.Time) time.Time { return t.Truncate(time.Hour).Add(time.Hour) }
+	r := BuildReport([]Record{rec, skip, fail, repair}, ReportOptions{MaxAge: time.Minute, Until: t0.Add(day), Trust: trust, Next: next,
+		Header: Header{File: evil, SHA256: evil, Version: evil, Actor: evil, Schedule: evil}, Scope: []string{evil}})
+	var h, md bytes.Buffer
+	if err := r.WriteHTML(&h); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{"html": h.String(), "md": md.String()} {
+		if strings.Contains(out, "<img") || strings.Contains(out, "<script") {
+			i := strings.Index(out, "<img")
+			t.Errorf("%s report carries live markup from the file: …%s…", name, out[max(i-200, 0):min(i+100, len(out))])
+		}
+		if !strings.Contains(out, "&lt;img src=x onerror=alert(1)&gt;") && !strings.Contains(out, "&lt;img src=x onerror=alert(1)&gt;") {
+			t.Errorf("%s report lost the value instead of escaping it", name)
+		}
+	}
+	if os.Getenv("KEYROLL_REPORT_DIR") != "" {
+		os.WriteFile(os.Getenv("KEYROLL_REPORT_DIR")+"/injection.html", h.Bytes(), 0o644)
+	}
+}
+
+// TestReportRetirementAndSchedule: "destroyed" comes from what the retire step destroyed,
+// "accepted until" is the actual end when a forced rotation cut the window, and with a
+// schedule every scheduled time without a run is listed and fails the verdict.
+func TestReportRetirementAndSchedule(t *testing.T) {
+	fp := func(c byte) string { return "sha256:" + strings.Repeat(string(c), 16) }
+	rot := func(at time.Duration, old, new byte, detail string) Record {
+		t := t0.Add(at)
+		return Record{Seq: int64(at / day), Target: "us", Trigger: TriggerCronJob, Actor: "a", StartedAt: t, FinishedAt: t.Add(time.Minute),
+			Outcome: OutcomeRotated, OldFingerprint: fp(old), NewFingerprint: fp(new), OverlapUntil: Time(t.Add(day)),
+			Steps: []Step{{Name: "promote", Time: t.Add(time.Minute), Outcome: "ok", Detail: detail}}}
+	}
+	retire := Record{Target: "us", Trigger: TriggerCronJob, Actor: "a", StartedAt: t0.Add(7 * day), FinishedAt: t0.Add(7 * day), Outcome: OutcomeSkipped,
+		Steps: []Step{{Name: "reconcile", Time: t0.Add(7 * day), Outcome: "skipped", Detail: "not due: promoted 7d ago"},
+			{Name: "retire", Time: t0.Add(7 * day), Outcome: "ok", Detail: "retired " + fp('a') + "; destroyed versions 3"}}}
+	forced := rot(14*day, 'b', 'c', "current "+fp('c'))
+	forced2 := rot(14*day+time.Hour, 'c', 'd', "current "+fp('d')+"; cut the overlap window of "+fp('b')+" short (was until 2025-03-18T03:00:00Z, --force)")
+	weekly := func(t time.Time) time.Time { // every 7 days from t0
+		n := t.Sub(t0)/(7*day) + 1
+		return t0.Add(n * 7 * day)
+	}
+	r := BuildReport([]Record{rot(0, 'z', 'a', ""), rot(1*day, 'a', 'b', ""), retire, forced, forced2},
+		ReportOptions{MaxAge: 90 * day, Since: t0, Until: t0.Add(30 * day), Next: weekly})
+	us := r.Targets[0]
+	var a, b *KeyLife
+	for _, k := range us.Keys {
+		switch k.Fingerprint {
+		case fp('a'):
+			a = k
+		case fp('b'):
+			b = k
+		}
+	}
+	if a == nil || a.Destroyed != t0.Add(7*day) || a.DestroyedVersions != "versions 3" {
+		t.Errorf("key a: %+v, want destroyed at day 7 (versions 3)", a)
+	}
+	if b == nil || !b.AcceptedUntil.Equal(forced2.Steps[0].Time) || b.OverlapUntil.Equal(b.AcceptedUntil) {
+		t.Errorf("key b: accepted until %s (window %s), want the forced cut at %s", b.AcceptedUntil, b.OverlapUntil, forced2.Steps[0].Time)
+	}
+	if len(us.Runs) != 5 || !us.Runs[4].Forced || !strings.Contains(us.Runs[2].Note, "not due") {
+		t.Errorf("runs: %+v", us.Runs)
+	}
+	// Scheduled at days 7, 14, 21 and 28: day 21 and 28 have no run.
+	if len(us.Missing) != 2 || !us.Missing[0].Equal(t0.Add(21*day)) || !strings.Contains(us.Verdict(r.MaxAge), "2 scheduled run(s) left no record") {
+		t.Errorf("missing %v, verdict %q", us.Missing, us.Verdict(r.MaxAge))
+	}
+	var md bytes.Buffer
+	r.WriteMarkdown(&md)
+	if !strings.Contains(md.String(), "(window planned until") || !strings.Contains(md.String(), "(versions 3)") || !strings.Contains(md.String(), "Scheduled runs without a record: 2") {
+		t.Errorf("markdown:\n%s", md.String())
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"crypto"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
+	"time"
 )
 
 // ChainError says where and why an evidence file breaks. Line is 1-based and names the
@@ -45,6 +47,16 @@ type Result struct {
 	KeyVersions []int
 	// Anchored is set when the file's end was compared with VerifyOptions.Head and matched.
 	Anchored bool
+	// Timestamps is the number of timestamp records; with VerifyOptions.TSARoots each was
+	// checked (TimestampsChecked), signed by the TSAs named in TSANames. Untimestamped is
+	// how many records follow the last timestamp record (pending).
+	Timestamps        int
+	TimestampsChecked bool
+	TSANames          []string
+	Untimestamped     int
+	// AnchorVersions is how many versions of the anchor's history were checked, from
+	// version AnchorFrom (the oldest Vault keeps) on.
+	AnchorVersions, AnchorFrom int
 }
 
 // VerifyOptions says what Verify checks besides the hash chain.
@@ -55,7 +67,32 @@ type VerifyOptions struct {
 	SignedFrom int64
 	// Head, when set, is the anchored end of the file: the file must end exactly there.
 	Head *Head
+	// History, when set, is the anchor's version history as Vault keeps it, oldest first
+	// (see CheckHistory): every version must hold a seq no lower than the one before, the
+	// hash of the file's record at that seq, and have been created by Vault within
+	// MaxAnchorDelay (default DefaultMaxAnchorDelay) of the record's finished_at.
+	History        []AnchorVersion
+	MaxAnchorDelay time.Duration
+	// TSARoots, when set, makes Verify check every timestamp record's token: signed by a
+	// TSA chaining to these roots, over the record before it, in time order.
+	TSARoots *x509.CertPool
 }
+
+// AnchorVersion is one version of the anchor as Vault keeps it: the head it held and
+// Vault's created_time (Vault's clock, which no keyroll identity sets). Removed is set
+// when the version was deleted or destroyed (the job's policy can do neither).
+type AnchorVersion struct {
+	Version int
+	Head    Head
+	Created time.Time
+	Removed bool
+}
+
+// DefaultMaxAnchorDelay is how long after a record's finished_at Vault may have created the
+// anchor version holding it: keyroll anchors right after the append, so a longer gap is a
+// head written later than its record claims to have been (a rewritten history). It allows
+// for clock skew between keyroll's host and Vault, and a slow Transit sign.
+const DefaultMaxAnchorDelay = 15 * time.Minute
 
 // Verify reads an evidence file from r and checks its hash chain alone; see VerifyWith.
 func Verify(r io.Reader) (Result, error) { return VerifyWith(r, VerifyOptions{}) }
@@ -72,11 +109,14 @@ func Verify(r io.Reader) (Result, error) { return VerifyWith(r, VerifyOptions{})
 // valid chain of zero records.
 func VerifyWith(r io.Reader, o VerifyOptions) (Result, error) {
 	br := bufio.NewReader(r)
-	res := Result{LastHash: GenesisHash, SignaturesChecked: o.Keys != nil}
+	res := Result{LastHash: GenesisHash, SignaturesChecked: o.Keys != nil, TimestampsChecked: o.TSARoots != nil}
 	v := verifier{o: o, res: &res}
 	for lineNo := 1; ; lineNo++ {
 		line, err := readLine(br)
 		if err == io.EOF && len(line) == 0 {
+			if err := v.checkHistory(); err != nil {
+				return res, err
+			}
 			return res, v.checkHead()
 		}
 		if err != nil && err != io.EOF {
@@ -102,10 +142,15 @@ func VerifyWith(r io.Reader, o VerifyOptions) (Result, error) {
 			return res, &ChainError{Line: lineNo, Reason: reason, Torn: last && (!terminated || invalid)}
 		}
 		res.Records++
+		v.lastFinished, v.lastSeq = parseTime(li.finished), int64(lineNo)
 		res.LastHash = li.computed
 		res.Size += int64(len(line)) + 1
 		if o.Head != nil && int64(lineNo) == o.Head.Seq {
 			v.headHash = li.computed
+		}
+		if o.History != nil {
+			finished, _ := time.Parse(time.RFC3339Nano, li.finished)
+			v.recs = append(v.recs, sealedRecord{hash: li.computed, finished: finished})
 		}
 	}
 }
@@ -116,7 +161,48 @@ type verifier struct {
 	res      *Result
 	sawSeq   bool
 	sawSig   bool
-	headHash string // the hash of the record at o.Head.Seq
+	headHash string         // the hash of the record at o.Head.Seq
+	recs     []sealedRecord // with o.History: every intact record so far
+	// lastFinished and lastSeq are the previous record's finished_at and seq; lastToken the
+	// time of the last timestamp token.
+	lastFinished, lastToken time.Time
+	lastSeq                 int64
+}
+
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
+}
+
+// checkTimestampLine applies the timestamp rules to one chained record.
+func (v *verifier) checkTimestampLine(li lineInfo) string {
+	if li.typ != TypeTimestamp {
+		v.res.Untimestamped++
+		return ""
+	}
+	v.res.Timestamps++
+	v.res.Untimestamped = 0
+	if v.o.TSARoots == nil {
+		return ""
+	}
+	name, at, err := checkTimestamp(li.timestamp, v.res.LastHash, v.lastSeq, v.lastFinished, v.o.TSARoots)
+	if err != nil {
+		return err.Error()
+	}
+	if at.Before(v.lastToken) {
+		return fmt.Sprintf("timestamp time %s is before the previous token's (%s): out of order", stamp(at), stamp(v.lastToken))
+	}
+	v.lastToken = at
+	if name != "" && !slices.Contains(v.res.TSANames, name) {
+		v.res.TSANames = append(v.res.TSANames, name)
+	}
+	return ""
+}
+
+// sealedRecord is what the anchor's history is checked against.
+type sealedRecord struct {
+	hash     string
+	finished time.Time
 }
 
 // checkLine checks one line (without its newline), the lineNo-th of the file, and returns
@@ -154,7 +240,10 @@ func (v *verifier) checkLine(line []byte, lineNo int) (li lineInfo, reason strin
 		return li, `record has no "seq" but an earlier record has one`, false
 	}
 	v.sawSeq = v.sawSeq || li.hasSeq
-	return li, v.checkSignature(li, lineNo), false
+	if reason := v.checkSignature(li, lineNo); reason != "" {
+		return li, reason, false
+	}
+	return li, v.checkTimestampLine(li), false
 }
 
 // checkSignature applies the signing rules to one chained record.
@@ -216,6 +305,58 @@ func (v *verifier) checkHead() error {
 	}
 	v.res.Anchored = true
 	return nil
+}
+
+// checkHistory walks the anchor's history (see VerifyOptions.History).
+func (v *verifier) checkHistory() error {
+	hist := v.o.History
+	if hist == nil {
+		return nil
+	}
+	v.res.AnchorVersions = len(hist)
+	if len(hist) > 0 {
+		v.res.AnchorFrom = hist[0].Version
+	}
+	for i, av := range hist {
+		if av.Removed {
+			return &ChainError{Line: 1, Reason: fmt.Sprintf("Vault's anchor version %d was deleted or destroyed: someone with more than keyroll's grants removed part of the anchor's history", av.Version)}
+		}
+		if i > 0 && av.Head.Seq < hist[i-1].Head.Seq {
+			return &ChainError{Line: int(av.Head.Seq) + 1, Reason: fmt.Sprintf(
+				"Vault's anchor went backwards: version %d (created %s) holds seq %d after version %d held seq %d: the anchor was rolled back, and the file with it",
+				av.Version, stamp(av.Created), av.Head.Seq, hist[i-1].Version, hist[i-1].Head.Seq)}
+		}
+	}
+	maxDelay := v.o.MaxAnchorDelay
+	if maxDelay <= 0 {
+		maxDelay = DefaultMaxAnchorDelay
+	}
+	for _, av := range hist {
+		if av.Head.Seq > int64(len(v.recs)) {
+			// Past the file's end: the latest head is, or a later one is lower (above).
+			// checkHead says so.
+			continue
+		}
+		r := v.recs[av.Head.Seq-1]
+		if r.hash != av.Head.Hash {
+			return &ChainError{Line: int(av.Head.Seq), Reason: fmt.Sprintf(
+				"record hashes to %s but Vault's anchor version %d (created %s) holds %s for seq %d: the file was rewritten after it was anchored",
+				r.hash, av.Version, stamp(av.Created), av.Head.Hash, av.Head.Seq)}
+		}
+		if d := av.Created.Sub(r.finished); r.finished.IsZero() || d > maxDelay || d < -maxDelay {
+			return &ChainError{Line: int(av.Head.Seq), Reason: fmt.Sprintf(
+				"Vault anchored seq %d at %s (version %d) but the record says it finished at %s, more than %s apart: a head anchored long after its record, as a rewritten history is",
+				av.Head.Seq, stamp(av.Created), av.Version, stamp(r.finished), maxDelay)}
+		}
+	}
+	return nil
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "(unknown)"
+	}
+	return t.UTC().Format("2006-01-02T15:04:05Z")
 }
 
 // VerifyFile is Verify on the file at path.

@@ -42,21 +42,22 @@ func NewRegistry(version string) *prometheus.Registry {
 // documents, every series labelled with the target. It is a prometheus.Collector; its
 // methods are safe for concurrent use.
 type Rotations struct {
-	runs         *prometheus.CounterVec
-	failures     *prometheus.CounterVec
-	lastRun      *prometheus.GaugeVec
-	lastSuccess  *prometheus.GaugeVec
-	lastFailure  *prometheus.GaugeVec
-	lastDuration *prometheus.GaugeVec
-	needsHuman   *prometheus.GaugeVec
-	currentSince *prometheus.GaugeVec
-	pending      *prometheus.GaugeVec
-	pendingSince *prometheus.GaugeVec
-	prevUntil    *prometheus.GaugeVec
-	maxAge       *prometheus.GaugeVec
-	stuckAfter   *prometheus.GaugeVec
-	retired      *prometheus.GaugeVec
-	all          []prometheus.Collector
+	runs          *prometheus.CounterVec
+	failures      *prometheus.CounterVec
+	lastRun       *prometheus.GaugeVec
+	lastSuccess   *prometheus.GaugeVec
+	lastFailure   *prometheus.GaugeVec
+	lastDuration  *prometheus.GaugeVec
+	needsHuman    *prometheus.GaugeVec
+	currentSince  *prometheus.GaugeVec
+	pending       *prometheus.GaugeVec
+	pendingSince  *prometheus.GaugeVec
+	prevUntil     *prometheus.GaugeVec
+	maxAge        *prometheus.GaugeVec
+	stuckAfter    *prometheus.GaugeVec
+	retired       *prometheus.GaugeVec
+	untimestamped *prometheus.GaugeVec
+	all           []prometheus.Collector
 
 	mu          sync.Mutex
 	successUnix map[string]float64 // lastSuccess by target, as last set
@@ -73,21 +74,22 @@ func NewRotations() *Rotations {
 			Help: "Rotation runs by outcome (rotated, resumed, skipped, failed)."}, []string{"target", "outcome"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keyroll_rotation_failures_total",
 			Help: "Failed rotation runs, a failed Vault login included."}, target),
-		lastRun:      gauge("keyroll_rotation_last_run_timestamp_seconds", "Unix time the last rotation run ended."),
-		lastSuccess:  gauge("keyroll_rotation_last_success_timestamp_seconds", "Unix time of the last successful run (rotated, resumed or skipped), at least the current key's promotion."),
-		lastFailure:  gauge("keyroll_rotation_last_failure_timestamp_seconds", "Unix time of the last failed run (absent: none seen by this process)."),
-		lastDuration: gauge("keyroll_rotation_last_duration_seconds", "Duration of the last rotation run."),
-		needsHuman:   gauge("keyroll_rotation_needs_human", "1 when the last run stopped on something only a human can fix (exit 3), else 0."),
-		currentSince: gauge("keyroll_key_current_since_timestamp_seconds", "Unix time the current key was promoted (its age is time() minus this)."),
-		pending:      gauge("keyroll_key_pending", "1 while a staged key is pending, else 0."),
-		pendingSince: gauge("keyroll_key_pending_since_timestamp_seconds", "Unix time the pending key was staged (0: none pending)."),
-		prevUntil:    gauge("keyroll_key_previous_until_timestamp_seconds", "Unix time the previous key's overlap window ends (0: no previous key)."),
-		maxAge:       gauge("keyroll_rotation_max_age_seconds", "rotation.max_age: the age past which a key is overdue."),
-		stuckAfter:   gauge("keyroll_rotation_stuck_after_seconds", "rotation.stuck_after: how long a key may stay pending."),
-		retired:      gauge("keyroll_key_retired_versions_readable", "Versions of the key document Vault keeps readable that hold a retired key (0 once retirement destroyed them)."),
+		lastRun:       gauge("keyroll_rotation_last_run_timestamp_seconds", "Unix time the last rotation run ended."),
+		lastSuccess:   gauge("keyroll_rotation_last_success_timestamp_seconds", "Unix time of the last successful run (rotated, resumed or skipped), at least the current key's promotion."),
+		lastFailure:   gauge("keyroll_rotation_last_failure_timestamp_seconds", "Unix time of the last failed run (absent: none seen by this process)."),
+		lastDuration:  gauge("keyroll_rotation_last_duration_seconds", "Duration of the last rotation run."),
+		needsHuman:    gauge("keyroll_rotation_needs_human", "1 when the last run stopped on something only a human can fix (exit 3), else 0."),
+		currentSince:  gauge("keyroll_key_current_since_timestamp_seconds", "Unix time the current key was promoted (its age is time() minus this)."),
+		pending:       gauge("keyroll_key_pending", "1 while a staged key is pending, else 0."),
+		pendingSince:  gauge("keyroll_key_pending_since_timestamp_seconds", "Unix time the pending key was staged (0: none pending)."),
+		prevUntil:     gauge("keyroll_key_previous_until_timestamp_seconds", "Unix time the previous key's overlap window ends (0: no previous key)."),
+		maxAge:        gauge("keyroll_rotation_max_age_seconds", "rotation.max_age: the age past which a key is overdue."),
+		stuckAfter:    gauge("keyroll_rotation_stuck_after_seconds", "rotation.stuck_after: how long a key may stay pending."),
+		retired:       gauge("keyroll_key_retired_versions_readable", "Versions of the key document Vault keeps readable that hold a retired key (0 once retirement destroyed them)."),
+		untimestamped: gauge("keyroll_evidence_untimestamped_records", "Records of the evidence file after its last RFC 3161 timestamp (evidence.timestamp): 0 once the run's timestamp succeeded."),
 	}
 	r.all = []prometheus.Collector{r.runs, r.failures, r.lastRun, r.lastSuccess, r.lastFailure, r.lastDuration,
-		r.needsHuman, r.currentSince, r.pending, r.pendingSince, r.prevUntil, r.maxAge, r.stuckAfter, r.retired}
+		r.needsHuman, r.currentSince, r.pending, r.pendingSince, r.prevUntil, r.maxAge, r.stuckAfter, r.retired, r.untimestamped}
 	return r
 }
 
@@ -209,4 +211,10 @@ func Handler(healthy func() error, reg prometheus.Gatherer) http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	return mux
+}
+
+// ObserveUntimestamped records how many records of the evidence file wait for an RFC 3161
+// timestamp after a run of target (the file is shared: every target gets the same count).
+func (r *Rotations) ObserveUntimestamped(target string, records int) {
+	r.untimestamped.WithLabelValues(target).Set(float64(records))
 }

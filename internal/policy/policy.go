@@ -40,7 +40,8 @@ func ListenerName(target string) string { return "keyroll-listener-" + target }
 // Job returns the policy of the rotation job (`keyroll run`, `keyroll schedule`): for each
 // target, read and write on its document's data and metadata and update on its destroy
 // path; read on each DigiCert API key kept in Vault; with evidence, update on the Transit
-// key's sign path, read on the key (its public keys) and read and write on the anchor.
+// key's sign path, read on the key (its public keys) and create, read and update on the
+// anchor's data path (nothing on its metadata, delete, destroy or undelete paths).
 func Job(s Spec) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s: the policy of the rotation job (keyroll run, keyroll schedule), as\n", JobName)
@@ -125,7 +126,9 @@ func evidenceGrants(s Spec) []explained {
 	}
 	if e.Anchor != "" {
 		out = append(out, explained{Grant{strings.Trim(s.KVMount, "/") + "/data/" + strings.Trim(e.Anchor, "/"), []string{"create", "read", "update"}},
-			"# The evidence file's head (evidence.anchor), written with check-and-set.\n"})
+			"# The evidence file's head (evidence.anchor), written with check-and-set. Its data path only:\n" +
+				"# no metadata, delete, destroy or undelete, so the job can add heads but never remove one\n" +
+				"# or lower max_versions (the Vault set-up sets it), and the history stays checkable.\n"})
 	}
 	return out
 }

@@ -110,6 +110,51 @@ func TestPoliciesWithRealTokens(t *testing.T) {
 	if _, _, err := job.ReadData(ctx, cfg.Evidence.Anchor); err != nil {
 		t.Errorf("job cannot read the evidence anchor: %v", err)
 	}
+	// The anchor's history is out of the job's reach: it can add versions, but neither
+	// remove one (delete, destroy, metadata delete) nor lower max_versions, nor undelete.
+	if _, err := root.Logical().Write("secret/metadata/"+cfg.Evidence.Anchor, map[string]any{"max_versions": 10000}); err != nil {
+		t.Fatal(err)
+	}
+	anchor := strings.Trim(cfg.Evidence.Anchor, "/")
+	refused := map[string]func() error{
+		"lower max_versions": func() error {
+			_, err := jobClient.Logical().Write("secret/metadata/"+anchor, map[string]any{"max_versions": 1})
+			return err
+		},
+		"read the metadata": func() error { _, err := jobClient.Logical().Read("secret/metadata/" + anchor); return err },
+		"delete the metadata and every version": func() error {
+			_, err := jobClient.Logical().Delete("secret/metadata/" + anchor)
+			return err
+		},
+		"delete the latest version": func() error { _, err := jobClient.Logical().Delete("secret/data/" + anchor); return err },
+		"delete versions": func() error {
+			_, err := jobClient.Logical().Write("secret/delete/"+anchor, map[string]any{"versions": []int{1}})
+			return err
+		},
+		"destroy versions": func() error {
+			_, err := jobClient.Logical().Write("secret/destroy/"+anchor, map[string]any{"versions": []int{1}})
+			return err
+		},
+		"undelete versions": func() error {
+			_, err := jobClient.Logical().Write("secret/undelete/"+anchor, map[string]any{"versions": []int{1}})
+			return err
+		},
+		"change the mount's default max_versions": func() error {
+			_, err := jobClient.Logical().Write("secret/config", map[string]any{"max_versions": 1})
+			return err
+		},
+	}
+	for what, f := range refused {
+		if err := f(); err == nil || !strings.Contains(err.Error(), "permission denied") {
+			t.Errorf("job may %s on the evidence anchor: %v", what, err)
+		} else {
+			t.Logf("job refused to %s on the anchor: 403 permission denied", what)
+		}
+	}
+	if sec, err := root.Logical().Read("secret/metadata/" + anchor); err != nil || vault.Int(sec.Data["max_versions"]) != 10000 || vault.Int(sec.Data["current_version"]) != 1 {
+		t.Errorf("anchor metadata after the refusals: %v, %v", sec, err)
+	}
+
 	var paths []string
 	var want [][]string
 	for _, g := range policy.JobPaths(cfg) {

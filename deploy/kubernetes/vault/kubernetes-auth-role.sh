@@ -49,3 +49,16 @@ vault write "auth/${AUTH_MOUNT}/role/keyroll-listener" \
   token_policies=keyroll-listener-prod-us \
   token_ttl=1h \
   token_max_ttl=4h
+
+# The evidence anchor (config evidence.anchor, a path in the KV v2 mount "secret"): Vault keeps
+# one version per evidence record, and `keyroll evidence verify --vault` walks them to catch a
+# rolled-back or rewritten history. Set its bound here, with this admin token: the job's policy
+# has no metadata, delete, destroy or undelete grant on the anchor, so the job can neither trim
+# the history nor lower the bound (Vault's default is the mount's 10 versions). One version per
+# record, about 30 bytes of Vault metadata each: 10000 keeps a year of hourly runs; size it to
+# runs per year x the years an auditor looks back.
+EVIDENCE_ANCHOR=${EVIDENCE_ANCHOR:-}                  # e.g. keyroll/evidence/head; empty: no anchor
+ANCHOR_MAX_VERSIONS=${ANCHOR_MAX_VERSIONS:-10000}
+if [ -n "${EVIDENCE_ANCHOR}" ]; then
+  vault kv metadata put -mount=secret -max-versions="${ANCHOR_MAX_VERSIONS}" "${EVIDENCE_ANCHOR}"
+fi
