@@ -75,6 +75,13 @@ func TestTimestampsAgainstLocalTSA(t *testing.T) {
 	if err != nil || res.Timestamps != 2 || res.Untimestamped != 0 || len(res.TSANames) != 1 || res.TSANames[0] != "Good TSA" {
 		t.Fatalf("verify after catch-up: %+v, %v", res, err)
 	}
+	if b, err := os.ReadFile(path); err == nil { // for the closing note
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var r evidence.Record
+			_ = json.Unmarshal([]byte(l), &r)
+			t.Logf("seq %d type %q: %d bytes", r.Seq, r.Type, len(l)+1)
+		}
+	}
 	// Another TSA's root does not verify these tokens.
 	if _, err := evidence.VerifyFileWith(path, evidence.VerifyOptions{TSARoots: roots(t, other.CAFile)}); err == nil || !strings.Contains(err.Error(), "not signed by a TSA of --tsa-ca") {
 		t.Errorf("verify with another TSA's root: %v", err)
