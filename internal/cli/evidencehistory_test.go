@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keyroll/keyroll/internal/evidence"
+	"github.com/keyroll/keyroll/internal/tsatest"
 	"github.com/keyroll/keyroll/vault"
 	"github.com/keyroll/keyroll/vault/evidencevault"
 )
@@ -133,36 +134,39 @@ func TestEvidenceRewriteResignedIsCaught(t *testing.T) {
 }
 
 // TestEvidenceReportBrokenExits1: the report of a good file, with the key, the anchor's
-// history and the schedule, says VERIFIED and judges; of a file with line 2 edited, it
+// history, the timestamps and the schedule, says VERIFIED and judges; of a file with a
+// rotation record edited (rotated to failed), it
 // exits 1, says BROKEN at the top and says PASS nowhere, in every format.
 func TestEvidenceReportBrokenExits1(t *testing.T) {
 	ew := newEvidenceWorld(t)
+	tsa := tsatest.New(t, "Report")
+	ew.timestampWith(tsa)
 	ew.runs(2)
 	if code, out, errs := ew.run("run"); code != 0 { // skipped: not due
 		t.Fatalf("run: exit %d\n%s%s", code, out, errs)
 	}
 	pem := ew.publicKey()
 	args := func(file, format string) []string {
-		return []string{"evidence", "report", file, "--format", format, "--public-key", pem, "--config", ew.config, "--vault"}
+		return []string{"evidence", "report", file, "--format", format, "--public-key", pem, "--tsa-ca", tsa.CAFile, "--config", ew.config, "--vault"}
 	}
 	dir := os.Getenv("KEYROLL_REPORT_DIR") // to look at the pages in a browser
 	code, out, errs := ew.run(args(ew.file, "html")...)
 	if code != 0 || !strings.Contains(out, `class="banner verified"`) || !strings.Contains(out, "PASS") || !strings.Contains(out, "skipped") {
-		t.Fatalf("report of the good file: exit %d\n%s\n%s", code, errs, out)
+		t.Fatalf("report of the good file: exit %d\n%s", code, errs)
 	}
 	if dir != "" {
 		os.WriteFile(filepath.Join(dir, "good.html"), []byte(out), 0o644)
 	}
 	b, _ := os.ReadFile(ew.file)
 	lines := strings.SplitAfter(string(b), "\n")
-	lines[1] = strings.Replace(lines[1], `"outcome":"rotated"`, `"outcome":"failed"`, 1)
+	lines[2] = strings.Replace(lines[2], `"outcome":"rotated"`, `"outcome":"failed"`, 1) // seq 3: the forced rotation
 	tampered := filepath.Join(t.TempDir(), "tampered.jsonl")
 	if err := os.WriteFile(tampered, []byte(strings.Join(lines, "")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, format := range []string{"html", "md", "csv"} {
 		code, out, errs := ew.run(args(tampered, format)...)
-		if code != 1 || !strings.Contains(out, "BROKEN: line 2: record altered") || strings.Contains(out, "PASS") || !strings.Contains(out, "NOT JUDGED") {
+		if code != 1 || !strings.Contains(out, "BROKEN: line 3: record altered") || strings.Contains(out, "PASS") || !strings.Contains(out, "NOT JUDGED") {
 			t.Errorf("report (%s) of the tampered file: exit %d, want 1, BROKEN and no PASS\n%s\n%s", format, code, errs, out)
 		}
 		if format == "html" && !strings.Contains(out, `class="banner broken"`) {

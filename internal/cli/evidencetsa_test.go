@@ -42,6 +42,16 @@ func (ew *evidenceWorld) verifyTSA(file, pem, ca string) (int, string) {
 	return code, strings.TrimSpace(out)
 }
 
+// timestampWith adds evidence.timestamp with tsa's URL to the world's configuration.
+func (ew *evidenceWorld) timestampWith(tsa *tsatest.TSA) {
+	ew.t.Helper()
+	cfg, _ := os.ReadFile(ew.config)
+	cfg = bytes.Replace(cfg, []byte("anchor: "+ew.anchor+"}"), []byte(fmt.Sprintf("anchor: %s, timestamp: {url: %q}}", ew.anchor, tsa.URL)), 1)
+	if err := os.WriteFile(ew.config, cfg, 0o600); err != nil {
+		ew.t.Fatal(err)
+	}
+}
+
 // wrongDigest asks its TSA for a token over another digest than the record's.
 type wrongDigest struct{ evidence.TSAClient }
 
@@ -58,11 +68,7 @@ func (w wrongDigest) Timestamp(ctx context.Context, d []byte) ([]byte, error) {
 func TestEvidenceTimestamps(t *testing.T) {
 	tsa, other := tsatest.New(t, "Good"), tsatest.New(t, "Other")
 	ew := newEvidenceWorld(t)
-	cfg, _ := os.ReadFile(ew.config)
-	cfg = bytes.Replace(cfg, []byte("anchor: "+ew.anchor+"}"), []byte(fmt.Sprintf("anchor: %s, timestamp: {url: %q}}", ew.anchor, tsa.URL)), 1)
-	if err := os.WriteFile(ew.config, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ew.timestampWith(tsa)
 	if code, out, errs := ew.run("run"); code != 0 {
 		t.Fatalf("run: exit %d\n%s%s", code, out, errs)
 	}
