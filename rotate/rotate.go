@@ -2,6 +2,7 @@ package rotate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -124,12 +125,23 @@ func (e *Engine) rotate(ctx context.Context, t Target, p Policy, o Options, hold
 		if rerr := e.Recorder.Emit(context.WithoutCancel(ctx), r.rec); rerr != nil {
 			r.log.Error().Err(rerr).Msg("evidence could not be recorded")
 			if res.Err == nil {
-				res.Err = &Error{Target: t.Name, Step: "record", Kind: max(failure.Retryable, failure.Of(rerr)), Err: fmt.Errorf("rotation %s but evidence not recorded: %w", outcome, rerr)}
+				res.Err = &Error{Target: t.Name, Step: "record", Kind: recordFailure(rerr), Err: fmt.Errorf("rotation %s but evidence not recorded: %w", outcome, rerr)}
 			}
 		}
 	}
 	res.Record = r.rec
 	return res
+}
+
+// recordFailure is the kind of a failure to record evidence: a record written but not
+// anchored is retryable (the next record's anchor covers it); a record not written at all
+// has its cause's kind (a signer refusing the token or policy needs a human), retryable at
+// least.
+func recordFailure(err error) failure.Kind {
+	if errors.Is(err, evidence.ErrNotAnchored) {
+		return failure.Retryable
+	}
+	return max(failure.Retryable, failure.Of(err))
 }
 
 func (e *Engine) clock() clock.Clock {
