@@ -300,6 +300,14 @@ func (w *containerWorld) checkEvidence(t *testing.T, r podRun, vols map[string]s
 	if last.Outcome != want || !strings.HasPrefix(last.Signature, "vault:v1:") {
 		t.Errorf("last evidence record: outcome %q signature %q, want %q signed by Transit", last.Outcome, last.Signature, want)
 	}
+	// The way out of the volume that evidence-export/pod.yaml takes: the image's `evidence
+	// export` writes the file and nothing else, so the container's output (stdout and stderr,
+	// as `kubectl logs` shows them) ends with exactly the file.
+	code, exported := w.run(t, r, []string{"evidence", "export", "/var/lib/keyroll/evidence.jsonl"})
+	if code != 0 || !strings.HasSuffix(exported, string(b)) || len(exported) > len(b)+4096 {
+		t.Errorf("evidence export: exit %d, %d bytes for a file of %d, the file at the end: %v",
+			code, len(exported), len(b), strings.HasSuffix(exported, string(b)))
+	}
 	cfg := configArg(t, r.args)
 	code, pub := w.run(t, r, []string{"evidence", "public-key", "--config", cfg, "--log-level", "error"})
 	if code != 0 {
