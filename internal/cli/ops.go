@@ -40,8 +40,10 @@ func newOps(env *Env, cfg *config.Config) *ops {
 		eps[i] = notify.Endpoint{URL: n.URL, Format: n.Format, On: n.On}
 	}
 	o.notifier = &notify.Notifier{Endpoints: eps, Log: env.Log}
+	interval := cfg.Rotation.Interval(time.Now())
 	for _, t := range cfg.Targets {
 		o.rot.SetPolicy(t.Name, cfg.Rotation.MaxAge.D(), cfg.Rotation.StuckAfter.D())
+		o.rot.SetScheduleInterval(t.Name, interval)
 	}
 	return o
 }

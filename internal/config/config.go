@@ -243,3 +243,24 @@ func (c *Config) Target(name string) (Target, bool) {
 	}
 	return Target{}, false
 }
+
+// scheduleGaps is how many consecutive runs of the schedule Interval compares.
+const scheduleGaps = 16
+
+// Interval returns the longest gap between two consecutive runs of the validated schedule
+// (Cron) among the next few after now (0 before a successful Validate): a last success
+// older than this means a scheduled run was missed or failed. A weekly schedule gives 7
+// days (7 days and an hour across a daylight saving change in CRON_TZ).
+func (r Rotation) Interval(now time.Time) time.Duration {
+	if r.Cron == nil {
+		return 0
+	}
+	var longest time.Duration
+	prev := r.Cron.Next(now)
+	for range scheduleGaps {
+		next := r.Cron.Next(prev)
+		longest = max(longest, next.Sub(prev))
+		prev = next
+	}
+	return longest
+}

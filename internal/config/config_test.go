@@ -430,3 +430,37 @@ targets: [{name: a, vault_path: a}]`), env(nil))
 		t.Errorf("the defaults give warnings: %q", w)
 	}
 }
+
+func TestRotationInterval(t *testing.T) {
+	now := time.Date(2026, 3, 20, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		schedule string
+		want     time.Duration
+	}{
+		{"CRON_TZ=UTC 0 3 * * 1", 7 * 24 * time.Hour},
+		{"0 3 * * 1,4", 4 * 24 * time.Hour}, // Thu -> Mon is the longer gap
+		{"@daily", 24 * time.Hour},
+		{"@every 1m", time.Minute},
+		{"CRON_TZ=Europe/Berlin 0 3 * * *", 25 * time.Hour}, // the autumn change in October
+	}
+	for _, tt := range tests {
+		t.Run(tt.schedule, func(t *testing.T) {
+			c := config.Default()
+			c.Rotation.Schedule = tt.schedule
+			c.Targets = []config.Target{{Name: "t", VaultPath: "keyroll/t"}}
+			if err := c.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			at := now
+			if strings.Contains(tt.schedule, "Berlin") {
+				at = time.Date(2026, 10, 20, 0, 0, 0, 0, time.UTC)
+			}
+			if got := c.Rotation.Interval(at); got != tt.want {
+				t.Errorf("Interval = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if got := config.Default().Rotation.Interval(now); got != 0 {
+		t.Errorf("before Validate: %v, want 0", got)
+	}
+}

@@ -55,6 +55,7 @@ type Rotations struct {
 	prevUntil     *prometheus.GaugeVec
 	maxAge        *prometheus.GaugeVec
 	stuckAfter    *prometheus.GaugeVec
+	interval      *prometheus.GaugeVec
 	retired       *prometheus.GaugeVec
 	untimestamped *prometheus.GaugeVec
 	all           []prometheus.Collector
@@ -85,11 +86,12 @@ func NewRotations() *Rotations {
 		prevUntil:     gauge("keyroll_key_previous_until_timestamp_seconds", "Unix time the previous key's overlap window ends (0: no previous key)."),
 		maxAge:        gauge("keyroll_rotation_max_age_seconds", "rotation.max_age: the age past which a key is overdue."),
 		stuckAfter:    gauge("keyroll_rotation_stuck_after_seconds", "rotation.stuck_after: how long a key may stay pending."),
+		interval:      gauge("keyroll_rotation_schedule_interval_seconds", "The longest gap between two runs of rotation.schedule: a success older than this means a run was missed."),
 		retired:       gauge("keyroll_key_retired_versions_readable", "Versions of the key document Vault keeps readable that hold a retired key (0 once retirement destroyed them)."),
 		untimestamped: gauge("keyroll_evidence_untimestamped_records", "Records of the evidence file after its last RFC 3161 timestamp (evidence.timestamp): 0 once the run's timestamp succeeded."),
 	}
 	r.all = []prometheus.Collector{r.runs, r.failures, r.lastRun, r.lastSuccess, r.lastFailure, r.lastDuration,
-		r.needsHuman, r.currentSince, r.pending, r.pendingSince, r.prevUntil, r.maxAge, r.stuckAfter, r.retired, r.untimestamped}
+		r.needsHuman, r.currentSince, r.pending, r.pendingSince, r.prevUntil, r.maxAge, r.stuckAfter, r.interval, r.retired, r.untimestamped}
 	return r
 }
 
@@ -163,6 +165,12 @@ func (r *Rotations) SucceededBy(target string, t time.Time) {
 func (r *Rotations) SetPolicy(target string, maxAge, stuckAfter time.Duration) {
 	r.maxAge.WithLabelValues(target).Set(maxAge.Seconds())
 	r.stuckAfter.WithLabelValues(target).Set(stuckAfter.Seconds())
+}
+
+// SetScheduleInterval exports the longest gap between two scheduled runs, which the
+// KeyrollNoRecentSuccess alert compares the last success against.
+func (r *Rotations) SetScheduleInterval(target string, d time.Duration) {
+	r.interval.WithLabelValues(target).Set(d.Seconds())
 }
 
 // raiseLastSuccess sets the target's last success to t unless it is later already (a

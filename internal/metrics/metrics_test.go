@@ -21,6 +21,7 @@ var t0 = time.Unix(1_800_000_000, 0)
 func TestRotations(t *testing.T) {
 	m := metrics.NewRotations()
 	m.SetPolicy("prod-us", 90*24*time.Hour, time.Hour)
+	m.SetScheduleInterval("prod-us", 7*24*time.Hour)
 	m.Observe(metrics.Run{Target: "prod-us", Outcome: "rotated", Duration: 1500 * time.Millisecond, Finished: t0.Add(-time.Minute)})
 	m.Observe(metrics.Run{Target: "prod-us", Outcome: "failed", Failed: true, NeedsHuman: true, Duration: 2 * time.Second, Finished: t0})
 	m.Observe(metrics.Run{Target: "prod-eu", Outcome: "skipped", Duration: time.Second, Finished: t0})
@@ -55,7 +56,10 @@ keyroll_key_current_since_timestamp_seconds{target="prod-us"} 1.7999964e+09
 # HELP keyroll_rotation_max_age_seconds rotation.max_age: the age past which a key is overdue.
 # TYPE keyroll_rotation_max_age_seconds gauge
 keyroll_rotation_max_age_seconds{target="prod-us"} 7.776e+06
-`), "keyroll_rotation_failures_total", "keyroll_rotation_last_duration_seconds", "keyroll_rotation_last_success_timestamp_seconds",
+# HELP keyroll_rotation_schedule_interval_seconds The longest gap between two runs of rotation.schedule: a success older than this means a run was missed.
+# TYPE keyroll_rotation_schedule_interval_seconds gauge
+keyroll_rotation_schedule_interval_seconds{target="prod-us"} 604800
+`), "keyroll_rotation_schedule_interval_seconds", "keyroll_rotation_failures_total", "keyroll_rotation_last_duration_seconds", "keyroll_rotation_last_success_timestamp_seconds",
 		"keyroll_rotation_needs_human", "keyroll_rotations_total", "keyroll_key_current_since_timestamp_seconds", "keyroll_rotation_max_age_seconds")
 	if err != nil {
 		t.Error(err)
