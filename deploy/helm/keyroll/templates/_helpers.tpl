@@ -1,15 +1,30 @@
-{{/* keyroll.fullname is the name of the chart's objects: the release name, with "-keyroll" added unless it contains it. */}}
+{{/* keyroll.name is the chart name, or nameOverride. */}}
+{{- define "keyroll.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 52 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* keyroll.fullname is the name of the chart's objects: fullnameOverride, else the release name with the chart name added unless it contains it. */}}
 {{- define "keyroll.fullname" -}}
-{{- if contains .Chart.Name .Release.Name -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 52 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := include "keyroll.name" . -}}
+{{- if contains $name .Release.Name -}}
 {{- .Release.Name | trunc 52 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 52 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 52 | trimSuffix "-" -}}
 {{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* keyroll.serviceAccountName is the rotation pod's service account. */}}
+{{- define "keyroll.serviceAccountName" -}}
+{{- default (include "keyroll.fullname" .) .Values.serviceAccount.name -}}
 {{- end -}}
 
 {{/* keyroll.selectorLabels identify the rotation's pods. */}}
 {{- define "keyroll.selectorLabels" -}}
-app.kubernetes.io/name: keyroll
+app.kubernetes.io/name: {{ include "keyroll.name" . }}
 app.kubernetes.io/component: rotation
 {{- end -}}
 
@@ -21,7 +36,7 @@ app.kubernetes.io/component: rotation
 
 {{/* keyroll.listenerLabels are set on the listener sidecar's objects. */}}
 {{- define "keyroll.listenerLabels" -}}
-app.kubernetes.io/name: keyroll
+app.kubernetes.io/name: {{ include "keyroll.name" . }}
 app.kubernetes.io/component: listener
 {{ include "keyroll.releaseLabels" . }}
 {{- end -}}
@@ -34,7 +49,7 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
-{{/* keyroll.image is repository@digest when a digest is given, else repository:tag. */}}
+{{/* keyroll.image is repository@digest when a digest is given, else repository:tag (tag "" is the appVersion). */}}
 {{- define "keyroll.image" -}}
 {{- with .Values.image.digest -}}
 {{- if not (regexMatch "^sha256:[0-9a-f]{64}$" .) -}}
@@ -42,7 +57,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 {{- printf "%s@%s" $.Values.image.repository . -}}
 {{- else -}}
-{{- printf "%s:%s" .Values.image.repository .Values.image.tag -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 {{- end -}}
 
@@ -54,44 +69,31 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- if and .Values.serviceMonitor.enabled (ne .Values.mode "schedule") -}}
 {{- fail "serviceMonitor.enabled needs mode: schedule (a CronJob's pod is gone before it is scraped; push its metrics to a Pushgateway instead)" -}}
 {{- end -}}
+{{- if and .Values.prometheusRule.enabled (eq .Values.mode "cronjob") (not .Values.metrics.pushgateway) -}}
+{{- fail "prometheusRule.enabled in mode cronjob needs metrics.pushgateway: the CronJob's metrics reach Prometheus only through a Pushgateway, and without them every alert is blind" -}}
+{{- end -}}
+{{- $e := .Values.evidence -}}
+{{- if and (not $e.file) (or $e.signing.enabled $e.anchor) -}}
+{{- fail "evidence.signing.enabled and evidence.anchor need evidence.file: only the file's records are signed and anchored (turn them off too, or keep the file)" -}}
+{{- end -}}
+{{- $a := .Values.vault.auth -}}
+{{- if and (eq $a.method "token") (not (or $a.token.file $a.token.secretName)) -}}
+{{- fail "vault.auth.method token needs vault.auth.token.secretName (a Secret with the token) or vault.auth.token.file" -}}
+{{- end -}}
+{{- if and (eq $a.method "approle") (not (and $a.approle.roleID $a.approle.secretIDSecretName)) -}}
+{{- fail "vault.auth.method approle needs vault.auth.approle.roleID and vault.auth.approle.secretIDSecretName" -}}
+{{- end -}}
 {{- end -}}
 
-{{/* keyroll.vaultTokenVolume is the projected service account token the pod logs in to Vault with. */}}
+{{/* keyroll.vaultTokenVolume is the projected service account token a pod logs in to Vault with (Kubernetes auth). */}}
 {{- define "keyroll.vaultTokenVolume" -}}
 - name: vault-token
   projected:
     sources:
       - serviceAccountToken:
-          audience: {{ .Values.vault.audience }}
-          expirationSeconds: {{ .Values.vault.tokenExpirationSeconds }}
+          audience: {{ .Values.vault.auth.kubernetes.audience }}
+          expirationSeconds: {{ .Values.vault.auth.kubernetes.tokenExpirationSeconds }}
           path: token
-{{- end -}}
-
-{{/* keyroll.podSecurityContext and keyroll.containerSecurityContext meet the restricted Pod Security profile. */}}
-{{- define "keyroll.podSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: 65532
-runAsGroup: 65532
-fsGroup: 65532
-# Change the evidence volume's ownership only when its root does not match yet:
-# a recursive change on every mount would add group bits to the 0600 evidence
-# file, and keyroll refuses to append to an evidence file others may access.
-fsGroupChangePolicy: OnRootMismatch
-seccompProfile:
-  type: RuntimeDefault
-{{- end -}}
-
-{{- define "keyroll.containerSecurityContext" -}}
-runAsNonRoot: true
-runAsUser: 65532
-runAsGroup: 65532
-readOnlyRootFilesystem: true
-allowPrivilegeEscalation: false
-privileged: false
-capabilities:
-  drop: ["ALL"]
-seccompProfile:
-  type: RuntimeDefault
 {{- end -}}
 
 {{/* keyroll.listenerSidecar is the verifying `keyroll listen --upstream` container to add to the pod of a webhook receiver (see NOTES.txt). */}}
@@ -114,13 +116,9 @@ seccompProfile:
     - name: VAULT_ADDR
       value: {{ .Values.vault.address }}
   resources:
-    requests:
-      cpu: 10m
-      memory: 32Mi
-    limits:
-      memory: 64Mi
+    {{- toYaml .Values.listenerSidecar.resources | nindent 4 }}
   securityContext:
-    {{- include "keyroll.containerSecurityContext" . | nindent 4 }}
+    {{- toYaml .Values.securityContext | nindent 4 }}
   volumeMounts:
     - name: keyroll-listener-config
       mountPath: /etc/keyroll
@@ -144,16 +142,94 @@ seccompProfile:
 {{ include "keyroll.vaultTokenVolume" . }}
 {{- end -}}
 
+{{/* keyroll.notifyEnv is the environment variable holding the URL of notify entry .i. */}}
+{{- define "keyroll.notifyEnv" -}}
+{{- printf "KEYROLL_NOTIFY_%d_URL" (int .) -}}
+{{- end -}}
+
+{{/* keyroll.env is the keyroll container's environment. */}}
+{{- define "keyroll.env" -}}
+- name: VAULT_ADDR
+  value: {{ .Values.vault.address }}
+{{- if not .Values.digicert.apiKeyVault.path }}
+- name: DIGICERT_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.digicert.apiKeySecret }}
+      key: {{ .Values.digicert.apiKeySecretKey }}
+{{- end }}
+{{- range $i, $n := .Values.notify }}
+{{- with $n.urlSecret }}
+- name: {{ include "keyroll.notifyEnv" $i }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .name }}
+      key: {{ .key }}
+{{- end }}
+{{- end }}
+- name: GOMEMLIMIT
+  valueFrom:
+    resourceFieldRef:
+      containerName: keyroll
+      resource: limits.memory
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* keyroll.vaultAuthVolumes are the volumes of the Vault login: the projected token (kubernetes), the token Secret (token) or the secret_id Secret (approle). */}}
+{{- define "keyroll.vaultAuthVolumes" -}}
+{{- $a := .Values.vault.auth -}}
+{{- if eq $a.method "kubernetes" }}
+{{ include "keyroll.vaultTokenVolume" . }}
+{{- else if and (eq $a.method "token") (not $a.token.file) }}
+- name: vault-token
+  secret:
+    secretName: {{ $a.token.secretName }}
+    defaultMode: 0400
+    items:
+      - key: {{ $a.token.secretKey }}
+        path: token
+{{- else if eq $a.method "approle" }}
+- name: vault-token
+  secret:
+    secretName: {{ $a.approle.secretIDSecretName }}
+    defaultMode: 0400
+    items:
+      - key: {{ $a.approle.secretIDSecretKey }}
+        path: secret-id
+{{- end }}
+{{- end -}}
+
 {{/* keyroll.podSpec is the pod of the CronJob and of the schedule Deployment; .args are keyroll's arguments. */}}
 {{- define "keyroll.podSpec" -}}
 {{- $ := .root -}}
-serviceAccountName: {{ $.Values.serviceAccount.name }}
+serviceAccountName: {{ include "keyroll.serviceAccountName" $ }}
 automountServiceAccountToken: false   # only the projected Vault token below
 enableServiceLinks: false
+{{- with $.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $.Values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with $.Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $.Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $.Values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 # SIGTERM lets a running rotation reach a safe point; every step is resumable anyway.
 terminationGracePeriodSeconds: 60
 securityContext:
-  {{- include "keyroll.podSecurityContext" $ | nindent 2 }}
+  {{- toYaml $.Values.podSecurityContext | nindent 2 }}
 containers:
   - name: keyroll
     image: {{ include "keyroll.image" $ }}
@@ -164,31 +240,27 @@ containers:
       {{- toYaml . | nindent 6 }}
     {{- end }}
     env:
-      - name: VAULT_ADDR
-        value: {{ $.Values.vault.address }}
-      - name: DIGICERT_API_KEY
-        valueFrom:
-          secretKeyRef:
-            name: {{ $.Values.digicert.apiKeySecret }}
-            key: {{ $.Values.digicert.apiKeySecretKey }}
-      - name: GOMEMLIMIT
-        valueFrom:
-          resourceFieldRef:
-            containerName: keyroll
-            resource: limits.memory
+      {{- include "keyroll.env" $ | nindent 6 }}
     resources:
       {{- toYaml $.Values.resources | nindent 6 }}
     securityContext:
-      {{- include "keyroll.containerSecurityContext" $ | nindent 6 }}
+      {{- toYaml $.Values.securityContext | nindent 6 }}
     volumeMounts:
       - name: config
         mountPath: /etc/keyroll
         readOnly: true
+      {{- if include "keyroll.vaultAuthVolumes" $ }}
       - name: vault-token
         mountPath: /var/run/secrets/vault
         readOnly: true
+      {{- end }}
+      {{- if $.Values.evidence.file }}
       - name: evidence
-        mountPath: /var/lib/keyroll
+        mountPath: {{ dir $.Values.evidence.file }}
+      {{- end }}
+      {{- with $.Values.extraVolumeMounts }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
 volumes:
   - name: config
     configMap:
@@ -196,8 +268,32 @@ volumes:
       items:
         - key: config.yaml
           path: config.yaml
-  {{- include "keyroll.vaultTokenVolume" $ | nindent 2 }}
+  {{- include "keyroll.vaultAuthVolumes" $ | nindent 2 }}
+  {{- if $.Values.evidence.file }}
   - name: evidence
     persistentVolumeClaim:
-      claimName: {{ include "keyroll.fullname" $ }}-evidence
+      claimName: {{ default (printf "%s-evidence" (include "keyroll.fullname" $)) $.Values.evidence.existingClaim }}
+  {{- end }}
+  {{- with $.Values.extraVolumes }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end -}}
+
+{{/* keyroll.podMetadata is the rotation pod template's metadata; .checksum adds the config's checksum (mode schedule: a config change rolls the pod). */}}
+{{- define "keyroll.podMetadata" -}}
+{{- $ := .root -}}
+labels:
+  {{- include "keyroll.labels" $ | nindent 2 }}
+  {{- with $.Values.podLabels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- if or $.Values.podAnnotations .checksum }}
+annotations:
+  {{- if .checksum }}
+  checksum/config: {{ include (print $.Template.BasePath "/configmap.yaml") $ | sha256sum }}
+  {{- end }}
+  {{- with $.Values.podAnnotations }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end }}
 {{- end -}}
