@@ -2,6 +2,7 @@ package manifesttest
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -245,6 +246,7 @@ func TestCluster(t *testing.T) {
 		{"ServerSideValidation", testServerSideValidation},
 		{"ServerCatchesProblems", testServerCatchesProblems},
 		{"VaultKubernetesLogin", testVaultLogin},
+		{"HelmInstall", testHelmInstall},
 	} {
 		t.Run(sub.name, func(t *testing.T) { k.t = t; sub.test(t, k) })
 	}
@@ -253,6 +255,12 @@ func TestCluster(t *testing.T) {
 func testServerSideValidation(t *testing.T, k *kube) {
 	ctx := context.Background()
 	k.monitoringCRDs(ctx)
+	// The priority class the "every knob" rendering names: admission refuses a pod whose
+	// class does not exist.
+	k.apply(ctx, &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+		"metadata": map[string]any{"name": "keyroll-test"}, "value": int64(1000),
+	}})
 	type rendering struct {
 		name   string
 		stream []byte
@@ -260,7 +268,7 @@ func testServerSideValidation(t *testing.T, k *kube) {
 	renderings := []rendering{{"kustomize", kustomizeBuild(t, dir)}, {"kustomize listener", kustomizeBuild(t, filepath.Join(dir, "listener"))},
 		{"evidence export pod", read(t, evidenceExportPod)}}
 	for _, o := range chartOptions {
-		out, err := helm(t, append([]string{"template", "keyroll", chartDir, "--namespace", "keyroll"}, setArgs(o.set)...)...)
+		out, err := helm(t, append([]string{"template", "keyroll", chartDir, "--namespace", "keyroll"}, valuesArgs(t, o)...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -388,3 +396,86 @@ var keyrollBinary = sync.OnceValues(func() (string, error) {
 	}
 	return bin, nil
 })
+
+// kubeconfig writes a kubeconfig for the test cluster's admin and returns its path.
+func (k *kube) kubeconfig(t *testing.T) string {
+	t.Helper()
+	cfg := map[string]any{
+		"apiVersion": "v1", "kind": "Config", "current-context": "test",
+		"clusters": []any{map[string]any{"name": "test", "cluster": map[string]any{
+			"server": k.cluster.URL, "certificate-authority-data": base64.StdEncoding.EncodeToString(k.cluster.CAPEM)}}},
+		"users":    []any{map[string]any{"name": "admin", "user": map[string]any{"token": k.cluster.AdminToken}}},
+		"contexts": []any{map[string]any{"name": "test", "context": map[string]any{"cluster": "test", "user": "admin"}}},
+	}
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(f, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// testHelmInstall installs the chart with `helm install` on the real API server, every
+// knob set, into a namespace that enforces the restricted profile; `helm install` refuses
+// values of the wrong type and unknown keys (values.schema.json) before creating anything.
+func testHelmInstall(t *testing.T, k *kube) {
+	ctx := context.Background()
+	env := []string{"KUBECONFIG=" + k.kubeconfig(t)}
+	ns := "keyroll-helm"
+	k.restrictedNamespace(ctx, ns)
+	k.apply(ctx, &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+		"metadata": map[string]any{"name": "keyroll-test"}, "value": int64(1000),
+	}})
+	for _, tt := range schemaRefusals {
+		t.Run("refuses "+tt.name, func(t *testing.T) {
+			_, err := helmEnv(t, env, append([]string{"install", "keyroll-bad", chartDir, "--namespace", ns}, setArgs(tt.set)...)...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+	var o chartOption
+	for _, c := range chartOptions {
+		if c.name == "every knob" {
+			o = c
+		}
+	}
+	out, err := helmEnv(t, env, append([]string{"install", "keyroll", chartDir, "--namespace", ns, "--wait=false"}, valuesArgs(t, o)...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.cs.BatchV1().CronJobs(ns).Get(ctx, "keyroll-rotator", metav1.GetOptions{}); err != nil {
+		t.Errorf("the CronJob: %v", err)
+	}
+	if pols, err := k.cs.NetworkingV1().NetworkPolicies(ns).List(ctx, metav1.ListOptions{}); err != nil || len(pols.Items) != 2 {
+		t.Errorf("NetworkPolicies: %v, %v", pols, err)
+	}
+	if list, err := k.cs.BatchV1().CronJobs("keyroll-helm").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=keyroll-bad"}); err != nil || len(list.Items) != 0 {
+		t.Errorf("a refused install created objects: %v, %v", list, err)
+	}
+	// NOTES show the sidecar to add, with its resources and security context.
+	notes := string(out)
+	i := strings.Index(notes, "containers:\n")
+	j := strings.Index(notes, "volumes:\n")
+	if i < 0 || j < i {
+		t.Fatalf("NOTES show no sidecar:\n%s", notes)
+	}
+	var sidecar struct {
+		Containers []corev1.Container `json:"containers"`
+	}
+	if err := yaml.UnmarshalStrict([]byte(notes[i:j]), &sidecar); err != nil || len(sidecar.Containers) != 1 {
+		t.Fatalf("the sidecar in NOTES: %v\n%s", err, notes[i:j])
+	}
+	c := sidecar.Containers[0]
+	if c.Resources.Limits.Memory().String() != "48Mi" || c.SecurityContext == nil || c.SecurityContext.RunAsUser == nil || *c.SecurityContext.RunAsUser != 10001 {
+		t.Errorf("the sidecar's resources %v or securityContext %v are not listenerSidecar.resources and securityContext", c.Resources, c.SecurityContext)
+	}
+	if err := k.admitPod(ctx, ns, "sidecar", corev1.PodSpec{Containers: []corev1.Container{c}, SecurityContext: &corev1.PodSecurityContext{
+		RunAsNonRoot: ptr(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}}); err != nil {
+		t.Errorf("the sidecar as NOTES show it: %v", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 )
 
 // TestListenerSidecarExample decodes the sidecar example of deploy/kubernetes/listener
@@ -16,7 +17,7 @@ import (
 func TestListenerSidecarExample(t *testing.T) {
 	sub := func(name string) string { return filepath.Join("listener", name) }
 	k := load[kustomization](t, sub("kustomization.yaml"))
-	want := []string{"configmap.yaml", "deployment.yaml", "service.yaml", "serviceaccount.yaml"}
+	want := []string{"configmap.yaml", "deployment.yaml", "networkpolicy.yaml", "service.yaml", "serviceaccount.yaml"}
 	if got := slices.Sorted(slices.Values(k.Resources)); !slices.Equal(got, want) {
 		t.Errorf("resources %v, want %v", got, want)
 	}
@@ -57,5 +58,16 @@ func TestListenerSidecarExample(t *testing.T) {
 	}
 	if a := d.Spec.Template.Annotations; a["prometheus.io/port"] != "9090" || a["prometheus.io/scheme"] != "http" {
 		t.Errorf("scrape annotations %v, want the admin port 9090 over http", a)
+	}
+	// The NetworkPolicy lets the receiver's pods accept on the sidecar's port, and scrapes on
+	// its admin port, only.
+	pol := load[networkingv1.NetworkPolicy](t, sub("networkpolicy.yaml"))
+	if pol.Namespace != k.Namespace || !slices.Equal(pol.Spec.PolicyTypes, []networkingv1.PolicyType{"Ingress"}) ||
+		pol.Spec.PodSelector.MatchLabels["app.kubernetes.io/name"] != d.Spec.Template.Labels["app.kubernetes.io/name"] ||
+		len(pol.Spec.Ingress) != 2 || len(pol.Spec.Ingress[0].Ports) != 1 ||
+		pol.Spec.Ingress[0].Ports[0].Port.IntValue() != int(sidecar.Ports[0].ContainerPort) ||
+		len(pol.Spec.Ingress[1].Ports) != 1 || pol.Spec.Ingress[1].Ports[0].Port.IntValue() != int(sidecar.Ports[1].ContainerPort) ||
+		len(pol.Spec.Ingress[1].From) == 0 {
+		t.Errorf("the listener's NetworkPolicy must admit the sidecar's port %d, and its admin port from the monitoring namespace, only: %+v", sidecar.Ports[0].ContainerPort, pol.Spec)
 	}
 }

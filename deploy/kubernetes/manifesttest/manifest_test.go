@@ -13,6 +13,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
@@ -71,6 +72,7 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 		{"serviceaccount.yaml", "v1", "ServiceAccount", &corev1.ServiceAccount{}},
 		{"configmap.yaml", "v1", "ConfigMap", &corev1.ConfigMap{}},
 		{"pvc.yaml", "v1", "PersistentVolumeClaim", &corev1.PersistentVolumeClaim{}},
+		{"networkpolicy.yaml", "networking.k8s.io/v1", "NetworkPolicy", &networkingv1.NetworkPolicy{}},
 	}
 	k := load[kustomization](t, "kustomization.yaml")
 	var files []string

@@ -231,11 +231,22 @@ func testVaultLogin(t *testing.T, k *kube) {
 		k.t = t
 	}
 
+	// The shipped defaults: evidence signed with the Transit key the script created and
+	// anchored, with nothing but the job's policy.
 	run("RunRotates", func(t *testing.T) {
 		tok := newProjectedToken(t, k.token(ctx, "keyroll", "keyroll", []string{"vault"}, nil))
-		code, out, errs := w.run(t, "run", "--config", w.config(t, "keyroll", tok.path()))
+		cfg := w.config(t, "keyroll", tok.path())
+		evidenceFile := filepath.Join(t.TempDir(), "evidence.jsonl")
+		appendFile(t, cfg, fmt.Sprintf("evidence: {file: %q, signing: {transit_mount: transit, key: keyroll-evidence}, anchor: keyroll/evidence/head}\n", evidenceFile))
+		code, out, errs := w.run(t, "run", "--config", cfg)
 		if code != 0 {
 			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+		}
+		if ev, err := os.ReadFile(evidenceFile); err != nil || !strings.Contains(string(ev), `"signature":"vault:v1:`) {
+			t.Errorf("the evidence record is not signed by Transit (%v):\n%s", err, ev)
+		}
+		if head, err := w.vault.client(t, w.vault.RootToken).Logical().Read("secret/data/keyroll/evidence/head"); err != nil || head == nil {
+			t.Errorf("the evidence anchor was not written: %v", err)
 		}
 		sec, err := w.vault.client(t, w.vault.RootToken).Logical().Read("secret/data/keyroll/digicert/prod-us")
 		if err != nil || sec == nil {
@@ -416,5 +427,18 @@ func waitFor(t *testing.T, limit time.Duration, logs *kubetest.Buffer, what stri
 			t.Fatalf("no %s after %s; log:\n%s", what, limit, logs.String())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// appendFile appends text to the file at path.
+func appendFile(t *testing.T, path, text string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -18,3 +18,19 @@ path "secret/metadata/keyroll/digicert/prod-us" {
 path "secret/destroy/keyroll/digicert/prod-us" {
   capabilities = ["update"]
 }
+
+# The evidence file (evidence.signing): Transit signs each record with this key.
+# The private key never leaves Vault.
+path "transit/sign/keyroll-evidence" {
+  capabilities = ["update"]
+}
+
+# Its public keys, to check the file's signatures.
+path "transit/keys/keyroll-evidence" {
+  capabilities = ["read"]
+}
+
+# The evidence file's head (evidence.anchor), written with check-and-set.
+path "secret/data/keyroll/evidence/head" {
+  capabilities = ["create", "read", "update"]
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# kubernetes-auth-role.sh writes keyroll's Vault policies and Kubernetes auth roles.
-# Run it once per cluster with a Vault token allowed to manage policies and auth roles:
+# kubernetes-auth-role.sh writes keyroll's Vault policies and Kubernetes auth roles, and
+# creates the Transit key that signs the evidence. Run it once per cluster with a Vault token
+# allowed to manage policies, auth roles, secrets engines and Transit keys (it is idempotent):
 #
 #   VAULT_ADDR=https://vault.example.internal:8200 VAULT_TOKEN=... ./kubernetes-auth-role.sh
 #
@@ -17,8 +18,21 @@ AUTH_MOUNT=${AUTH_MOUNT:-kubernetes}                  # config vault.auth.mount
 # in ../cronjob.yaml, vault.audience in the Helm chart). Vault refuses tokens for any other
 # audience, such as the API server's default token.
 AUDIENCE=${AUDIENCE:-vault}
+# The evidence signing key (config evidence.signing: transit_mount, key).
+TRANSIT_MOUNT=${TRANSIT_MOUNT:-transit}
+EVIDENCE_KEY=${EVIDENCE_KEY:-keyroll-evidence}
 
 cd "$(dirname "$0")"
+
+# The Transit engine and the asymmetric key that signs every evidence record. The private
+# key never leaves Vault (not exportable, not deletable); the job may only sign with it and
+# read its public keys (keyroll-job-policy.hcl).
+if ! vault secrets list -format=json | grep -q "\"${TRANSIT_MOUNT}/\""; then
+  vault secrets enable -path="${TRANSIT_MOUNT}" transit
+fi
+if ! vault read "${TRANSIT_MOUNT}/keys/${EVIDENCE_KEY}" >/dev/null 2>&1; then
+  vault write -f "${TRANSIT_MOUNT}/keys/${EVIDENCE_KEY}" type=ed25519
+fi
 
 # Both files are `keyroll policy` output for ../configmap.yaml (a test keeps them identical):
 # regenerate them with `keyroll policy --config config.yaml job` and
