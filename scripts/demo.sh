@@ -2,7 +2,8 @@
 # demo.sh is the README's "run the main job" command (`make demo`): it builds keyroll,
 # starts a throwaway Vault dev server (built and cached on first use), the CertCentral
 # simulator and the reference listener on loopback, runs a first rotation and a forced
-# second one, shows where the target stands and the evidence, the metrics a Pushgateway
+# second one, shows where the target stands and the evidence (signed with Vault Transit and
+# anchored in Vault, verified), the metrics a Pushgateway
 # received from each run and the notifications a local receiver got, and stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,6 +77,8 @@ targets:
     vault_path: keyroll/digicert/demo
 evidence:
   file: $demo/evidence.jsonl
+  signing: {transit_mount: transit, key: keyroll-evidence}   # Vault Transit signs every record
+  anchor: keyroll/evidence/head                              # the file's head, kept in Vault
 listener:
   refresh: 1s
   max_staleness: 1500ms        # < propagation_delay: a replica cut off from Vault fails closed first
@@ -87,6 +90,11 @@ notify:
     on: [rotated, failed, needs_human, recovered]
 YAML
 export KEYROLL_CONFIG="$demo/config.yaml"
+
+say "creating the Transit key that signs the evidence (as deploy/kubernetes/vault/kubernetes-auth-role.sh does)"
+"$vault_bin" secrets enable transit >/dev/null
+"$vault_bin" write -f transit/keys/keyroll-evidence type=ed25519 >/dev/null
+echo "transit/keys/keyroll-evidence (ed25519)"
 
 say "starting the CertCentral simulator and the reference listener"
 "$kr" simulate --addr "127.0.0.1:$sport" --api-key "$DIGICERT_API_KEY" \
@@ -145,7 +153,10 @@ say "the Vault document's fingerprints (keys themselves are never printed)"
 
 say "evidence ($demo/evidence.jsonl)"
 cat "$demo/evidence.jsonl"
-"$kr" evidence verify "$demo/evidence.jsonl"
+
+say "evidence verify: the chain, every record's Transit signature, and the file's end against Vault's anchor"
+"$kr" evidence public-key --config "$demo/config.yaml" >"$demo/evidence.pem"
+"$kr" evidence verify "$demo/evidence.jsonl" --public-key "$demo/evidence.pem" --config "$demo/config.yaml" --vault
 
 if [ -n "$pushgateway" ]; then
   say "what the Pushgateway received from the last run (job=keyroll, grouped by target)"

@@ -464,3 +464,15 @@ func TestRotationInterval(t *testing.T) {
 		t.Errorf("before Validate: %v, want 0", got)
 	}
 }
+
+// TestRepoConfigIsSecureByDefault: the example configuration writes evidence, signed with
+// Transit and anchored in Vault.
+func TestRepoConfigIsSecureByDefault(t *testing.T) {
+	c, err := config.Load(filepath.Join("..", "..", "config.yaml"), os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := c.Evidence; e.File == "" || e.Signing == nil || e.Signing.Key == "" || e.Anchor == "" {
+		t.Errorf("evidence = %+v, want a file, signing and an anchor", e)
+	}
+}

@@ -15,7 +15,7 @@ LISTENER_NAMESPACE=${LISTENER_NAMESPACE:-webhooks}    # where your webhook liste
 LISTENER_SERVICE_ACCOUNT=${LISTENER_SERVICE_ACCOUNT:-webhook-listener}
 AUTH_MOUNT=${AUTH_MOUNT:-kubernetes}                  # config vault.auth.mount
 # The audience of the pods' projected service account tokens (serviceAccountToken.audience
-# in ../cronjob.yaml, vault.audience in the Helm chart). Vault refuses tokens for any other
+# in ../cronjob.yaml, vault.auth.kubernetes.audience in the Helm chart). Vault refuses tokens for any other
 # audience, such as the API server's default token.
 AUDIENCE=${AUDIENCE:-vault}
 # The evidence signing key (config evidence.signing: transit_mount, key).
