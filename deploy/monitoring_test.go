@@ -35,17 +35,6 @@ type ruleFile struct {
 	} `yaml:"groups"`
 }
 
-func readYAML(t *testing.T, path string, into any) {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot, path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal(b, into); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-}
-
 // githubAnchor is the fragment GitHub gives a Markdown heading.
 func githubAnchor(heading string) string {
 	h := strings.ToLower(strings.TrimSpace(heading))

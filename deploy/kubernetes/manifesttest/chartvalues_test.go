@@ -271,7 +271,7 @@ func TestChartEveryKnob(t *testing.T) {
 		"rotation.min_interval": "12h", "rotation.max_age": "30d", "rotation.verify_listener": false, "rotation.stuck_after": "2h",
 		"listener.refresh": "15s", "listener.max_staleness": "60s",
 		"evidence.signing.transit_mount": "transit-audit", "evidence.signing.key": "audit", "evidence.anchor": "keyroll/audit/head",
-		"metrics.pushgateway": "http://prometheus-pushgateway.monitoring.svc:9091",
+		"metrics.pushgateway": "http://prometheus-pushgateway.monitoring.svc:9091", "metrics.insecure_http": true,
 	} {
 		if got := dig(cfg, path); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("config %s = %v, want %v", path, got, want)

@@ -70,7 +70,7 @@ targets:
   - {name: prod-eu, vault_path: keyroll/digicert/prod-eu, webhook_id: 7, certcentral: {api_key_env: DIGICERT_EU_API_KEY}}
 listener: {refresh: 15s, maxStaleness: 60s}
 evidence: {size: 1Gi, storageClassName: fast, signing: {transitMount: transit-audit, key: audit}, anchor: keyroll/audit/head}
-metrics: {pushgateway: "http://prometheus-pushgateway.monitoring.svc:9091"}
+metrics: {pushgateway: "http://prometheus-pushgateway.monitoring.svc:9091", insecureHTTP: true}
 notify:
   - {urlSecret: {name: keyroll-slack, key: url}, format: slack, events: [failed, needs_human, recovered]}
   - {url: "https://hooks.internal.example/keyroll", format: json, events: [rotated]}
@@ -82,7 +82,7 @@ listenerSidecar: {enabled: true, resources: {requests: {cpu: 5m, memory: 16Mi}, 
 
 // signedPushNotify is the install the README shows: signing, anchor, Pushgateway and notify.
 const signedPushNotify = `
-metrics: {pushgateway: "http://prometheus-pushgateway.monitoring.svc:9091"}
+metrics: {pushgateway: "http://prometheus-pushgateway.monitoring.svc:9091", insecureHTTP: true}
 notify:
   - {urlSecret: {name: keyroll-slack, key: url}, format: slack, events: [failed, needs_human, recovered]}
 prometheusRule: {enabled: true}
@@ -96,7 +96,7 @@ var chartOptions = []chartOption{
 	{"image digest", []string{"image.digest=" + testDigest}, "", []string{np, sa, cm, pvc, cron}},
 	{"listener sidecar", []string{"listenerSidecar.enabled=true"}, "",
 		[]string{np, np, sa, sa, cm, cm, pvc, cron}},
-	{"prometheus rule", []string{"prometheusRule.enabled=true", "metrics.pushgateway=http://pushgateway:9091"}, "",
+	{"prometheus rule", []string{"prometheusRule.enabled=true", "metrics.pushgateway=https://pushgateway:9091"}, "",
 		[]string{np, sa, cm, pvc, cron, "monitoring.coreos.com/v1/PrometheusRule"}},
 	{"service monitor", []string{"mode=schedule", "serviceMonitor.enabled=true", "prometheusRule.enabled=true"}, "",
 		[]string{np, sa, cm, pvc, "v1/Service", "apps/v1/Deployment", "monitoring.coreos.com/v1/PrometheusRule", "monitoring.coreos.com/v1/ServiceMonitor"}},
@@ -434,7 +434,7 @@ func TestChartRulesAreDeployPrometheusRules(t *testing.T) {
 		"cronjob":  "[keyroll.rules keyroll.alerts keyroll.pushgateway]",
 		"schedule": "[keyroll.rules keyroll.alerts keyroll.scheduler]",
 	} {
-		pr := find[monitoringv1.PrometheusRule](t, renderChart(t, "prometheusRule.enabled=true", "mode="+mode, "metrics.pushgateway=http://pushgateway:9091"))
+		pr := find[monitoringv1.PrometheusRule](t, renderChart(t, "prometheusRule.enabled=true", "mode="+mode, "metrics.pushgateway=https://pushgateway:9091"))
 		var names []string
 		for _, g := range pr.Spec.Groups {
 			names = append(names, g.Name)

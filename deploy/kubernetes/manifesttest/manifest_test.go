@@ -400,6 +400,10 @@ func TestVaultPolicies(t *testing.T) {
 			"secret/data/keyroll/digicert/prod-us":     {"create", "read", "update"},
 			"secret/destroy/keyroll/digicert/prod-us":  {"update"},
 			"secret/metadata/keyroll/digicert/prod-us": {"create", "read", "update"},
+			// The evidence, signed and anchored by default.
+			"transit/sign/keyroll-evidence":     {"update"},
+			"transit/keys/keyroll-evidence":     {"read"},
+			"secret/data/keyroll/evidence/head": {"create", "read", "update"},
 		}},
 		{"vault/keyroll-listener-policy.hcl", map[string][]string{
 			"secret/data/keyroll/digicert/prod-us": {"read"},
