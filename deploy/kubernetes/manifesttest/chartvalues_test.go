@@ -270,7 +270,7 @@ func TestChartEveryKnob(t *testing.T) {
 		"rotation.secret_length": float64(64), "rotation.overlap": "12h", "rotation.propagation_delay": "5m",
 		"rotation.min_interval": "12h", "rotation.max_age": "30d", "rotation.verify_listener": false, "rotation.stuck_after": "2h",
 		"listener.refresh": "15s", "listener.max_staleness": "60s",
-		"evidence.signing.transit_mount": "transit-audit", "evidence.signing.key": "audit", "evidence.anchor": "keyroll/audit/head",
+		"evidence.signing.transit_mount": "transit-audit", "evidence.signing.key": "audit", "evidence.anchor": "keyroll/audit/head", "evidence.timestamp.url": "http://timestamp.digicert.com",
 		"metrics.pushgateway": "http://prometheus-pushgateway.monitoring.svc:9091", "metrics.insecure_http": true,
 	} {
 		if got := dig(cfg, path); fmt.Sprint(got) != fmt.Sprint(want) {

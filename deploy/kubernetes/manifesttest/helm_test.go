@@ -69,7 +69,7 @@ rotation: {secretLength: 64, overlap: 12h, propagationDelay: 5m, minInterval: 12
 targets:
   - {name: prod-eu, vault_path: keyroll/digicert/prod-eu, webhook_id: 7, certcentral: {api_key_env: DIGICERT_EU_API_KEY}}
 listener: {refresh: 15s, maxStaleness: 60s}
-evidence: {size: 1Gi, storageClassName: fast, signing: {transitMount: transit-audit, key: audit}, anchor: keyroll/audit/head}
+evidence: {size: 1Gi, storageClassName: fast, signing: {transitMount: transit-audit, key: audit}, anchor: keyroll/audit/head, timestamp: {url: "http://timestamp.digicert.com"}}
 metrics: {pushgateway: "http://prometheus-pushgateway.monitoring.svc:9091", insecureHTTP: true}
 notify:
   - {urlSecret: {name: keyroll-slack, key: url}, format: slack, events: [failed, needs_human, recovered]}

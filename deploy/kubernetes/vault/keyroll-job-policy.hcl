@@ -30,7 +30,9 @@ path "transit/keys/keyroll-evidence" {
   capabilities = ["read"]
 }
 
-# The evidence file's head (evidence.anchor), written with check-and-set.
+# The evidence file's head (evidence.anchor), written with check-and-set. Its data path only:
+# no metadata, delete, destroy or undelete, so the job can add heads but never remove one
+# or lower max_versions (the Vault set-up sets it), and the history stays checkable.
 path "secret/data/keyroll/evidence/head" {
   capabilities = ["create", "read", "update"]
 }

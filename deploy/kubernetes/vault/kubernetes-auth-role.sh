@@ -71,7 +71,7 @@ vault write "auth/${AUTH_MOUNT}/role/keyroll-listener" \
 # the history nor lower the bound (Vault's default is the mount's 10 versions). One version per
 # record, about 30 bytes of Vault metadata each: 10000 keeps a year of hourly runs; size it to
 # runs per year x the years an auditor looks back.
-EVIDENCE_ANCHOR=${EVIDENCE_ANCHOR:-}                  # e.g. keyroll/evidence/head; empty: no anchor
+EVIDENCE_ANCHOR=${EVIDENCE_ANCHOR-keyroll/evidence/head}   # ../configmap.yaml's evidence.anchor; empty: no anchor
 ANCHOR_MAX_VERSIONS=${ANCHOR_MAX_VERSIONS:-10000}
 if [ -n "${EVIDENCE_ANCHOR}" ]; then
   vault kv metadata put -mount=secret -max-versions="${ANCHOR_MAX_VERSIONS}" "${EVIDENCE_ANCHOR}"
