@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/keyroll/keyroll/internal/cli"
-	"github.com/keyroll/keyroll/internal/vaulttest"
+	"github.com/keyroll/keyroll/internal/testenv"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/vault"
 )
@@ -18,7 +18,7 @@ import (
 // TestListenUpstream runs `keyroll listen --upstream` against real Vault in front of a
 // receiver: verified deliveries reach it with their role, others never do.
 func TestListenUpstream(t *testing.T) {
-	srv := vaulttest.Shared(t)
+	srv := testenv.SharedVault(t)
 	t.Setenv("VAULT_TOKEN", srv.RootToken)
 	t.Setenv("VAULT_ADDR", "")
 	path := uniquePath(t, "sidecar")

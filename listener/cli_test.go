@@ -26,7 +26,7 @@ import (
 	"time"
 
 	"github.com/keyroll/keyroll/internal/cli"
-	"github.com/keyroll/keyroll/internal/vaulttest"
+	"github.com/keyroll/keyroll/internal/testenv"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/vault"
 )
@@ -128,7 +128,7 @@ func adminAddr(t *testing.T, stderr *syncBuffer) string {
 }
 
 func TestListenCommand(t *testing.T) {
-	srv := vaulttest.Shared(t)
+	srv := testenv.SharedVault(t)
 	t.Setenv("VAULT_TOKEN", srv.RootToken)
 	t.Setenv("VAULT_ADDR", "")
 	path := uniquePath(t, "cli")

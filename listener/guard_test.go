@@ -14,7 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/keyroll/keyroll/internal/cli"
-	"github.com/keyroll/keyroll/internal/vaulttest"
+	"github.com/keyroll/keyroll/internal/testenv"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/listener"
 	"github.com/keyroll/keyroll/vault"
@@ -151,7 +151,7 @@ func TestAllowFrom(t *testing.T) {
 // health and metrics answer on the admin port only, and connections from a source outside
 // the allowed prefixes are closed at accept, before a byte is read.
 func TestListenAdminAddrAndAllowFrom(t *testing.T) {
-	srv := vaulttest.Shared(t)
+	srv := testenv.SharedVault(t)
 	t.Setenv("VAULT_TOKEN", srv.RootToken)
 	t.Setenv("VAULT_ADDR", "")
 	path := uniquePath(t, "admin")

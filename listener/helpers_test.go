@@ -12,13 +12,13 @@ import (
 
 	"github.com/keyroll/keyroll/certcentral/certcentraltest"
 	"github.com/keyroll/keyroll/internal/syncbuf"
-	"github.com/keyroll/keyroll/internal/vaulttest"
+	"github.com/keyroll/keyroll/internal/testenv"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/listener"
 	"github.com/keyroll/keyroll/vault"
 )
 
-func TestMain(m *testing.M) { vaulttest.Main(m) }
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // Keys of the tests' documents, 48 characters like minted ones.
 var (

@@ -1,6 +1,6 @@
 package listener_test
 
-// Integration tests against a real Vault dev server (internal/vaulttest): they skip
+// Integration tests against a real Vault dev server (internal/testenv): they skip
 // without KEYROLL_VAULT_BIN (and fail without it when CI=true).
 
 import (
@@ -21,7 +21,7 @@ import (
 
 	"github.com/keyroll/keyroll/certcentral"
 	"github.com/keyroll/keyroll/certcentral/certcentraltest"
-	"github.com/keyroll/keyroll/internal/vaulttest"
+	"github.com/keyroll/keyroll/internal/testenv"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/listener"
 	"github.com/keyroll/keyroll/listener/vaultsource"
@@ -64,7 +64,7 @@ func TestVerifierOutlivesTokenTTL(t *testing.T) {
 	t.Parallel() // waits on real token TTLs
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv := vaulttest.Shared(t)
+	srv := testenv.SharedVault(t)
 	root := srv.Client(t)
 	auth := srv.AppRole(t, "approle-listener", "keyroll-listener",
 		`path "secret/data/keyroll/listener-test/*" { capabilities = ["read"] }`, "2s", "3s")
@@ -141,7 +141,7 @@ func TestVerifierOutlivesTokenTTL(t *testing.T) {
 func TestZeroDowntimeRotation(t *testing.T) {
 	t.Parallel() // real time: about 2s
 	ctx := context.Background()
-	srv := vaulttest.Shared(t)
+	srv := testenv.SharedVault(t)
 	store := vault.NewStore(srv.Client(t), "secret")
 	path := uniquePath(t, "e2e")
 	logs := &syncBuffer{}

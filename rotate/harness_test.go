@@ -20,13 +20,13 @@ import (
 	"github.com/keyroll/keyroll/certcentral/certcentraltest"
 	"github.com/keyroll/keyroll/internal/evidence"
 	"github.com/keyroll/keyroll/internal/syncbuf"
-	"github.com/keyroll/keyroll/internal/vaulttest"
+	"github.com/keyroll/keyroll/internal/testenv"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/rotate"
 	"github.com/keyroll/keyroll/vault"
 )
 
-func TestMain(m *testing.M) { vaulttest.Main(m) }
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // endpoint has characters a careless client would re-encode.
 const endpoint = "https://127.0.0.1:PORT/hooks/digicert?team=a&b=<c>%2Fd&é"
@@ -121,7 +121,7 @@ func backends(t *testing.T) map[string]func(t *testing.T) rotate.KeyStore {
 	return map[string]func(t *testing.T) rotate.KeyStore{
 		"memory": func(*testing.T) rotate.KeyStore { return newMemStore() },
 		"vault": func(t *testing.T) rotate.KeyStore {
-			return vault.RotateStore{Store: vault.NewStore(vaulttest.Shared(t).Client(t), "secret")}
+			return vault.RotateStore{Store: vault.NewStore(testenv.SharedVault(t).Client(t), "secret")}
 		},
 	}
 }

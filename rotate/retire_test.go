@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/keyroll/keyroll/internal/evidence"
-	"github.com/keyroll/keyroll/internal/vaulttest"
+	"github.com/keyroll/keyroll/internal/testenv"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/rotate"
 	"github.com/keyroll/keyroll/vault"
@@ -22,7 +22,7 @@ import (
 // retiring run costs three Vault requests.
 func TestRetirementLeavesOnlyAcceptedKeys(t *testing.T) {
 	ctx := context.Background()
-	srv := vaulttest.Shared(t)
+	srv := testenv.SharedVault(t)
 	store := vault.NewStore(srv.Client(t), "secret")
 	f := newFixture(t, vault.RotateStore{Store: store})
 	pol := policy()

@@ -13,7 +13,7 @@ import (
 	"github.com/keyroll/keyroll/certcentral/certcentraltest"
 	"github.com/keyroll/keyroll/internal/evidence"
 	"github.com/keyroll/keyroll/internal/failure"
-	"github.com/keyroll/keyroll/internal/vaulttest"
+	"github.com/keyroll/keyroll/internal/testenv"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/rotate"
 )
@@ -329,7 +329,7 @@ func TestMetadataWritten(t *testing.T) {
 			t.Errorf("metadata step failed: %s", s.Detail)
 		}
 	}
-	meta := vaulttest.Shared(t).CustomMetadata(t, "secret", f.path)
+	meta := testenv.SharedVault(t).CustomMetadata(t, "secret", f.path)
 	vv := f.doc()
 	if meta["state"] != "idle" || meta["current_fingerprint"] != keyset.Fingerprint(vv.Doc.Current) ||
 		meta["rotation_id"] != vv.Doc.RotationID || meta["rotated_at"] == "" {

@@ -20,7 +20,7 @@ import (
 	"github.com/hashicorp/vault/api"
 	"github.com/rs/zerolog"
 
-	"github.com/keyroll/keyroll/internal/vaulttest"
+	"github.com/keyroll/keyroll/internal/testenv"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/vault"
 )
@@ -79,7 +79,7 @@ func fakeTokenReview(t *testing.T, valid map[string]string) *httptest.Server {
 // against the real Vault server and a stand-in for the Kubernetes TokenReview API.
 func TestLoginKubernetes(t *testing.T) {
 	ctx := context.Background()
-	srv := vaulttest.Start(t)
+	srv := testenv.DevVault(t)
 	c := srv.Client(t)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keyroll/keyroll/internal/vaulttest"
+	"github.com/keyroll/keyroll/internal/testenv"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/vault"
 )
@@ -42,7 +42,7 @@ func echoProxy(t *testing.T, addr string) *httptest.Server {
 
 func TestWriteErrorNeverEchoesKeys(t *testing.T) {
 	ctx := context.Background()
-	srv := vaulttest.Shared(t)
+	srv := testenv.SharedVault(t)
 	proxy := echoProxy(t, srv.Addr)
 	c := srv.Client(t)
 	if err := c.SetAddress(proxy.URL); err != nil {

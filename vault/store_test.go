@@ -14,16 +14,16 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/keyroll/keyroll/internal/failure"
-	"github.com/keyroll/keyroll/internal/vaulttest"
+	"github.com/keyroll/keyroll/internal/testenv"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/vault"
 )
 
-func TestMain(m *testing.M) { vaulttest.Main(m) }
+func TestMain(m *testing.M) { testenv.Main(m) }
 
-func newStore(t *testing.T) (*vault.Store, *vaulttest.Server) {
+func newStore(t *testing.T) (*vault.Store, *testenv.VaultServer) {
 	t.Helper()
-	srv := vaulttest.Shared(t)
+	srv := testenv.SharedVault(t)
 	return vault.NewStore(srv.Client(t), "secret"), srv
 }
 
@@ -145,7 +145,7 @@ func TestStoreInvalidDocument(t *testing.T) {
 
 func TestStorePermissionDenied(t *testing.T) {
 	ctx := context.Background()
-	srv := vaulttest.Shared(t)
+	srv := testenv.SharedVault(t)
 	path := testPath(t)
 	srv.Policy(t, "keyroll-other", `path "secret/data/other/*" { capabilities = ["read", "create", "update"] }`)
 	tok := srv.Token(t, time.Hour, "keyroll-other")
@@ -163,7 +163,7 @@ func TestStorePermissionDenied(t *testing.T) {
 
 func TestStoreUnavailable(t *testing.T) {
 	ctx := context.Background()
-	srv := vaulttest.Start(t) // a dedicated server, stopped below
+	srv := testenv.DevVault(t) // a dedicated server, stopped below
 	s := vault.NewStore(srv.Client(t), "secret")
 	path := testPath(t)
 	if _, err := s.Write(ctx, path, keyset.Document{Current: "a"}, 0); err != nil {
@@ -181,7 +181,7 @@ func TestStoreUnavailable(t *testing.T) {
 
 func TestStoreSealed(t *testing.T) {
 	ctx := context.Background()
-	srv := vaulttest.Start(t)
+	srv := testenv.DevVault(t)
 	c := srv.Client(t)
 	s := vault.NewStore(c, "secret")
 	if err := c.Sys().Seal(); err != nil {
@@ -194,7 +194,7 @@ func TestStoreSealed(t *testing.T) {
 
 func TestLoginToken(t *testing.T) {
 	ctx := context.Background()
-	srv := vaulttest.Shared(t)
+	srv := testenv.SharedVault(t)
 	sess, err := vault.Login(ctx, vault.Options{Address: srv.Addr, Auth: vault.Auth{Method: vault.AuthToken, Token: srv.RootToken}}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +211,7 @@ func TestLoginToken(t *testing.T) {
 func TestLoginAppRoleAndRelogin(t *testing.T) {
 	t.Parallel() // waits on real token TTLs
 	ctx := context.Background()
-	srv := vaulttest.Start(t)
+	srv := testenv.DevVault(t)
 	// Tokens live 4s and cannot be renewed past 6s: KeepAlive must log in again.
 	// (Vault reports TTLs in whole seconds, so shorter ones leave renewal little margin.)
 	auth := srv.AppRole(t, "approle", "kr", `path "secret/data/keyroll/*" { capabilities = ["read", "create", "update"] }`, "4s", "6s")
@@ -250,7 +250,7 @@ func writeFile(t *testing.T, path, content string) {
 func TestEnsureLogsInAgainAfterExpiry(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv := vaulttest.Start(t)
+	srv := testenv.DevVault(t)
 	auth := srv.AppRole(t, "approle", "kr", `path "secret/data/keyroll/*" { capabilities = ["read", "create", "update"] }`, "1s", "1s")
 	cfg := vault.Options{Address: srv.Addr, Auth: auth}
 	sess, err := vault.Login(ctx, cfg, zerolog.Nop())

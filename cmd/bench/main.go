@@ -37,6 +37,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/keyroll/keyroll/internal/testenv"
 )
 
 type options struct {
@@ -48,11 +50,15 @@ type options struct {
 	failDelivery                         int64
 }
 
-var ps procs
+// ps tracks the servers the driver starts, so that all of them are stopped on the way out.
+var ps testenv.Group
+
+// stopGrace is how long a server has to end after SIGTERM before it is killed.
+const stopGrace = 5 * time.Second
 
 func fatalf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
-	ps.stopAll()
+	ps.StopAll(stopGrace)
 	os.Exit(1)
 }
 
@@ -95,11 +101,11 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	defer ps.stopAll()
+	defer ps.StopAll(stopGrace)
 	go func() {
 		<-ctx.Done()
 		if errors.Is(context.Cause(ctx), context.Canceled) {
-			ps.stopAll()
+			ps.StopAll(stopGrace)
 		}
 	}()
 
@@ -107,7 +113,7 @@ func main() {
 	if err != nil {
 		fatalf("%v", err)
 	}
-	ps.stopAll()
+	ps.StopAll(stopGrace)
 	fmt.Print(rep.markdown(o))
 }
 
@@ -191,7 +197,7 @@ func run(ctx context.Context, o options) (*report, error) {
 			return nil, err
 		}
 	}
-	ps.stop(v.cmd)
+	v.Stop()
 	if r.profile != "" {
 		r.profileTop = strings.TrimSuffix(r.profile, ".pprof") + ".top.txt"
 		out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=40", o.keyroll, r.profile).CombinedOutput()
@@ -227,7 +233,7 @@ rotation:
 listener:
   refresh: 0s
 targets:
-`, name, v.addr, simURL)
+`, name, v.Addr, simURL)
 	for _, t := range targets {
 		b.WriteString(t)
 	}
@@ -238,7 +244,7 @@ targets:
 
 func keyrollEnv(v *vaultServer, extra ...string) []string {
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	env = append(env, v.env()...)
+	env = append(env, v.Env()...)
 	return withEnv(env, extra...)
 }
 
@@ -336,7 +342,7 @@ func single(ctx context.Context, o options, r *report, v *vaultServer, lis *okLi
 	if err != nil {
 		return fmt.Errorf("simulator: %w", err)
 	}
-	defer ps.stop(s.cmd)
+	defer ps.Stop(s.proc, stopGrace)
 	cfg := config(o, v, s.url, "single", []string{"  - name: bench\n    vault_path: keyroll/bench/single\n"})
 	env := keyrollEnv(v, "DIGICERT_API_KEY", key+"-1")
 	scriptEnv := withEnv(keyrollEnv(v), "VAULT_BIN", o.vaultBin, "DC_URL", s.url, "DC_API_KEY", key+"-2",
@@ -446,7 +452,7 @@ func fleetsPerKey(ctx context.Context, o options, r *report, v *vaultServer, lis
 	if err != nil {
 		return fmt.Errorf("simulator: %w", err)
 	}
-	defer ps.stop(s.cmd)
+	defer ps.Stop(s.proc, stopGrace)
 	env := keyrollEnv(v)
 	for i := 1; i <= max(maxN, 2); i++ {
 		env = withEnv(env, fmt.Sprintf("DC_KEY_%d", i), fmt.Sprintf("%s-%d", key, i))
@@ -584,7 +590,7 @@ func oneKeyAttempt(ctx context.Context, o options, r *report, v *vaultServer, li
 	if err != nil {
 		return fr, fmt.Errorf("simulator: %w", err)
 	}
-	defer ps.stop(s.cmd)
+	defer ps.Stop(s.proc, stopGrace)
 	if len(s.ids) != n {
 		return fr, fmt.Errorf("simulator listed %d webhook ids, want %d:\n%s", len(s.ids), n, s.stdio)
 	}

@@ -19,63 +19,41 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/keyroll/keyroll/internal/testenv"
 )
 
 // vaultServer is a `vault server -dev` on 127.0.0.1 with a file audit device, so that
 // every request keyroll (or the manual script) makes is counted.
 type vaultServer struct {
-	addr, token string
-	audit       *auditLog
-	cmd         *exec.Cmd
+	*testenv.VaultServer
+	audit *auditLog
 }
 
-func startVault(ctx context.Context, ps *procs, bin, dir string) (*vaultServer, error) {
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		tok := "bench-root-" + randHex(8)
-		v := &vaultServer{addr: "http://127.0.0.1:" + itoa(port), token: tok}
-		logf, err := os.Create(filepath.Join(dir, "vault.log"))
-		if err != nil {
-			return nil, err
-		}
-		cmd := exec.Command(bin, "server", "-dev", "-dev-root-token-id="+tok,
-			"-dev-listen-address=127.0.0.1:"+itoa(port), "-dev-no-store-token")
-		cmd.Env = withEnv(os.Environ(), "HOME", dir, "VAULT_ADDR", "", "VAULT_TOKEN", "")
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := ps.start(cmd); err != nil {
-			logf.Close()
-			return nil, err
-		}
-		v.cmd = cmd
-		err = waitHTTP(ctx, v.addr+"/v1/sys/health", 30*time.Second)
-		logf.Close()
-		if err != nil {
-			ps.stop(cmd)
-			lastErr = err
-			continue
-		}
-		auditPath := filepath.Join(dir, "vault-audit.log")
-		_ = os.Remove(auditPath)
-		enable := exec.CommandContext(ctx, bin, "audit", "enable", "file", "file_path="+auditPath)
-		enable.Env = withEnv(os.Environ(), "HOME", dir, "VAULT_ADDR", v.addr, "VAULT_TOKEN", tok)
-		out, err := enable.CombinedOutput()
-		if err != nil {
-			ps.stop(cmd)
-			return nil, fmt.Errorf("vault audit enable: %v: %s", err, out)
-		}
-		v.audit = &auditLog{path: auditPath}
-		v.audit.skip() // the audit enable itself
-		return v, nil
+func startVault(ctx context.Context, ps *testenv.Group, bin, dir string) (*vaultServer, error) {
+	logf, err := os.Create(filepath.Join(dir, "vault.log"))
+	if err != nil {
+		return nil, err
 	}
-	return nil, lastErr
-}
-
-func (v *vaultServer) env() []string {
-	return []string{"VAULT_ADDR=" + v.addr, "VAULT_TOKEN=" + v.token}
+	defer logf.Close() // the server has its own copy
+	v, err := testenv.StartVault(ctx, testenv.VaultOptions{Bin: bin, Dir: dir, Log: logf, RootToken: "bench-root-" + randHex(8), Group: ps})
+	if err != nil {
+		return nil, err
+	}
+	c, err := v.NewClient(v.RootToken)
+	if err != nil {
+		v.Stop()
+		return nil, err
+	}
+	auditPath := filepath.Join(dir, "vault-audit.log")
+	_ = os.Remove(auditPath)
+	if err := testenv.AuditFile(ctx, c, "file", auditPath); err != nil {
+		v.Stop()
+		return nil, err
+	}
+	audit := &auditLog{path: auditPath}
+	audit.skip() // the audit enable itself
+	return &vaultServer{VaultServer: v, audit: audit}, nil
 }
 
 // auditLog reads the Vault file audit device's log from where it last stopped.
@@ -155,7 +133,7 @@ type sim struct {
 	url   string // http://127.0.0.1:PORT/services/v2
 	base  string // http://127.0.0.1:PORT
 	ids   []int  // webhook ids of the first account, when printed
-	cmd   *exec.Cmd
+	proc  *testenv.Proc
 	stdio string
 }
 
@@ -200,10 +178,10 @@ func diffStats(before, after simStats) digicertOps {
 }
 
 // startSim starts `keyroll simulate` with args besides --addr.
-func startSim(ctx context.Context, ps *procs, keyroll, dir, name string, args ...string) (*sim, error) {
+func startSim(ctx context.Context, ps *testenv.Group, keyroll, dir, name string, args ...string) (*sim, error) {
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePort()
+		port, err := testenv.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -219,18 +197,16 @@ func startSim(ctx context.Context, ps *procs, keyroll, dir, name string, args ..
 		}
 		cmd := exec.Command(keyroll, append([]string{"simulate", "--addr", "127.0.0.1:" + itoa(port), "--log-level", "warn"}, args...)...)
 		cmd.Stdout, cmd.Stderr = outf, logf
-		if err := ps.start(cmd); err != nil {
-			logf.Close()
-			outf.Close()
-			return nil, err
-		}
-		s := &sim{base: "http://127.0.0.1:" + itoa(port), cmd: cmd}
-		s.url = s.base + "/services/v2"
-		err = waitHTTP(ctx, s.base+"/_sim/stats", 20*time.Second)
+		p, err := ps.Start(name, cmd)
 		logf.Close()
 		outf.Close()
 		if err != nil {
-			ps.stop(cmd)
+			return nil, err
+		}
+		s := &sim{base: "http://127.0.0.1:" + itoa(port), proc: p}
+		s.url = s.base + "/services/v2"
+		if err := testenv.WaitHTTP(ctx, s.base+"/_sim/stats", 20*time.Second); err != nil {
+			ps.Stop(p, stopGrace)
 			lastErr = err
 			continue
 		}

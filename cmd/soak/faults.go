@@ -128,7 +128,7 @@ func (h *harness) startKeyroll(name string, env []string, args ...string) (*keyr
 		return nil, err
 	}
 	kp.child = c
-	h.events.add("%s: started (pid %d) %s", name, c.cmd.Process.Pid, strings.Join(args, " "))
+	h.events.add("%s: started (pid %d) %s", name, c.Pid(), strings.Join(args, " "))
 	return kp, nil
 }
 
@@ -136,17 +136,15 @@ func (h *harness) startKeyroll(name string, env []string, args ...string) (*keyr
 // 2 and 3 are violations: under these faults the state must always stay resumable.
 func (h *harness) waitKeyroll(ctx context.Context, p *keyrollProc, kind string) int {
 	select {
-	case <-p.done:
+	case <-p.Done():
 	case <-time.After(2 * time.Minute):
-		h.violation(3, fmt.Sprintf("%s did not end within 2 minutes", p.name))
-		p.signal(syscall.SIGKILL)
+		h.violation(3, fmt.Sprintf("%s did not end within 2 minutes", p.Name))
+		p.Signal(syscall.SIGKILL)
 	}
-	code := p.exitCode()
-	p.mu.Lock()
-	killed := p.killed
-	p.mu.Unlock()
+	code := p.ExitCode()
+	killed := p.Killed()
 	if code == 0 && kind == "run" {
-		h.mon.checkRetired(ctx, p.started)
+		h.mon.checkRetired(ctx, p.Started)
 	}
 	outcome := fmt.Sprintf("%s exit %d", kind, code)
 	switch {
@@ -158,10 +156,10 @@ func (h *harness) waitKeyroll(ctx context.Context, p *keyrollProc, kind string) 
 	case code < 0:
 		outcome = kind + " ended by a signal"
 	case code == 2 || code == 3:
-		h.violation(3, fmt.Sprintf("%s exited %d: needs a human or a fix, although the soak only injects recoverable faults (see keyroll.log)", p.name, code))
+		h.violation(3, fmt.Sprintf("%s exited %d: needs a human or a fix, although the soak only injects recoverable faults (see keyroll.log)", p.Name, code))
 	}
 	h.count(h.exits, outcome)
-	h.events.add("%s: %s after %s", p.name, outcome, time.Since(p.started).Round(time.Millisecond))
+	h.events.add("%s: %s after %s", p.Name, outcome, time.Since(p.Started).Round(time.Millisecond))
 	return code
 }
 
@@ -212,9 +210,9 @@ func (h *harness) runOnce(ctx context.Context, rng *rand.Rand, fault string) int
 	case fKill:
 		d := uniform(rng, 0, 1500*time.Millisecond)
 		go func() {
-			if sleepUntil(p.done, d) {
-				h.events.add("fault: SIGKILL %s after %s", p.name, d.Round(time.Millisecond))
-				p.signal(syscall.SIGKILL)
+			if sleepUntil(p.Done(), d) {
+				h.events.add("fault: SIGKILL %s after %s", p.Name, d.Round(time.Millisecond))
+				p.Signal(syscall.SIGKILL)
 			}
 		}()
 	case fKillWait, fTerm:
@@ -226,12 +224,12 @@ func (h *harness) runOnce(ctx context.Context, rng *rand.Rand, fault string) int
 		go func() {
 			select {
 			case <-p.waiting:
-			case <-p.done:
+			case <-p.Done():
 				return
 			}
-			if sleepUntil(p.done, d) {
-				h.events.add("fault: %s %s %s into the propagation wait", sig, p.name, d.Round(time.Millisecond))
-				p.signal(sig)
+			if sleepUntil(p.Done(), d) {
+				h.events.add("fault: %s %s %s into the propagation wait", sig, p.Name, d.Round(time.Millisecond))
+				p.Signal(sig)
 			}
 		}()
 	case fConcurrent:
@@ -346,7 +344,7 @@ func (h *harness) schedulePhase(ctx context.Context, rng *rand.Rand, target int)
 	for ctx.Err() == nil && h.mon.rotations() < target && p != nil {
 		sleepCtx(ctx, uniform(rng, 500*time.Millisecond, 2*time.Second))
 		select {
-		case <-p.done:
+		case <-p.Done():
 			h.waitKeyroll(ctx, p, "schedule")
 			p = start()
 			continue
@@ -367,7 +365,7 @@ func (h *harness) schedulePhase(ctx context.Context, rng *rand.Rand, target int)
 				sig = syscall.SIGTERM
 			}
 			h.events.add("fault: %s the scheduler", sig)
-			p.signal(sig)
+			p.Signal(sig)
 			h.waitKeyroll(ctx, p, "schedule")
 			h.noteTornTail("left by a killed scheduler")
 			p = start()
@@ -382,7 +380,7 @@ func (h *harness) schedulePhase(ctx context.Context, rng *rand.Rand, target int)
 		}
 	}
 	if p != nil {
-		p.stop(15 * time.Second)
+		p.Stop(15 * time.Second)
 		h.waitKeyroll(ctx, p, "schedule")
 	}
 	h.dc.sim.ClearFaults()

@@ -116,7 +116,7 @@ func (m *monitor) run(ctx context.Context) {
 // (Vault down or sealed) is tried again at the next tick.
 func (m *monitor) poll(ctx context.Context) {
 	now := time.Now()
-	c := m.h.vault.client()
+	c := m.h.vault.Client()
 	meta, err := c.Logical().ReadWithContext(ctx, m.h.s.kvMount+"/metadata/"+m.h.s.docPath)
 	if took := time.Since(now); (err != nil || took > m.h.s.slowVault) && ctx.Err() == nil {
 		m.h.vault.unresponsive(now, now.Add(took))
@@ -150,7 +150,7 @@ func (m *monitor) poll(ctx context.Context) {
 
 // read reads version n of the document.
 func (m *monitor) read(ctx context.Context, n int) (docVersion, error) {
-	c := m.h.vault.client()
+	c := m.h.vault.Client()
 	s, err := c.Logical().ReadWithDataWithContext(ctx, m.h.s.kvMount+"/data/"+m.h.s.docPath,
 		map[string][]string{"version": {strconv.Itoa(n)}})
 	if err != nil {
@@ -289,7 +289,7 @@ func (m *monitor) checkRetired(ctx context.Context, started time.Time) {
 	if !m.retires() {
 		return
 	}
-	meta, err := m.h.vault.client().Logical().ReadWithContext(ctx, m.h.s.kvMount+"/metadata/"+m.h.s.docPath)
+	meta, err := m.h.vault.Client().Logical().ReadWithContext(ctx, m.h.s.kvMount+"/metadata/"+m.h.s.docPath)
 	if err != nil || meta == nil {
 		return // Vault is out; the next run's check covers it
 	}

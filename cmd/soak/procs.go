@@ -1,28 +1,19 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/keyroll/keyroll/internal/testenv"
 )
 
 // child is one process the soak started: keyroll run, keyroll schedule or a listener.
-type child struct {
-	name    string
-	cmd     *exec.Cmd
-	started time.Time
-	done    chan struct{}
-	code    int  // exit code once done; -1 when a signal ended it
-	killed  bool // the soak sent it SIGKILL
-	mu      sync.Mutex
-}
+type child = testenv.Proc
 
 // logSink writes every line the children print to one file, prefixed with the child's name.
 type logSink struct {
@@ -41,90 +32,14 @@ func (s *logSink) line(name, text string) {
 func spawn(sink *logSink, name string, env []string, onLine func(string), bin string, args ...string) (*child, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	c := &child{name: name, cmd: cmd, done: make(chan struct{}), code: -1}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	c.started = time.Now()
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			sink.line(name, sc.Text())
-			if onLine != nil {
-				onLine(sc.Text())
-			}
+	cmd.Stderr = testenv.Lines(func(line string) {
+		sink.line(name, line)
+		if onLine != nil {
+			onLine(line)
 		}
-	}()
-	go func() {
-		defer wg.Done()
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			sink.line(name+" (stdout)", sc.Text())
-		}
-	}()
-	go func() {
-		wg.Wait()
-		_ = cmd.Wait()
-		c.mu.Lock()
-		if cmd.ProcessState != nil {
-			c.code = cmd.ProcessState.ExitCode()
-		}
-		c.mu.Unlock()
-		close(c.done)
-	}()
-	return c, nil
-}
-
-// signal sends sig to the child's process group.
-func (c *child) signal(sig syscall.Signal) {
-	if sig == syscall.SIGKILL {
-		c.mu.Lock()
-		c.killed = true
-		c.mu.Unlock()
-	}
-	_ = syscall.Kill(-c.cmd.Process.Pid, sig)
-}
-
-// exitCode waits for the child and returns its exit code (-1: ended by a signal).
-func (c *child) exitCode() int {
-	<-c.done
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.code
-}
-
-// stop ends the child: SIGTERM, then SIGKILL after grace.
-func (c *child) stop(grace time.Duration) {
-	c.signal(syscall.SIGTERM)
-	select {
-	case <-c.done:
-	case <-time.After(grace):
-		c.signal(syscall.SIGKILL)
-		<-c.done
-	}
-}
-
-// freePort returns a port that was free on 127.0.0.1 a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	})
+	cmd.Stdout = testenv.Lines(func(line string) { sink.line(name+" (stdout)", line) })
+	return testenv.StartProc(name, cmd)
 }
 
 // sleepCtx sleeps for d unless ctx ends first; it reports whether it slept the whole time.

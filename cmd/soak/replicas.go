@@ -45,18 +45,18 @@ func (h *harness) keep(ctx context.Context, r *replica) {
 		r.mu.Lock()
 		r.proc = p
 		r.mu.Unlock()
-		h.events.add("%s: started (pid %d)", r.name, p.cmd.Process.Pid)
+		h.events.add("%s: started (pid %d)", r.name, p.Pid())
 		go h.probe(ctx, r, p)
 		select {
-		case <-p.done:
+		case <-p.Done():
 		case <-ctx.Done():
-			p.stop(5 * time.Second)
+			p.Stop(5 * time.Second)
 		}
 		r.mu.Lock()
 		r.ready, r.proc = false, nil
 		r.mu.Unlock()
 		if ctx.Err() == nil {
-			h.events.add("%s: exited with %d", r.name, p.exitCode())
+			h.events.add("%s: exited with %d", r.name, p.ExitCode())
 			sleepCtx(ctx, 100*time.Millisecond)
 		}
 	}
@@ -69,7 +69,7 @@ func (h *harness) probe(ctx context.Context, r *replica, p *child) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-p.done:
+		case <-p.Done():
 			return
 		case <-time.After(50 * time.Millisecond):
 		}
@@ -102,8 +102,8 @@ func (r *replica) restart(graceful bool) {
 		return
 	}
 	if graceful {
-		p.signal(syscall.SIGTERM)
+		p.Signal(syscall.SIGTERM)
 	} else {
-		p.signal(syscall.SIGKILL)
+		p.Signal(syscall.SIGKILL)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyroll/keyroll/internal/testenv"
 	"github.com/keyroll/keyroll/internal/tsatest"
 )
 
@@ -69,7 +70,7 @@ func (h *harness) writeConfigs() error {
 		}
 	}
 	for _, verify := range []bool{true, false} {
-		c := fmt.Sprintf(configTemplate, h.vault.addr, h.s.kvMount, h.dc.url, h.s.dcTimeout, h.s.overlap, h.s.propagation,
+		c := fmt.Sprintf(configTemplate, h.vault.Addr, h.s.kvMount, h.dc.url, h.s.dcTimeout, h.s.overlap, h.s.propagation,
 			verify, h.s.docPath, h.dc.id, h.evidenceFile(), evidenceKey, evidenceAnchor, h.tsa.URL, h.s.refresh, h.s.maxStaleness)
 		if err := os.WriteFile(h.configFile(verify), []byte(c), 0o600); err != nil {
 			return err
@@ -103,17 +104,11 @@ func (h *harness) setup(ctx context.Context, vaultBin string) (func(), error) {
 		}
 	}
 	var err error
-	if h.vault, err = newVaultServer(vaultBin, h.dir); err != nil {
-		return stopAll, err
+	h.vault, err = startVault(ctx, vaultBin, h.dir, evidenceKey, h.s.kvMount, evidenceAnchor)
+	if h.vault != nil {
+		stops = append(stops, h.vault.Stop)
 	}
-	if err := h.vault.startProcess(ctx); err != nil {
-		return stopAll, err
-	}
-	stops = append(stops, h.vault.stop)
-	if err := h.vault.initialize(ctx); err != nil {
-		return stopAll, err
-	}
-	if err := h.vault.enableTransit(ctx, evidenceKey, h.s.kvMount, evidenceAnchor); err != nil {
+	if err != nil {
 		return stopAll, err
 	}
 	h.front, err = startFront(h, newRand(h.s.seed+1))
@@ -132,7 +127,7 @@ func (h *harness) setup(ctx context.Context, vaultBin string) (func(), error) {
 	if err := h.tokens(ctx); err != nil {
 		return stopAll, err
 	}
-	h.events.add("vault %s (file storage), simulator %s, webhook %d, PUT contacts the endpoint: %t", h.vault.addr, h.dc.url, h.dc.id, contact)
+	h.events.add("vault %s (file storage), simulator %s, webhook %d, PUT contacts the endpoint: %t", h.vault.Addr, h.dc.url, h.dc.id, contact)
 	fmt.Fprintf(h.out, "soak: DigiCert's PUT contacts the endpoint with the new secret: %t\n", contact)
 
 	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
@@ -141,11 +136,11 @@ func (h *harness) setup(ctx context.Context, vaultBin string) (func(), error) {
 	h.mon = &monitor{h: h}
 	goRun(&wg, func() { h.mon.run(bg) })
 	for i := range h.s.replicas {
-		port, err := freePort()
+		port, err := testenv.FreePort()
 		if err != nil {
 			return stopAll, err
 		}
-		admin, err := freePort()
+		admin, err := testenv.FreePort()
 		if err != nil {
 			return stopAll, err
 		}
@@ -180,7 +175,7 @@ func (h *harness) tokens(ctx context.Context) error {
 		return err
 	}
 	for name, hcl := range map[string]string{"keyroll-job": job, "keyroll-listener": listener} {
-		if err := h.vault.client().Sys().PutPolicyWithContext(ctx, name, hcl); err != nil {
+		if err := h.vault.Client().Sys().PutPolicyWithContext(ctx, name, hcl); err != nil {
 			return fmt.Errorf("policy %s: %w", name, err)
 		}
 	}
@@ -263,7 +258,7 @@ func (h *harness) waitReplicas(ctx context.Context) error {
 // publicKey saves the Transit public key that verifies the evidence signatures.
 func (h *harness) publicKey(ctx context.Context) error {
 	cmd := exec.CommandContext(ctx, h.keyroll, "evidence", "public-key", "--config", h.configFile(true))
-	cmd.Env = withEnv("VAULT_TOKEN", h.vault.rootToken, "DIGICERT_API_KEY", h.dc.apiKey)
+	cmd.Env = withEnv("VAULT_TOKEN", h.vault.RootToken(), "DIGICERT_API_KEY", h.dc.apiKey)
 	out, err := cmd.Output()
 	if err != nil {
 		return fmt.Errorf("keyroll evidence public-key: %w", err)
@@ -284,7 +279,7 @@ func (h *harness) checkEvidence(ctx context.Context) {
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, h.keyroll, "evidence", "verify", h.evidenceFile(),
 		"--public-key", h.publicKeyFile(), "--tsa-ca", h.tsa.CAFile, "--config", h.configFile(true), "--vault")
-	cmd.Env = withEnv("VAULT_TOKEN", h.vault.rootToken, "DIGICERT_API_KEY", h.dc.apiKey)
+	cmd.Env = withEnv("VAULT_TOKEN", h.vault.RootToken(), "DIGICERT_API_KEY", h.dc.apiKey)
 	out, err := cmd.CombinedOutput()
 	h.mu.Lock()
 	h.evChecks++

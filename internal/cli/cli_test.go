@@ -20,14 +20,14 @@ import (
 	"github.com/keyroll/keyroll/certcentral/certcentraltest"
 	"github.com/keyroll/keyroll/internal/cli"
 	"github.com/keyroll/keyroll/internal/syncbuf"
-	"github.com/keyroll/keyroll/internal/vaulttest"
+	"github.com/keyroll/keyroll/internal/testenv"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/vault"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	vaulttest.StopShared()
+	testenv.StopSharedVault()
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))
 	}
@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 // the accept set from Vault on every delivery.
 type world struct {
 	t        *testing.T
-	vault    *vaulttest.Server
+	vault    *testenv.VaultServer
 	store    *vault.Store
 	sim      *certcentraltest.Server
 	acct     *certcentraltest.Account
@@ -55,7 +55,7 @@ var worldSeq int
 func newWorld(t *testing.T, extraYAML string) *world {
 	t.Helper()
 	worldSeq++
-	w := &world{t: t, vault: vaulttest.Shared(t), apiKey: "KEY" + strings.Repeat("x", 29) + fmt.Sprint(worldSeq)}
+	w := &world{t: t, vault: testenv.SharedVault(t), apiKey: "KEY" + strings.Repeat("x", 29) + fmt.Sprint(worldSeq)}
 	w.store = vault.NewStore(w.vault.Client(t), "secret")
 	w.path = fmt.Sprintf("keyroll/cli-test/%d-%s", worldSeq, keyset.Fingerprint(t.Name())[7:])
 	lis := httptest.NewTLSServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {

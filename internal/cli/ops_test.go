@@ -15,9 +15,9 @@ import (
 
 	"github.com/keyroll/keyroll/certcentral/certcentraltest"
 	"github.com/keyroll/keyroll/internal/cli"
-	"github.com/keyroll/keyroll/internal/pushgatewaytest"
 	"github.com/keyroll/keyroll/internal/receivertest"
 	"github.com/keyroll/keyroll/internal/syncbuf"
+	"github.com/keyroll/keyroll/internal/testenv"
 	"github.com/keyroll/keyroll/keyset"
 )
 
@@ -25,7 +25,7 @@ import (
 // metrics to a real Pushgateway when it ends, success or failure, and posts the
 // outcomes asked for.
 func TestRunPushesAndNotifies(t *testing.T) {
-	pg := pushgatewaytest.Start(t)
+	pg := testenv.StartPushgateway(t)
 	slack, js := receivertest.Start(t), receivertest.Start(t)
 	w := newWorld(t, fmt.Sprintf(`metrics: {pushgateway: %q}
 notify:

@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/keyroll/keyroll/internal/metrics"
-	"github.com/keyroll/keyroll/internal/pushgatewaytest"
+	"github.com/keyroll/keyroll/internal/testenv"
 	"github.com/keyroll/keyroll/keyset"
 )
 
@@ -141,7 +141,7 @@ func TestHandler(t *testing.T) {
 // runs do, and reads the real Pushgateway back: one group per target, and the failed
 // run keeps the last success the earlier run pushed.
 func TestPushToRealPushgateway(t *testing.T) {
-	pg := pushgatewaytest.Start(t)
+	pg := testenv.StartPushgateway(t)
 	ctx := context.Background()
 
 	first := metrics.NewRegistry("test")

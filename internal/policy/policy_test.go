@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/keyroll/keyroll/internal/policy"
-	"github.com/keyroll/keyroll/internal/vaulttest"
+	"github.com/keyroll/keyroll/internal/testenv"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/vault"
 )
 
-func TestMain(m *testing.M) { vaulttest.Main(m) }
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 var seq atomic.Int64
 
@@ -46,7 +46,7 @@ func Example() {
 // with tokens holding them that each can do what it must and nothing more.
 func TestPoliciesWithRealTokens(t *testing.T) {
 	ctx := context.Background()
-	srv := vaulttest.Shared(t)
+	srv := testenv.SharedVault(t)
 	cfg, n := twoTargets(t)
 	us, eu := cfg.Targets[0], cfg.Targets[1]
 	apiKey := struct{ Path, Field string }{cfg.APIKeyPaths[0], "key"}

@@ -31,7 +31,8 @@ import (
 	"github.com/hashicorp/vault/api"
 	"sigs.k8s.io/yaml"
 
-	"github.com/keyroll/keyroll/deploy/kubernetes/manifesttest/kubetest"
+	"github.com/keyroll/keyroll/internal/syncbuf"
+	"github.com/keyroll/keyroll/internal/testenv"
 )
 
 // The CA bundle of Vault's private CA reaches the containers as the chart's extraVolumes
@@ -46,7 +47,7 @@ const (
 // loopback (containers use --network host).
 type containerWorld struct {
 	img, apiKey, vaultAddr, token string
-	vault                         *testVault
+	vault                         *testenv.VaultServer
 	caDir, tlsDir                 string
 	simAddr, sidecarPort, upPort  string
 	forwarded                     atomic.Int64 // deliveries the receiver got from the sidecar
@@ -76,11 +77,11 @@ func TestContainer(t *testing.T) {
 }
 
 func newContainerWorld(t *testing.T, img string) *containerWorld {
-	v := startTLSVault(t)
+	v := testenv.TLSVault(t)
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
 	w := &containerWorld{img: img, vault: v, vaultAddr: v.Addr, token: v.RootToken, apiKey: "ck-" + hex.EncodeToString(b)}
-	root := v.client(t, v.RootToken)
+	root := v.ClientWithToken(t, v.RootToken)
 	if err := root.Sys().Mount("transit", &api.MountInput{Type: "transit"}); err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +175,7 @@ func overlayConfig(t *testing.T, in string) string {
 type container struct {
 	name string
 	cmd  *exec.Cmd
-	out  *kubetest.Buffer
+	out  *syncbuf.Buffer
 	done chan struct{}
 	code int
 }
@@ -187,7 +188,7 @@ func (w *containerWorld) start(t *testing.T, r podRun, args []string, extra ...s
 	flags := []string{"run", "--rm", "--name", name, "--network", "host",
 		"-v", w.caDir + ":" + vaultCAMount + ":ro", "-e", "VAULT_CACERT=" + vaultCAFile}
 	flags = append(append(append(flags, r.flags...), extra...), w.img)
-	c := &container{name: name, out: &kubetest.Buffer{Limit: 4 << 20}, done: make(chan struct{})}
+	c := &container{name: name, out: &syncbuf.Buffer{Limit: 4 << 20}, done: make(chan struct{})}
 	c.cmd = podman(append(flags, args...)...)
 	c.cmd.Env = append(os.Environ(), r.env...)
 	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
@@ -478,7 +479,7 @@ func (w *containerWorld) testUnwritableEvidence(t *testing.T, p *renderedPods) {
 		t.Skip("needs the first rotation")
 	}
 	r := kubeletRun(t, p.rotation, "keyroll", w.evidence, w.secrets(t))
-	vc := w.vault.client(t, w.vault.RootToken)
+	vc := w.vault.ClientWithToken(t, w.vault.RootToken)
 	version := func() any {
 		s, err := vc.Logical().Read("secret/metadata/keyroll/digicert/prod-us")
 		if err != nil || s == nil {

@@ -22,7 +22,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/keyroll/keyroll/deploy/kubernetes/manifesttest/kubetest"
+	"github.com/keyroll/keyroll/internal/syncbuf"
+	"github.com/keyroll/keyroll/internal/testenv"
 )
 
 // exitNeedsHuman is keyroll's documented exit code for credentials Vault refuses.
@@ -95,7 +96,7 @@ func (p *projectedToken) write(t *testing.T, token string) {
 // test cluster by what keyroll ships, and keyroll's CertCentral simulator with one account.
 type vaultWorld struct {
 	k      *kube
-	vault  *testVault
+	vault  *testenv.VaultServer
 	bin    string
 	simURL string
 	apiKey string
@@ -107,7 +108,7 @@ func newVaultWorld(t *testing.T, k *kube) *vaultWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &vaultWorld{k: k, vault: startVault(t), bin: bin, apiKey: "KEY" + strings.Repeat("k", 29)}
+	w := &vaultWorld{k: k, vault: testenv.DevVault(t), bin: bin, apiKey: "KEY" + strings.Repeat("k", 29)}
 
 	// Kubernetes: the namespaces and service accounts keyroll's roles name, decoys, and
 	// the reviewer Vault checks tokens with (TokenReview, via system:auth-delegator).
@@ -130,7 +131,7 @@ func newVaultWorld(t *testing.T, k *kube) *vaultWorld {
 
 	// Vault: the Kubernetes auth method, then keyroll's policies and roles from the shipped
 	// script.
-	root := w.vault.client(t, w.vault.RootToken)
+	root := w.vault.ClientWithToken(t, w.vault.RootToken)
 	if err := root.Sys().EnableAuthWithOptions("kubernetes", &api.EnableAuthOptions{Type: "kubernetes"}); err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ func newVaultWorld(t *testing.T, k *kube) *vaultWorld {
 	}
 	script := exec.Command("bash", filepath.Join(dir, "vault", "kubernetes-auth-role.sh"))
 	script.Env = cleanEnv("VAULT_ADDR="+w.vault.Addr, "VAULT_TOKEN="+w.vault.RootToken, "HOME="+t.TempDir(),
-		"PATH="+filepath.Dir(w.vault.bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+		"PATH="+filepath.Dir(testenv.VaultBinary(t))+string(os.PathListSeparator)+os.Getenv("PATH"))
 	if out, err := script.CombinedOutput(); err != nil {
 		t.Fatalf("kubernetes-auth-role.sh: %v\n%s", err, out)
 	}
@@ -155,14 +156,15 @@ func newVaultWorld(t *testing.T, k *kube) *vaultWorld {
 	hook := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	t.Cleanup(hook.Close)
 	simAddr := freeAddr(t)
-	simLogs := &kubetest.Buffer{}
+	simLogs := &syncbuf.Buffer{}
 	sim := w.command(context.Background(), "simulate", "--addr", simAddr, "--api-key", w.apiKey,
 		"--endpoint", hook.URL+"/hook", "--allow-http-endpoints")
 	sim.Stdout, sim.Stderr = simLogs, simLogs
-	if err := sim.Start(); err != nil {
+	p, err := testenv.StartProc("simulate", sim)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = sim.Process.Kill(); _ = sim.Wait() })
+	t.Cleanup(p.Kill)
 	waitFor(t, 30*time.Second, simLogs, "simulator", func() bool { return strings.Contains(simLogs.String(), "simulator url=") })
 	out := simLogs.String()
 	w.simURL = strings.Fields(out[strings.Index(out, "simulator url=")+len("simulator url="):])[0]
@@ -214,7 +216,7 @@ func (w *vaultWorld) run(t *testing.T, args ...string) (int, string, string) {
 
 func (w *vaultWorld) version(t *testing.T) int {
 	t.Helper()
-	sec, err := w.vault.client(t, w.vault.RootToken).Logical().Read("secret/metadata/keyroll/digicert/prod-us")
+	sec, err := w.vault.ClientWithToken(t, w.vault.RootToken).Logical().Read("secret/metadata/keyroll/digicert/prod-us")
 	if err != nil || sec == nil {
 		return 0
 	}
@@ -245,10 +247,10 @@ func testVaultLogin(t *testing.T, k *kube) {
 		if ev, err := os.ReadFile(evidenceFile); err != nil || !strings.Contains(string(ev), `"signature":"vault:v1:`) {
 			t.Errorf("the evidence record is not signed by Transit (%v):\n%s", err, ev)
 		}
-		if head, err := w.vault.client(t, w.vault.RootToken).Logical().Read("secret/data/keyroll/evidence/head"); err != nil || head == nil {
+		if head, err := w.vault.ClientWithToken(t, w.vault.RootToken).Logical().Read("secret/data/keyroll/evidence/head"); err != nil || head == nil {
 			t.Errorf("the evidence anchor was not written: %v", err)
 		}
-		sec, err := w.vault.client(t, w.vault.RootToken).Logical().Read("secret/data/keyroll/digicert/prod-us")
+		sec, err := w.vault.ClientWithToken(t, w.vault.RootToken).Logical().Read("secret/data/keyroll/digicert/prod-us")
 		if err != nil || sec == nil {
 			t.Fatalf("document: %v", err)
 		}
@@ -309,7 +311,7 @@ func testVaultLogin(t *testing.T, k *kube) {
 
 	run("ListenerReadsOnlyItsTarget", func(t *testing.T) {
 		tok := k.token(ctx, "webhooks", "webhook-listener", []string{"vault"}, nil)
-		c := w.vault.client(t, "")
+		c := w.vault.ClientWithToken(t, "")
 		auth, err := vaultk8s.NewKubernetesAuth("keyroll-listener", vaultk8s.WithServiceAccountToken(tok))
 		if err != nil {
 			t.Fatal(err)
@@ -340,7 +342,7 @@ func testVaultLogin(t *testing.T, k *kube) {
 			}
 		}
 		// The job's role refuses the listener.
-		c2 := w.vault.client(t, "")
+		c2 := w.vault.ClientWithToken(t, "")
 		auth2, _ := vaultk8s.NewKubernetesAuth("keyroll", vaultk8s.WithServiceAccountToken(tok))
 		if _, err := c2.Auth().Login(ctx, auth2); err == nil {
 			t.Error("the listener logged in as the job's role")
@@ -361,12 +363,12 @@ func testVaultLogin(t *testing.T, k *kube) {
 		second := k.token(ctx, "webhooks", "webhook-listener", []string{"vault"}, secrets[1])
 		// Short Vault tokens, so that keyroll logs in again within seconds (the shipped role
 		// has token_ttl 1h).
-		if _, err := w.vault.client(t, w.vault.RootToken).Logical().Write("auth/kubernetes/role/keyroll-listener", map[string]any{"token_ttl": "3s", "token_max_ttl": "3s"}); err != nil {
+		if _, err := w.vault.ClientWithToken(t, w.vault.RootToken).Logical().Write("auth/kubernetes/role/keyroll-listener", map[string]any{"token_ttl": "3s", "token_max_ttl": "3s"}); err != nil {
 			t.Fatal(err)
 		}
 		tok := newProjectedToken(t, first)
 		addr := freeAddr(t)
-		logs := &kubetest.Buffer{}
+		logs := &syncbuf.Buffer{}
 		lctx, stop := context.WithCancel(ctx)
 		cmd := w.command(lctx, "listen", "--config", w.config(t, "keyroll-listener", tok.path()), "--addr", addr, "--log-level", "debug")
 		cmd.Stdout, cmd.Stderr = logs, logs
@@ -383,7 +385,7 @@ func testVaultLogin(t *testing.T, k *kube) {
 		}
 		// The first token dies with its binding (once the API server's 10s cache of token
 		// reviews has let go of it): a re-login that still used it would fail.
-		c := w.vault.client(t, "")
+		c := w.vault.ClientWithToken(t, "")
 		auth, _ := vaultk8s.NewKubernetesAuth("keyroll-listener", vaultk8s.WithServiceAccountToken(first))
 		waitFor(t, time.Minute, logs, "refusal of the first token", func() bool {
 			_, err := c.Auth().Login(ctx, auth)
@@ -411,15 +413,14 @@ func testVaultLogin(t *testing.T, k *kube) {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testenv.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
-func waitFor(t *testing.T, limit time.Duration, logs *kubetest.Buffer, what string, cond func() bool) {
+func waitFor(t *testing.T, limit time.Duration, logs *syncbuf.Buffer, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !cond() {

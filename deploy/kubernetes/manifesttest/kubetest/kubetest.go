@@ -30,10 +30,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keyroll/keyroll/internal/syncbuf"
+	"github.com/keyroll/keyroll/internal/testenv"
 )
 
 // Environment variables naming the binaries.
@@ -58,10 +59,8 @@ type Cluster struct {
 }
 
 type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	logs *Buffer
+	*testenv.Proc
+	logs *syncbuf.Buffer
 }
 
 // binary returns the path in env (or def looked up on PATH), or skips t (fails it when
@@ -105,7 +104,7 @@ func Start(t testing.TB) *Cluster {
 }
 
 func (c *Cluster) start(dir, apiserverBin, etcdBin string) error {
-	ports, err := freePorts(3)
+	ports, err := testenv.FreePorts(3)
 	if err != nil {
 		return err
 	}
@@ -221,33 +220,15 @@ func mustECKey(k *ecdsa.PrivateKey) []byte {
 	return pemBlock("EC PRIVATE KEY", der)
 }
 
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("free port: %w", err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
 func (c *Cluster) run(name, bin string, args ...string) error {
-	p := &proc{name: name, done: make(chan struct{}), logs: &Buffer{Limit: 4 << 20}}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Stdout = p.logs
-	p.cmd.Stderr = p.logs
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", name, err)
+	logs := &syncbuf.Buffer{Limit: 4 << 20}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	p, err := testenv.StartProc(name, cmd)
+	if err != nil {
+		return err
 	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.done)
-	}()
-	c.procs = append(c.procs, p)
+	c.procs = append(c.procs, &proc{Proc: p, logs: logs})
 	return nil
 }
 
@@ -258,8 +239,8 @@ func (c *Cluster) waitReady(limit time.Duration) error {
 	for {
 		for _, p := range c.procs {
 			select {
-			case <-p.done:
-				return fmt.Errorf("%s exited before the API server was ready", p.name)
+			case <-p.Done():
+				return fmt.Errorf("%s exited before the API server was ready", p.Name)
 			default:
 			}
 		}
@@ -303,31 +284,6 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return b.next.RoundTrip(r)
 }
 
-// Buffer collects a process's output: a strings.Builder guarded by a mutex that drops
-// writes past Limit bytes (when positive). Its zero value is ready.
-type Buffer struct {
-	mu    sync.Mutex
-	b     strings.Builder
-	Limit int
-}
-
-// Write appends p, or drops it past Limit.
-func (b *Buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.Limit <= 0 || b.b.Len() < b.Limit {
-		b.b.Write(p)
-	}
-	return len(p), nil
-}
-
-// String returns what was written so far.
-func (b *Buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // Resign returns token (a JWT the cluster issued) with its claims changed by edit and
 // signed again with the cluster's service account signing key, as the API server would
 // have issued it: e.g. a token whose expiry has passed, which TokenRequest cannot issue.
@@ -368,7 +324,7 @@ func (c *Cluster) logs() string {
 		if len(l) > 8000 {
 			l = "…" + l[len(l)-8000:]
 		}
-		fmt.Fprintf(&b, "--- %s\n%s\n", p.name, l)
+		fmt.Fprintf(&b, "--- %s\n%s\n", p.Name, l)
 	}
 	return b.String()
 }
@@ -376,14 +332,7 @@ func (c *Cluster) logs() string {
 // stop stops the API server, then etcd.
 func (c *Cluster) stop() {
 	for i := len(c.procs) - 1; i >= 0; i-- {
-		p := c.procs[i]
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(15 * time.Second):
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.done
-		}
+		c.procs[i].Stop(15 * time.Second)
 	}
 	c.procs = nil
 }
