@@ -2,8 +2,6 @@ package listener_test
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,11 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/keyroll/keyroll/internal/cli"
-	"github.com/keyroll/keyroll/internal/testenv"
-	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/listener"
-	"github.com/keyroll/keyroll/vault"
 )
 
 // slowSource is a DocumentSource whose reads block until released, counting them.
@@ -144,74 +138,5 @@ func TestAllowFrom(t *testing.T) {
 		if _, err := listener.ParseCIDRs(bad); err == nil {
 			t.Errorf("ParseCIDRs(%q) accepted", bad)
 		}
-	}
-}
-
-// TestListenAdminAddrAndAllowFrom runs `keyroll listen` with --admin-addr and --allow-from:
-// health and metrics answer on the admin port only, and connections from a source outside
-// the allowed prefixes are closed at accept, before a byte is read.
-func TestListenAdminAddrAndAllowFrom(t *testing.T) {
-	srv := testenv.SharedVault(t)
-	t.Setenv("VAULT_TOKEN", srv.RootToken)
-	t.Setenv("VAULT_ADDR", "")
-	path := uniquePath(t, "admin")
-	kCur := mustKey(t)
-	if _, err := vault.NewStore(srv.Client(t), "secret").Write(context.Background(), path, keyset.Document{Current: kCur}, 0); err != nil {
-		t.Fatal(err)
-	}
-	config := listenConfig(t, srv.Addr, "{refresh: 0s}", "prod-us", path)
-	for _, tt := range []struct {
-		allow string
-		want  int
-	}{{"10.0.0.0/8", 0}, {"10.0.0.0/8,127.0.0.1", http.StatusOK}} { // 0: connection closed at accept
-		t.Run(tt.allow, func(t *testing.T) {
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			stderr := &syncBuffer{}
-			done := make(chan error, 1)
-			args := []string{"listen", "--config", config, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
-				"--allow-from", tt.allow, "--max-conns", "8", "--log-format", "json"}
-			go func() { done <- cli.Run(ctx, args, io.Discard, stderr) }()
-			base := "http://" + waitListening(t, stderr, done)
-			var admin string
-			for _, line := range strings.Split(stderr.String(), "\n") {
-				var l struct {
-					AdminAddr string `json:"admin_addr"`
-				}
-				if json.Unmarshal([]byte(line), &l) == nil && l.AdminAddr != "" {
-					admin = "http://" + l.AdminAddr
-				}
-			}
-			if admin == "" {
-				t.Fatalf("no admin address logged:\n%s", stderr)
-			}
-			status := func(method, url, key string) int {
-				t.Helper()
-				req, _ := http.NewRequest(method, url, strings.NewReader(`{"event":"test_webhook_endpoint"}`))
-				req.Header.Set("X-WEBHOOK-KEY", key)
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					return 0 // refused at accept
-				}
-				resp.Body.Close()
-				return resp.StatusCode
-			}
-			if got := status(http.MethodGet, admin+"/healthz", ""); got != http.StatusOK {
-				t.Errorf("admin /healthz = %d", got)
-			}
-			if got := status(http.MethodGet, admin+"/metrics", ""); got != http.StatusOK {
-				t.Errorf("admin /metrics = %d", got)
-			}
-			if got := status(http.MethodGet, base+"/healthz", ""); got == http.StatusOK {
-				t.Errorf("/healthz still answers on the webhook port")
-			}
-			if got := status(http.MethodPost, base+"/hooks/digicert", kCur); got != tt.want {
-				t.Errorf("delivery with the current key from 127.0.0.1: %d, want %d", got, tt.want)
-			}
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("listen: %v", err)
-			}
-		})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -13,15 +12,15 @@ import (
 	"time"
 
 	"github.com/keyroll/keyroll/internal/cli"
+	"github.com/keyroll/keyroll/internal/testenv"
 )
 
 func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := testenv.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 func TestScheduleRunsAndStops(t *testing.T) {

@@ -1,7 +1,7 @@
-package listener_test
+package cli_test
 
-// End-to-end tests of `keyroll listen` (cli/listen.go), the reference listener built on
-// this package, run in-process against the real Vault dev server.
+// End-to-end tests of `keyroll listen` (listen.go), the reference listener built on the
+// listener package, run in-process against the real Vault dev server.
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -19,17 +20,82 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/keyroll/keyroll/internal/cli"
+	"github.com/keyroll/keyroll/internal/syncbuf"
 	"github.com/keyroll/keyroll/internal/testenv"
 	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/vault"
 )
+
+// syncBuffer collects log output from concurrent goroutines.
+type syncBuffer = syncbuf.Buffer
+
+// uniquePath is a fresh document path in the shared Vault.
+func uniquePath(t *testing.T, name string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return "keyroll/listener-test/" + name + "-" + hex.EncodeToString(b)
+}
+
+func mustKey(t *testing.T) string {
+	t.Helper()
+	k, err := keyset.Generate(keyset.DefaultLength)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// noKeysIn fails t if out contains one of keys.
+func noKeysIn(t *testing.T, what, out string, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		if strings.Contains(out, k) {
+			t.Errorf("%s contains a key (%s)", what, keyset.Fingerprint(k))
+		}
+	}
+}
+
+// upstream records what reaches the receiver behind `keyroll listen --upstream`.
+type upstream struct {
+	*httptest.Server
+	mu   sync.Mutex
+	reqs []*http.Request
+}
+
+func newUpstream(t *testing.T) *upstream {
+	u := &upstream{}
+	u.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		u.mu.Lock()
+		u.reqs = append(u.reqs, r)
+		u.mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, "queued "+r.URL.Path+"?"+r.URL.RawQuery)
+	}))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *upstream) at(i int) (*http.Request, string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.reqs[i], ""
+}
+
+func (u *upstream) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.reqs)
+}
 
 // listenConfig writes a config.yaml whose targets are the given name → vault_path pairs.
 func listenConfig(t *testing.T, vaultAddr, listenerYAML string, targets ...string) string {
@@ -171,7 +237,7 @@ func TestListenCommand(t *testing.T) {
 				}
 				defer resp.Body.Close()
 				b, _ := io.ReadAll(resp.Body)
-				noKeysIn(t, "response", string(b))
+				noKeysIn(t, "response", string(b), kCur, kPen, kPrev, kOld)
 				return resp.StatusCode
 			}
 			admin := "http://" + adminAddr(t, stderr)
@@ -226,7 +292,7 @@ func TestListenCommand(t *testing.T) {
 					t.Errorf("/metrics lacks %s:\n%s", want, metrics)
 				}
 			}
-			noKeysIn(t, "metrics", metrics)
+			noKeysIn(t, "metrics", metrics, kCur, kPen, kPrev, kOld)
 
 			cancel()
 			select {
@@ -292,6 +358,139 @@ func TestListenUsageErrors(t *testing.T) {
 			err := cli.Run(context.Background(), append([]string{"listen"}, tt.args...), &out, &errb)
 			if code := cli.ExitCode(err); code != cli.ExitUsage || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("exit %d, %v; want %d mentioning %q", code, err, cli.ExitUsage, tt.want)
+			}
+		})
+	}
+}
+
+// TestListenUpstream runs `keyroll listen --upstream` against real Vault in front of a
+// receiver: verified deliveries reach it with their role, others never do.
+func TestListenUpstream(t *testing.T) {
+	srv := testenv.SharedVault(t)
+	t.Setenv("VAULT_TOKEN", srv.RootToken)
+	t.Setenv("VAULT_ADDR", "")
+	path := uniquePath(t, "sidecar")
+	kCur, kPen, kOld := mustKey(t), mustKey(t), mustKey(t)
+	if _, err := vault.NewStore(srv.Client(t), "secret").Write(context.Background(), path,
+		keyset.Document{Current: kCur, Pending: kPen}, 0); err != nil {
+		t.Fatal(err)
+	}
+	up := newUpstream(t)
+	config := listenConfig(t, srv.Addr, "{refresh: 100ms, max_staleness: 5s}", "prod-us", path)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr := &syncBuffer{}
+	var stdout bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- cli.Run(ctx, []string{"listen", "--config", config, "--addr", "127.0.0.1:0", "--log-format", "json",
+			"--upstream", up.URL + "/in"}, &stdout, stderr)
+	}()
+	base := "http://" + waitListening(t, stderr, done)
+	post := func(key string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, base+"/hook?id=7", strings.NewReader(`{"event":"certificate_issued"}`))
+		req.Header.Set("X-WEBHOOK-KEY", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := post(kPen); code != http.StatusAccepted || body != "queued /in/hook?id=7" {
+		t.Errorf("pending key: %d %q", code, body)
+	}
+	if r, _ := up.at(0); r.Header.Get("X-Keyroll-Key-Role") != "pending" || r.Header.Get("X-Webhook-Key") != "" {
+		t.Errorf("upstream got %v", r.Header)
+	}
+	if code, _ := post(kOld); code != http.StatusUnauthorized || up.count() != 1 {
+		t.Errorf("unknown key: %d, upstream saw %d deliveries", code, up.count())
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("keyroll listen did not stop")
+	}
+	if !strings.Contains(stderr.String(), `"message":"forwarding verified deliveries"`) {
+		t.Errorf("logs:\n%s", stderr)
+	}
+	for _, k := range []string{kCur, kPen, kOld, srv.RootToken} {
+		if strings.Contains(stderr.String()+stdout.String(), k) {
+			t.Errorf("a key or token (%s) appears in the output", keyset.Fingerprint(k))
+		}
+	}
+}
+
+// TestListenAdminAddrAndAllowFrom runs `keyroll listen` with --admin-addr and --allow-from:
+// health and metrics answer on the admin port only, and deliveries from a source outside
+// the allowed prefixes get 403 before the key is checked.
+func TestListenAdminAddrAndAllowFrom(t *testing.T) {
+	srv := testenv.SharedVault(t)
+	t.Setenv("VAULT_TOKEN", srv.RootToken)
+	t.Setenv("VAULT_ADDR", "")
+	path := uniquePath(t, "admin")
+	kCur := mustKey(t)
+	if _, err := vault.NewStore(srv.Client(t), "secret").Write(context.Background(), path, keyset.Document{Current: kCur}, 0); err != nil {
+		t.Fatal(err)
+	}
+	config := listenConfig(t, srv.Addr, "{refresh: 0s}", "prod-us", path)
+	for _, tt := range []struct {
+		allow string
+		want  int
+	}{{"10.0.0.0/8", http.StatusForbidden}, {"10.0.0.0/8,127.0.0.1", http.StatusOK}} {
+		t.Run(tt.allow, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stderr := &syncBuffer{}
+			done := make(chan error, 1)
+			args := []string{"listen", "--config", config, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
+				"--allow-from", tt.allow, "--max-conns", "8", "--log-format", "json"}
+			go func() { done <- cli.Run(ctx, args, io.Discard, stderr) }()
+			base := "http://" + waitListening(t, stderr, done)
+			var admin string
+			for _, line := range strings.Split(stderr.String(), "\n") {
+				var l struct {
+					AdminAddr string `json:"admin_addr"`
+				}
+				if json.Unmarshal([]byte(line), &l) == nil && l.AdminAddr != "" {
+					admin = "http://" + l.AdminAddr
+				}
+			}
+			if admin == "" {
+				t.Fatalf("no admin address logged:\n%s", stderr)
+			}
+			status := func(method, url, key string) int {
+				t.Helper()
+				req, _ := http.NewRequest(method, url, strings.NewReader(`{"event":"test_webhook_endpoint"}`))
+				req.Header.Set("X-WEBHOOK-KEY", key)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			if got := status(http.MethodGet, admin+"/healthz", ""); got != http.StatusOK {
+				t.Errorf("admin /healthz = %d", got)
+			}
+			if got := status(http.MethodGet, admin+"/metrics", ""); got != http.StatusOK {
+				t.Errorf("admin /metrics = %d", got)
+			}
+			if got := status(http.MethodGet, base+"/healthz", ""); got == http.StatusOK {
+				t.Errorf("/healthz still answers on the webhook port")
+			}
+			if got := status(http.MethodPost, base+"/hooks/digicert", kCur); got != tt.want {
+				t.Errorf("delivery with the current key from 127.0.0.1: %d, want %d", got, tt.want)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("listen: %v", err)
 			}
 		})
 	}
