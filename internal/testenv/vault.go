@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -125,17 +124,6 @@ func (v *VaultServer) devArgs(o VaultOptions, dir string, port int) []string {
 		v.CACert = filepath.Join(certDir, "vault-ca.pem")
 	}
 	return args
-}
-
-// vaultEnv is env without the VAULT_* variables of the caller's environment, plus extra.
-func vaultEnv(env []string, extra ...string) []string {
-	var out []string
-	for _, e := range env {
-		if !strings.HasPrefix(e, "VAULT_") {
-			out = append(out, e)
-		}
-	}
-	return append(out, extra...)
 }
 
 // waitReady waits until the server is initialised, unsealed and its secret/ mount answers.

@@ -45,3 +45,14 @@ func AuditFile(ctx context.Context, c *api.Client, name, path string) error {
 	}
 	return nil
 }
+
+// vaultEnv is env without the VAULT_* variables of the caller's environment, plus extra.
+func vaultEnv(env []string, extra ...string) []string {
+	var out []string
+	for _, e := range env {
+		if !strings.HasPrefix(e, "VAULT_") {
+			out = append(out, e)
+		}
+	}
+	return append(out, extra...)
+}
