@@ -94,6 +94,10 @@ func (f *fakeSource) Read(ctx context.Context, path string) (listener.Versioned,
 
 var errVaultDown = &vault.Error{Op: "read", Path: "secret/data/test", Kind: vault.ErrUnavailable, Err: errors.New("connection refused")}
 
+// selfSigned writes a certificate and key for 127.0.0.1 and returns their files and a
+// pool trusting the certificate.
+var selfSigned = testenv.SelfSigned
+
 // syncBuffer collects log output from concurrent goroutines.
 type syncBuffer = syncbuf.Buffer
 

@@ -6,19 +6,12 @@ package cli_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -118,45 +111,6 @@ targets:
 	return f
 }
 
-// selfSigned writes a certificate and key for 127.0.0.1 and returns their files and a
-// pool trusting the certificate.
-func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "keyroll listen test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
-}
-
 // waitListening returns the address from the "listening" log line of a running keyroll.
 func waitListening(t *testing.T, stderr *syncBuffer, done <-chan error) string {
 	t.Helper()
@@ -204,7 +158,7 @@ func TestListenCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	config := listenConfig(t, srv.Addr, "{refresh: 100ms, max_staleness: 5s}", "prod-us", path)
-	certFile, keyFile, pool := selfSigned(t)
+	certFile, keyFile, pool := testenv.SelfSigned(t)
 
 	for _, mode := range []string{"https", "http on loopback"} {
 		t.Run(mode, func(t *testing.T) {
@@ -331,7 +285,7 @@ func TestListenUsageErrors(t *testing.T) {
 	one := listenConfig(t, vaultAddr, "{refresh: 30s, max_staleness: 10m}", "prod-us", "keyroll/a")
 	two := listenConfig(t, vaultAddr, "{refresh: 30s, max_staleness: 10m}", "prod-us", "keyroll/a", "prod-eu", "keyroll/b")
 	equal := listenConfig(t, vaultAddr, "{refresh: 30s, max_staleness: 30s}", "prod-us", "keyroll/a")
-	certFile, keyFile, _ := selfSigned(t)
+	certFile, keyFile, _ := testenv.SelfSigned(t)
 	tests := []struct {
 		name string
 		args []string

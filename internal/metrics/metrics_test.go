@@ -199,7 +199,7 @@ func TestPushUnreachable(t *testing.T) {
 // carries a password; client_golang's error repeats the URL, and the returned error
 // (which `keyroll run` logs) must not.
 func TestPushFailureRedactsPassword(t *testing.T) {
-	pg := pushgatewaytest.Start(t)
+	pg := testenv.StartPushgateway(t)
 	const password = "Pushgw-S3cret-Passw0rd"
 	// A path prefix the Pushgateway does not serve: every push gets 404.
 	gw := strings.Replace(pg.URL, "http://", "http://keyroll:"+password+"@", 1) + "/no-such-prefix"
