@@ -86,7 +86,15 @@ func startVaultOnce(ctx context.Context, o VaultOptions) (*VaultServer, error) {
 		}
 		v.tmp = dir
 	}
-	cmd := exec.Command(o.Bin, v.devArgs(o, dir, port)...)
+	args := v.devArgs(o, dir, port)
+	if o.TLS { // vault wants the directory to exist; a stale CA from an earlier run must go
+		certDir := filepath.Dir(v.CACert)
+		if err := errors.Join(os.RemoveAll(certDir), os.MkdirAll(certDir, 0o700)); err != nil {
+			v.removeTmp()
+			return nil, err
+		}
+	}
+	cmd := exec.Command(o.Bin, args...)
 	cmd.Env = vaultEnv(os.Environ(), "HOME="+dir, "VAULT_LOG_LEVEL=warn", "VAULT_DISABLE_MLOCK=true")
 	out := o.Log
 	if out == nil {
