@@ -214,7 +214,7 @@ func TestPolicyIsNoWiderThanTheTargets(t *testing.T) {
 // check` asks) reports every capability of every path as missing.
 func TestSudoGrantsNothingByItself(t *testing.T) {
 	ctx := context.Background()
-	srv := vaulttest.Shared(t)
+	srv := testenv.SharedVault(t)
 	cfg, n := twoTargets(t)
 	us := cfg.Targets[0]
 	srv.TransitKey(t, "transit", cfg.Evidence.SigningKey, "ed25519")
