@@ -16,18 +16,18 @@ import (
 
 	"github.com/keyroll/keyroll/internal/evidence"
 	"github.com/keyroll/keyroll/internal/failure"
-	"github.com/keyroll/keyroll/internal/vaulttest"
+	"github.com/keyroll/keyroll/internal/testenv"
 	"github.com/keyroll/keyroll/vault"
 	"github.com/keyroll/keyroll/vault/evidencevault"
 )
 
-func TestMain(m *testing.M) { vaulttest.Main(m) }
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // TestSignerSignsAndPublishes: a real Transit key signs, and the public key it publishes
 // verifies the signature.
 func TestSignerSignsAndPublishes(t *testing.T) {
 	ctx := context.Background()
-	srv := vaulttest.Shared(t)
+	srv := testenv.SharedVault(t)
 	key := "ev-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
 	srv.TransitKey(t, "transit", key, "ed25519")
 	s := evidencevault.NewSigner(srv.Client(t), "transit", key)
@@ -94,7 +94,7 @@ func gateway(t *testing.T, addr string, status int) *httptest.Server {
 // and capped like every Vault error; 403 needs a human (exit 3), 502 is retryable (exit 1).
 func TestSignerErrorsScrubbedAndClassified(t *testing.T) {
 	ctx := context.Background()
-	srv := vaulttest.Shared(t)
+	srv := testenv.SharedVault(t)
 	key := "ev-scrub"
 	srv.TransitKey(t, "transit", key, "ed25519")
 	for _, tc := range []struct {
