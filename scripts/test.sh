@@ -32,6 +32,9 @@ go vet ./...
 echo "== go test -race (Vault: $KEYROLL_VAULT_BIN)"
 go test -race -count=1 -timeout 20m ./...
 
+echo "== the webhook port under hostile traffic (without -race: the detector slows every TLS handshake)"
+go test -count=1 -run '^TestHostileTraffic$' ./listener/
+
 echo "== container image (make image: the Dockerfile built with buildah)"
 # Under CI=true a missing podman or buildah fails; elsewhere the container tests skip.
 if scripts/container.sh ensure; then
