@@ -279,6 +279,7 @@ func testServerSideValidation(t *testing.T, k *kube) {
 			k.t = t
 			ns := fmt.Sprintf("keyroll-%d", i)
 			k.restrictedNamespace(ctx, ns)
+			k.defaultServiceAccount(ctx, ns)
 			objs := splitObjects(t, r.stream, ns)
 			if len(objs) == 0 {
 				t.Fatal("nothing rendered")
@@ -426,6 +427,7 @@ func testHelmInstall(t *testing.T, k *kube) {
 	env := []string{"KUBECONFIG=" + k.kubeconfig(t)}
 	ns := "keyroll-helm"
 	k.restrictedNamespace(ctx, ns)
+	k.defaultServiceAccount(ctx, ns)
 	k.apply(ctx, &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
 		"metadata": map[string]any{"name": "keyroll-test"}, "value": int64(1000),
@@ -477,5 +479,16 @@ func testHelmInstall(t *testing.T, k *kube) {
 	if err := k.admitPod(ctx, ns, "sidecar", corev1.PodSpec{Containers: []corev1.Container{c}, SecurityContext: &corev1.PodSecurityContext{
 		RunAsNonRoot: ptr(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}}); err != nil {
 		t.Errorf("the sidecar as NOTES show it: %v", err)
+	}
+}
+
+// defaultServiceAccount creates the namespace's "default" service account, which a real
+// cluster's controller manager creates and this test cluster (API server only) does not:
+// admission refuses a pod whose service account is missing.
+func (k *kube) defaultServiceAccount(ctx context.Context, ns string) {
+	k.t.Helper()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns}}
+	if _, err := k.cs.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		k.t.Fatalf("service account %s/default: %v", ns, err)
 	}
 }
