@@ -468,15 +468,17 @@ func testHelmInstall(t *testing.T, k *kube) {
 	}
 	var sidecar struct {
 		Containers []corev1.Container `json:"containers"`
+		Volumes    []corev1.Volume    `json:"volumes"`
 	}
-	if err := yaml.UnmarshalStrict([]byte(notes[i:j]), &sidecar); err != nil || len(sidecar.Containers) != 1 {
-		t.Fatalf("the sidecar in NOTES: %v\n%s", err, notes[i:j])
+	if err := yaml.UnmarshalStrict([]byte(notes[i:]), &sidecar); err != nil || len(sidecar.Containers) != 1 || len(sidecar.Volumes) != 3 {
+		t.Fatalf("the sidecar in NOTES: %v\n%s", err, notes[i:])
 	}
 	c := sidecar.Containers[0]
 	if c.Resources.Limits.Memory().String() != "48Mi" || c.SecurityContext == nil || c.SecurityContext.RunAsUser == nil || *c.SecurityContext.RunAsUser != 10001 {
 		t.Errorf("the sidecar's resources %v or securityContext %v are not listenerSidecar.resources and securityContext", c.Resources, c.SecurityContext)
 	}
-	if err := k.admitPod(ctx, ns, "sidecar", corev1.PodSpec{Containers: []corev1.Container{c}, SecurityContext: &corev1.PodSecurityContext{
+	k.serviceAccount(ctx, ns, "webhook-listener-pod")
+	if err := k.admitPod(ctx, ns, "sidecar", corev1.PodSpec{ServiceAccountName: "webhook-listener-pod", Containers: []corev1.Container{c}, Volumes: sidecar.Volumes, SecurityContext: &corev1.PodSecurityContext{
 		RunAsNonRoot: ptr(true), SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}}); err != nil {
 		t.Errorf("the sidecar as NOTES show it: %v", err)
 	}

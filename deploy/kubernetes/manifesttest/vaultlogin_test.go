@@ -366,10 +366,11 @@ func testVaultLogin(t *testing.T, k *kube) {
 			t.Fatal(err)
 		}
 		tok := newProjectedToken(t, first)
-		addr := freeAddr(t)
+		addr, admin := freeAddr(t), freeAddr(t)
 		logs := &syncbuf.Buffer{}
 		lctx, stop := context.WithCancel(ctx)
-		cmd := w.command(lctx, "listen", "--config", w.config(t, "keyroll-listener", tok.path()), "--addr", addr, "--log-level", "debug")
+		// /healthz is served on the admin address only.
+		cmd := w.command(lctx, "listen", "--config", w.config(t, "keyroll-listener", tok.path()), "--addr", addr, "--admin-addr", admin, "--log-level", "debug")
 		cmd.Stdout, cmd.Stderr = logs, logs
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -396,7 +397,7 @@ func testVaultLogin(t *testing.T, k *kube) {
 		if failed := strings.Count(logs.String(), "vault re-login failed"); failed != failedBefore {
 			t.Errorf("%d re-logins failed after the token file was renewed:\n%s", failed-failedBefore, logs.String())
 		}
-		resp, err := http.Get("http://" + addr + "/healthz")
+		resp, err := http.Get("http://" + admin + "/healthz")
 		if err != nil || resp.StatusCode != http.StatusOK {
 			t.Errorf("listener health after the token renewal: %v %v", resp, err)
 		} else {
