@@ -7,7 +7,7 @@
 #   vault            tools/vault            the Vault server (about 16 minutes)
 #   kube-apiserver   tools/kube-apiserver   the Kubernetes API server (about 12 minutes)
 #   helm             tools/helm             the Helm client (about 2 minutes)
-#   cyclonedx-gomod  tools/cyclonedx-gomod  the image's SBOM generator (about 1 minute)
+#   cyclonedx-gomod  tools/cyclonedx-gomod  the image's SBOM generator (about 3 minutes)
 #
 # A first build shows its progress on stderr: packages compiled out of the total (from
 # `go list -deps`), the time elapsed and a rough time left; one updating line on a terminal,
