@@ -7,17 +7,30 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v go >/dev/null || { echo "test.sh: Go is required (https://go.dev/dl/)" >&2; exit 2; }
+# openssl (Debian's) verifies evidence in scripts/verify-evidence.sh and is the local RFC 3161
+# Time-Stamp Authority of the timestamp tests (internal/tsatest).
+openssl_ensure() {
+  if ! command -v openssl >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssl >/dev/null ||
+      { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssl >/dev/null; }
+  fi
+}
+# On a fresh machine the Debian packages the tests use install while Vault compiles: apt waits
+# on the network and the disk, the build on the CPU. Each step below runs again where it is
+# needed (a no-op once installed), and that is where a missing package fails or skips.
+packages_log=$(mktemp)
+( scripts/prometheus-tools.sh || true; openssl_ensure || true; scripts/container.sh ensure || true
+  scripts/etcd-bin.sh >/dev/null || true ) >"$packages_log" 2>&1 &
+packages_pid=$!
 KEYROLL_VAULT_BIN=$(scripts/vault-bin.sh)
 export KEYROLL_VAULT_BIN
 KEYROLL_JCS_NODE_PATH=$(scripts/jcs-dir.sh)
 export KEYROLL_JCS_NODE_PATH
+wait "$packages_pid" || true
+cat "$packages_log" >&2
+rm -f "$packages_log"
 scripts/prometheus-tools.sh
-# openssl (Debian's) verifies evidence in scripts/verify-evidence.sh and is the local RFC 3161
-# Time-Stamp Authority of the timestamp tests (internal/tsatest).
-if ! command -v openssl >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssl >/dev/null ||
-    { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssl >/dev/null; }
-fi
+openssl_ensure
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
