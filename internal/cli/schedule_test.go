@@ -37,7 +37,22 @@ func TestScheduleRunsAndStops(t *testing.T) {
 	go func() {
 		done <- cli.Run(ctx, []string{"schedule", "--config", w.config, "--metrics-addr", addr}, &out, &errb)
 	}()
-	// Wait for the first scheduled rotation to show in the metrics.
+	// Wait for the first scheduled rotation to show in the metrics: the run's counters come
+	// first and the key gauges after the documents are read again, so wait for all of them.
+	wants := []string{
+		`keyroll_rotations_total{outcome="rotated",target="prod-us"} 1`,
+		`keyroll_rotation_last_success_timestamp_seconds{target="prod-us"}`,
+		`keyroll_key_current_since_timestamp_seconds{target="prod-us"}`,
+		`keyroll_rotation_failures_total{target="prod-us"} 0`,
+	}
+	hasAll := func(body string) bool {
+		for _, want := range wants {
+			if !strings.Contains(body, want) {
+				return false
+			}
+		}
+		return true
+	}
 	var body string
 	deadline := time.Now().Add(30 * time.Second) // generous: a loaded machine, not a budget
 	for time.Now().Before(deadline) {
@@ -46,18 +61,13 @@ func TestScheduleRunsAndStops(t *testing.T) {
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			body = string(b)
-			if strings.Contains(body, `keyroll_rotations_total{outcome="rotated",target="prod-us"} 1`) {
+			if hasAll(body) {
 				break
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	for _, want := range []string{
-		`keyroll_rotations_total{outcome="rotated",target="prod-us"} 1`,
-		`keyroll_rotation_last_success_timestamp_seconds{target="prod-us"}`,
-		`keyroll_key_current_since_timestamp_seconds{target="prod-us"}`,
-		`keyroll_rotation_failures_total{target="prod-us"} 0`,
-	} {
+	for _, want := range wants {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s:\n%s", want, body)
 		}
