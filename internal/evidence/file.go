@@ -221,14 +221,23 @@ func (f *File) locked(ctx context.Context, fn func() error) error {
 		if err != nil || !stale {
 			return err
 		}
-		fd, err := os.OpenFile(f.path, os.O_RDWR|os.O_APPEND, 0)
-		if err != nil {
+		if err := f.reopen(); err != nil {
 			return fmt.Errorf("reopen after a repair: %w", err)
 		}
-		f.f.Close()
-		f.f = fd
 	}
 	return fmt.Errorf("the file at %s was replaced %d times while waiting for it", f.path, attempts)
+}
+
+// reopen points f at the file now at f.path, for appends (O_APPEND), and closes the old
+// descriptor: after a repair's rename the old one names a file no longer there.
+func (f *File) reopen() error {
+	fd, err := os.OpenFile(f.path, os.O_RDWR|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	f.f.Close()
+	f.f = fd
+	return nil
 }
 
 func (f *File) size() (int64, error) {

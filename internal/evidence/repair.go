@@ -136,12 +136,9 @@ func (f *File) replaceWith(size int64, line []byte) error {
 	}
 	// Appends go through an O_APPEND descriptor of the file now at the path. (The old
 	// descriptor's lock goes with it; other Files notice the rename and reopen.)
-	fd, err := os.OpenFile(f.path, os.O_RDWR|os.O_APPEND, 0)
-	if err != nil {
+	if err := f.reopen(); err != nil {
 		return fmt.Errorf("reopen the repaired file: %w", err)
 	}
-	f.f.Close()
-	f.f = fd
 	return nil
 }
 
