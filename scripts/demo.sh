@@ -40,7 +40,7 @@ if ! command -v curl >/dev/null; then
 fi
 
 say "building keyroll and finding the Vault server"
-CGO_ENABLED=0 go build -trimpath -o "$demo/keyroll" .
+make -s build && cp bin/keyroll "$demo/keyroll" # stamped with VERSION and the revision, as a release is
 vault_bin=$(scripts/vault-bin.sh)
 kr="$demo/keyroll"
 
