@@ -14,6 +14,14 @@ const (
 	FieldPrevious      = "previous"
 	FieldPreviousUntil = "previous_until"
 	FieldRotationID    = "rotation_id"
+
+	// The API-key kind's fields.
+	FieldCurrentID         = "current_id"
+	FieldPendingID         = "pending_id"
+	FieldPreviousID        = "previous_id"
+	FieldCreating          = "creating"
+	FieldCreatingSince     = "creating_since"
+	FieldPreviousHeldSince = "previous_held_since"
 )
 
 // Data encodes the document as the KV v2 data map. Absent fields are left out.
@@ -36,6 +44,12 @@ func (d Document) Data() map[string]any {
 	put(FieldPrevious, d.Previous)
 	putTime(FieldPreviousUntil, d.PreviousUntil)
 	put(FieldRotationID, d.RotationID)
+	put(FieldCurrentID, d.CurrentID)
+	put(FieldPendingID, d.PendingID)
+	put(FieldPreviousID, d.PreviousID)
+	put(FieldCreating, d.Creating)
+	putTime(FieldCreatingSince, d.CreatingSince)
+	putTime(FieldPreviousHeldSince, d.PreviousHeldSince)
 	return m
 }
 
@@ -73,6 +87,12 @@ func FromData(m map[string]any) (Document, error) {
 	d.Previous = str(FieldPrevious)
 	d.PreviousUntil = tm(FieldPreviousUntil)
 	d.RotationID = str(FieldRotationID)
+	d.CurrentID = str(FieldCurrentID)
+	d.PendingID = str(FieldPendingID)
+	d.PreviousID = str(FieldPreviousID)
+	d.Creating = str(FieldCreating)
+	d.CreatingSince = tm(FieldCreatingSince)
+	d.PreviousHeldSince = tm(FieldPreviousHeldSince)
 	if err != nil {
 		return Document{}, err
 	}

@@ -66,6 +66,20 @@ type Document struct {
 	Previous      string
 	PreviousUntil time.Time
 	RotationID    string
+
+	// The API-key kind's fields (docs/design.md, "The API key"); empty in a webhook's
+	// document. The issuer's ids of the three keys, as decimal strings:
+	CurrentID  string
+	PendingID  string
+	PreviousID string
+	// Creating is the name of a key a rotation is about to create (recorded before the
+	// create, so that a key the issuer created but the document never received can be
+	// found and revoked), with the time the intent was written.
+	Creating      string
+	CreatingSince time.Time
+	// PreviousHeldSince is when a rotation found Previous still in use after its overlap
+	// and kept it active (the hold policy); zero otherwise.
+	PreviousHeldSince time.Time
 }
 
 // KeysOutside returns the keys of d that latest does not accept at now: in d's version

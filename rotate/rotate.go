@@ -31,6 +31,14 @@ type Target struct {
 	// Host is the CertCentral host (of certcentral.url) the document is bound to.
 	Host string
 	API  WebhookAPI
+	// Keys, when set, makes this an API-key target: the document at VaultPath holds the
+	// issuer's API key, which Keys rotates (API and WebhookID are then unused).
+	Keys KeysAPI
+	// Key is the API-key kind's policy; used when Keys is set.
+	Key KeyPolicy
+	// Policy, when set, replaces the run's policy for this target (an API-key target's own
+	// min_interval, overlap and max_age).
+	Policy *Policy
 }
 
 // Options are the per-run switches of `keyroll run`.
