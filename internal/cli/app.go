@@ -143,6 +143,33 @@ func policy(cfg *config.Config) rotate.Policy {
 	}
 }
 
+// targetPolicy returns the policy of an api_key target, from its api_key block: its own
+// min_interval and overlap, no propagation wait or listener test (nobody listens for an
+// API key). Nil for a webhook target, which follows the run's policy.
+func targetPolicy(cfg *config.Config, t config.Target) *rotate.Policy {
+	if !t.IsAPIKey() {
+		return nil
+	}
+	k := cfg.APIKeyFor(t)
+	p := policy(cfg)
+	p.Overlap, p.MinInterval = k.Overlap.D(), k.MinInterval.D()
+	p.PropagationDelay, p.VerifyListener = 0, false
+	return &p
+}
+
+// keyPolicy returns the API-key kind's part of target t (the zero value for a webhook).
+func keyPolicy(cfg *config.Config, t config.Target) rotate.KeyPolicy {
+	if !t.IsAPIKey() {
+		return rotate.KeyPolicy{}
+	}
+	k := cfg.APIKeyFor(t)
+	p := rotate.KeyPolicy{KeyID: k.KeyID, Grace: k.Grace.D(), InUse: rotate.InUseHold}
+	if k.InUse == config.InUseRevoke {
+		p.InUse = rotate.InUseRevoke
+	}
+	return p
+}
+
 // recorder returns the evidence sink: the optional file first, then the log. The caller
 // closes the returned closer.
 func (a *app) recorder(ctx context.Context) (rotate.Recorder, func() error, error) {

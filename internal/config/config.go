@@ -96,13 +96,98 @@ type Rotation struct {
 	Cron cron.Schedule `yaml:"-"`
 }
 
-// Target is one webhook whose secret keyroll rotates.
+// Target kinds (targets[].kind).
+const (
+	KindWebhook = "webhook" // the default: a webhook's shared secret
+	KindAPIKey  = "api_key" // the CertCentral API key itself
+)
+
+// Target is one secret keyroll rotates: a webhook's shared secret (kind webhook, the
+// default) or a CertCentral API key (kind api_key, docs/design.md "The API key").
 type Target struct {
 	Name        string       `yaml:"name"`
+	Kind        string       `yaml:"kind"` // "" or webhook, api_key
 	VaultPath   string       `yaml:"vault_path"`
 	WebhookID   int          `yaml:"webhook_id"`
 	CertCentral *CertCentral `yaml:"certcentral"`
+	// APIKey is the api_key target's own policy; only for kind api_key, where its unset
+	// fields take their defaults (see Config.APIKeyFor).
+	APIKey *APIKey `yaml:"api_key"`
 }
+
+// IsAPIKey reports whether t rotates a CertCentral API key (kind api_key).
+func (t Target) IsAPIKey() bool { return t.Kind == KindAPIKey }
+
+// KindName is t's kind as status and metrics show it: webhook or api_key.
+func (t Target) KindName() string {
+	if t.Kind == "" {
+		return KindWebhook
+	}
+	return t.Kind
+}
+
+// In-use policies (targets[].api_key.in_use).
+const (
+	InUseHold   = "hold"   // keep an old key still in use active and stop: needs a human
+	InUseRevoke = "revoke" // revoke it anyway, saying so in the evidence and a notification
+)
+
+// APIKey is the api_key block of a target of kind api_key. Zero durations take their
+// defaults: max_age, min_interval and overlap those of rotation.*, grace 15m; in_use hold.
+type APIKey struct {
+	// KeyID is the CertCentral id of the key in the document's current, for the first
+	// adoption only (0: take current_id from the document).
+	KeyID       int      `yaml:"key_id"`
+	MaxAge      Duration `yaml:"max_age"`
+	MinInterval Duration `yaml:"min_interval"`
+	Overlap     Duration `yaml:"overlap"`
+	// Grace: a use of the old key later than the promote plus Grace means a consumer
+	// still holds it.
+	Grace Duration `yaml:"grace"`
+	InUse string   `yaml:"in_use"`
+}
+
+// DefaultAPIKeyGrace is api_key.grace when unset: longer than any listener refresh or
+// DigiCert client's lifetime within one run, short against an overlap.
+const DefaultAPIKeyGrace = 15 * time.Minute
+
+// APIKeyFor returns the api_key settings of t with every default filled in (the zero
+// value's defaults for a target of another kind).
+func (c *Config) APIKeyFor(t Target) APIKey {
+	var k APIKey
+	if t.APIKey != nil {
+		k = *t.APIKey
+	}
+	if k.MaxAge == 0 {
+		k.MaxAge = c.Rotation.MaxAge
+	}
+	if k.MinInterval == 0 {
+		k.MinInterval = c.Rotation.MinInterval
+	}
+	if k.Overlap == 0 {
+		k.Overlap = c.Rotation.Overlap
+	}
+	if k.Grace == 0 {
+		k.Grace = Duration(DefaultAPIKeyGrace)
+	}
+	if k.InUse == "" {
+		k.InUse = InUseHold
+	}
+	return k
+}
+
+// MaxAgeFor is the cryptoperiod of t's key: api_key.max_age for an api_key target,
+// rotation.max_age for a webhook.
+func (c *Config) MaxAgeFor(t Target) time.Duration {
+	if t.IsAPIKey() {
+		return c.APIKeyFor(t).MaxAge.D()
+	}
+	return c.Rotation.MaxAge.D()
+}
+
+// CredentialField is the field of an api_key target's document that holds the key in
+// use: keyroll's own credential for that target, and what every consumer reads.
+const CredentialField = "current"
 
 // Evidence configures the optional hash-chained evidence file.
 type Evidence struct {
@@ -200,7 +285,8 @@ func Load(path string, lookup func(string) (string, bool)) (*Config, error) {
 }
 
 // CertCentralFor returns the DigiCert settings of t: the global ones with the target's
-// non-empty overrides laid over them.
+// non-empty overrides laid over them. An api_key target's API key is always its own
+// document's current.
 func (c *Config) CertCentralFor(t Target) CertCentral {
 	cc := c.CertCentral
 	if o := t.CertCentral; o != nil {
@@ -220,6 +306,10 @@ func (c *Config) CertCentralFor(t Target) CertCentral {
 		if o.Timeout != 0 {
 			cc.Timeout = o.Timeout
 		}
+	}
+	if t.IsAPIKey() {
+		// An API key authenticates as itself: the key in its own document.
+		cc.APIKeyEnv, cc.APIKeyVault = "", &VaultRef{Path: t.VaultPath, Field: CredentialField}
 	}
 	return cc
 }

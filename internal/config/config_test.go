@@ -30,8 +30,11 @@ func TestRepoConfigValidates(t *testing.T) {
 	if c.Rotation.MaxAge.D() != 90*24*time.Hour {
 		t.Errorf("max_age = %s, want 2160h", c.Rotation.MaxAge)
 	}
-	if len(c.Targets) != 1 || c.Targets[0].Name != "prod-us" {
+	if len(c.Targets) != 2 || c.Targets[0].Name != "prod-us" || !c.Targets[1].IsAPIKey() {
 		t.Errorf("targets = %+v", c.Targets)
+	}
+	if ref := c.CertCentralFor(c.Targets[0]).APIKeyVault; ref == nil || ref.Path != c.Targets[1].VaultPath {
+		t.Errorf("the webhook target does not use the rotated API key: %+v", ref)
 	}
 }
 
@@ -141,6 +144,20 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		{"target override", `targets: [{name: a, vault_path: a, certcentral: {url: "nope", api_key_env: "1BAD"}}]`,
 			[]string{"targets[0].certcentral.url", "targets[0].certcentral.api_key_env"}},
 		{"no targets", `targets: []`, []string{"targets"}},
+		{"unknown kind", `targets: [{name: a, vault_path: a, kind: password}]`, []string{"targets[0].kind"}},
+		{"api_key block on a webhook", `targets: [{name: a, vault_path: a, api_key: {max_age: 30d}}, {name: b, vault_path: b, kind: webhook, api_key: {}}]`,
+			[]string{"targets[0].api_key", "targets[1].api_key"}},
+		{"api key target's own credential", `targets: [{name: a, vault_path: a, kind: api_key, webhook_id: 3, certcentral: {api_key_env: K}}, {name: b, vault_path: b, kind: api_key, certcentral: {api_key_vault: {path: x, field: y}}}]`,
+			[]string{"targets[0].webhook_id", "targets[0].certcentral.api_key_env", "targets[1].certcentral.api_key_vault"}},
+		{"api key block values", `targets: [{name: a, vault_path: a, kind: api_key, api_key: {key_id: -1, max_age: -1d, min_interval: -1s, overlap: -1h, grace: -1m, in_use: ignore}}]`,
+			[]string{"targets[0].api_key.key_id", "targets[0].api_key.max_age", "targets[0].api_key.min_interval", "targets[0].api_key.overlap", "targets[0].api_key.grace", "targets[0].api_key.in_use"}},
+		{"api key bad duration", `targets: [{name: a, vault_path: a, kind: api_key, api_key: {max_age: soon}}]`, []string{"targets[0].api_key.max_age"}},
+		{"api key document needs field current", `certcentral: {api_key_env: "", api_key_vault: {path: k, field: key}}
+targets: [{name: a, vault_path: a}, {name: k, vault_path: k, kind: api_key}]`, []string{"certcentral.api_key_vault.field"}},
+		{"api key under the api key document", `certcentral: {api_key_env: "", api_key_vault: {path: k/x, field: current}}
+targets: [{name: a, vault_path: a}, {name: k, vault_path: k, kind: api_key}]`, []string{"certcentral.api_key_vault.path"}},
+		{"api key still not in a webhook document", `certcentral: {api_key_env: "", api_key_vault: {path: a, field: current}}
+targets: [{name: a, vault_path: a}, {name: k, vault_path: k, kind: api_key}]`, []string{"certcentral.api_key_vault.path"}},
 		{"listener", `listener: {refresh: -1s, max_staleness: -2s}`, []string{"listener.refresh", "listener.max_staleness"}},
 		{"timestamp without a file", `evidence: {timestamp: {url: "http://timestamp.digicert.com"}}`, []string{"evidence.timestamp"}},
 		{"timestamp url", `evidence: {file: /e, timestamp: {url: "ftp://tsa"}}`, []string{"evidence.timestamp.url"}},
@@ -474,5 +491,70 @@ func TestRepoConfigIsSecureByDefault(t *testing.T) {
 	}
 	if e := c.Evidence; e.File == "" || e.Signing == nil || e.Signing.Key == "" || e.Anchor == "" {
 		t.Errorf("evidence = %+v, want a file, signing and an anchor", e)
+	}
+}
+
+// TestAPIKeyTarget: an api_key target's block takes rotation.* and 15m/hold as defaults,
+// its credential is its own document's current, and api_key_vault may name that document.
+func TestAPIKeyTarget(t *testing.T) {
+	src := `
+vault: {address: "http://127.0.0.1:8200"}
+certcentral: {api_key_env: "", api_key_vault: {path: keyroll/digicert/api-key, field: current}}
+rotation: {max_age: 60d, min_interval: 2d, overlap: 12h}
+targets:
+  - {name: prod-us, vault_path: keyroll/digicert/prod-us}
+  - name: digicert-api-key
+    kind: api_key
+    vault_path: keyroll/digicert/api-key
+  - name: eu-api-key
+    kind: api_key
+    vault_path: keyroll/digicert/eu-api-key
+    api_key: {key_id: 184, max_age: 30d, min_interval: 7d, overlap: 1d, grace: 1h, in_use: revoke}
+`
+	c, err := config.Read(strings.NewReader(src), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := 24 * time.Hour
+	tests := []struct {
+		target string
+		want   config.APIKey
+		kind   string
+	}{
+		{"prod-us", config.APIKey{MaxAge: config.Duration(60 * day), MinInterval: config.Duration(2 * day), Overlap: config.Duration(12 * time.Hour), Grace: config.Duration(15 * time.Minute), InUse: "hold"}, "webhook"},
+		{"digicert-api-key", config.APIKey{MaxAge: config.Duration(60 * day), MinInterval: config.Duration(2 * day), Overlap: config.Duration(12 * time.Hour), Grace: config.Duration(15 * time.Minute), InUse: "hold"}, "api_key"},
+		{"eu-api-key", config.APIKey{KeyID: 184, MaxAge: config.Duration(30 * day), MinInterval: config.Duration(7 * day), Overlap: config.Duration(day), Grace: config.Duration(time.Hour), InUse: "revoke"}, "api_key"},
+	}
+	for _, tt := range tests {
+		tg, _ := c.Target(tt.target)
+		if got := c.APIKeyFor(tg); got != tt.want {
+			t.Errorf("%s: APIKeyFor = %+v, want %+v", tt.target, got, tt.want)
+		}
+		if tg.KindName() != tt.kind || tg.IsAPIKey() != (tt.kind == "api_key") {
+			t.Errorf("%s: kind %q", tt.target, tg.KindName())
+		}
+		if tt.kind == "api_key" && c.MaxAgeFor(tg) != tt.want.MaxAge.D() {
+			t.Errorf("%s: MaxAgeFor = %s", tt.target, c.MaxAgeFor(tg))
+		}
+		ref := c.CertCentralFor(tg).APIKeyVault
+		if ref == nil || ref.Field != "current" {
+			t.Fatalf("%s: api_key_vault = %+v", tt.target, ref)
+		}
+		if tt.kind == "api_key" && ref.Path != tg.VaultPath {
+			t.Errorf("%s: the credential is read from %s, want its own document", tt.target, ref.Path)
+		}
+	}
+	if c.MaxAgeFor(c.Targets[0]) != 60*day {
+		t.Errorf("webhook max age = %s", c.MaxAgeFor(c.Targets[0]))
+	}
+	if w := strings.Join(c.Warnings(), "\n"); w != "" {
+		t.Errorf("warnings: %s", w)
+	}
+	short := strings.Replace(src, "grace: 1h", "grace: 2d", 1)
+	if c, err = config.Read(strings.NewReader(short), env(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if w := strings.Join(c.Warnings(), "\n"); !strings.Contains(w, "targets[2].api_key.grace") {
+		t.Errorf("grace longer than the overlap: warnings %q", w)
 	}
 }

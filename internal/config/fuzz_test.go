@@ -20,6 +20,8 @@ notify: [{url: "${S}", format: "${S}", on: ["${S}"], insecure_http: "${S}"}]
 targets:
   - {name: "${S}", vault_path: "${S}", webhook_id: "${S}"}
   - {name: "${S}x", vault_path: "x/${S}", webhook_id: "1${S}", certcentral: {url: "https://${S}", api_key_vault: {path: "${S}", field: "${S}"}, timeout: "${S}d"}}
+  - {name: "${S}y", kind: "${S}", vault_path: "y/${S}", api_key: {key_id: "${S}", max_age: "${S}", min_interval: "${S}", overlap: "${S}", grace: "${S}", in_use: "${S}"}}
+  - {name: "k${S}", kind: api_key, vault_path: "${S}", webhook_id: "${S}", certcentral: {api_key_env: "${S}"}, api_key: {max_age: "${S}d", in_use: "${S}"}}
 `
 
 // mark interleaves b with characters no message of keyroll's holds in that order, so that

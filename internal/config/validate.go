@@ -169,6 +169,52 @@ func (c *Config) validateTargets(p *FieldErrors) {
 		if t.CertCentral != nil {
 			c.validateCertCentral(p, at+".certcentral", *t.CertCentral, false)
 		}
+		c.validateKind(p, at, t)
+	}
+}
+
+// validateKind checks targets[i].kind and what each kind allows: the api_key block only
+// on an api_key target, no webhook or API key source on one.
+func (c *Config) validateKind(p *FieldErrors, at string, t Target) {
+	switch t.Kind {
+	case "", KindWebhook:
+		if t.APIKey != nil {
+			p.add(at+".api_key", "only for kind: api_key (this target rotates a webhook's secret)")
+		}
+		return
+	case KindAPIKey:
+	default:
+		p.add(at+".kind", "want webhook or api_key, got %s", c.show(at+".kind", t.Kind))
+		return
+	}
+	if t.WebhookID != 0 {
+		p.add(at+".webhook_id", "not for kind: api_key (an API key has no webhook)")
+	}
+	if cc := t.CertCentral; cc != nil && cc.APIKeyEnv != "" {
+		p.add(at+".certcentral.api_key_env", "not for kind: api_key: its API key is its own document's %s", CredentialField)
+	}
+	if cc := t.CertCentral; cc != nil && cc.APIKeyVault != nil {
+		p.add(at+".certcentral.api_key_vault", "not for kind: api_key: its API key is its own document's %s", CredentialField)
+	}
+	if t.APIKey == nil {
+		return
+	}
+	k := *t.APIKey
+	if k.KeyID < 0 {
+		p.add(at+".api_key.key_id", "must not be negative (0: take current_id from the document)")
+	}
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{{"max_age", k.MaxAge}, {"min_interval", k.MinInterval}, {"overlap", k.Overlap}, {"grace", k.Grace}} {
+		if d.v < 0 {
+			p.add(at+".api_key."+d.key, "must not be negative (0: the default)")
+		}
+	}
+	switch k.InUse {
+	case "", InUseHold, InUseRevoke:
+	default:
+		p.add(at+".api_key.in_use", "want hold or revoke, got %s", c.show(at+".api_key.in_use", k.InUse))
 	}
 }
 
@@ -190,6 +236,11 @@ func (c *Config) Warnings() []string {
 	}
 	if c.Listener.Refresh > 0 && c.Listener.MaxStaleness >= c.Rotation.PropagationDelay {
 		w = append(w, fmt.Sprintf("listener.max_staleness %s is not shorter than rotation.propagation_delay %s: a listener that cannot read Vault right after a stage keeps its old key set past the wait and answers 401 to the new key instead of failing closed (503)", c.Listener.MaxStaleness, c.Rotation.PropagationDelay))
+	}
+	for i, t := range c.Targets {
+		if k := c.APIKeyFor(t); t.IsAPIKey() && k.Grace >= k.Overlap {
+			w = append(w, fmt.Sprintf("targets[%d].api_key.grace %s is not shorter than its overlap %s: a consumer still using the old key is only seen if the retiring run comes later than grace after the promote", i, k.Grace, k.Overlap))
+		}
 	}
 	if u, err := url.Parse(c.Vault.Address); err == nil && u.Scheme == "http" && !loopback(u.Hostname()) && c.Vault.InsecureHTTP {
 		w = append(w, "vault.insecure_http: talking plain HTTP to Vault at "+u.Host+"; the token crosses the network in cleartext unless a service mesh encrypts it")
@@ -235,7 +286,15 @@ func (c *Config) validateAPIKeyPaths(p *FieldErrors) {
 		key := strings.Trim(ref.Path, "/")
 		for i, t := range c.Targets {
 			doc := strings.Trim(t.VaultPath, "/")
-			if doc != "" && (key == doc || strings.HasPrefix(key, doc+"/")) {
+			switch {
+			case doc == "" || (key != doc && !strings.HasPrefix(key, doc+"/")):
+			case t.IsAPIKey() && key == doc && ref.Field == CredentialField:
+				// The rotated API key's own document: no listener reads it.
+			case t.IsAPIKey() && key == doc:
+				p.add(at+".api_key_vault.field", "must be %s: targets[%d] (kind api_key) keeps the key in use there", CredentialField, i)
+			case t.IsAPIKey():
+				p.add(at+".api_key_vault.path", "lies under targets[%d].vault_path (kind api_key): point at that document itself, field %s", i, CredentialField)
+			default:
 				p.add(at+".api_key_vault.path", "lies at or under targets[%d].vault_path: keep the DigiCert API key outside every key document, where no listener policy reaches", i)
 			}
 		}
