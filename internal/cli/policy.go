@@ -19,7 +19,8 @@ func policyCmd(env *Env) *cobra.Command {
 		Use:   "policy [job | listener TARGET]",
 		Short: "Print the Vault policies the config needs (job, listener TARGET)",
 		Long: "Print the Vault policies the configuration needs, in HCL: with no argument every one,\n" +
-			"with job the rotation job's, with listener TARGET the listeners' of that target.",
+			"with job the rotation job's, with listener TARGET the listeners' of that target (an api_key\n" +
+			"target has none: nobody listens for an API key, and asking for it exits 2).",
 		Example: "  keyroll policy job | vault policy write keyroll-job -\n" +
 			"  keyroll policy listener prod-us | vault policy write keyroll-listener-prod-us -",
 		Args:      policyArgs,
@@ -49,6 +50,9 @@ func runPolicy(env *Env, f *common, rest []string) error {
 	case len(rest) == 0:
 		io.WriteString(out, vaultpolicy.Job(spec))
 		for _, t := range spec.Targets {
+			if t.APIKey {
+				continue // nobody listens for an API key
+			}
 			io.WriteString(out, "\n")
 			io.WriteString(out, vaultpolicy.Listener(spec, t))
 		}
@@ -59,7 +63,11 @@ func runPolicy(env *Env, f *common, rest []string) error {
 		if !ok {
 			return fmt.Errorf("%w: policy listener %s: not a configured target", ErrUsage, rest[1])
 		}
-		io.WriteString(out, vaultpolicy.Listener(spec, vaultpolicy.Target{Name: t.Name, VaultPath: t.VaultPath}))
+		l, err := vaultpolicy.ListenerOf(spec, vaultpolicy.Target{Name: t.Name, VaultPath: t.VaultPath, APIKey: t.IsAPIKey()})
+		if err != nil {
+			return fmt.Errorf("%w: policy listener %s: %v", ErrUsage, t.Name, err)
+		}
+		io.WriteString(out, l)
 	}
 	return nil
 }
@@ -68,7 +76,7 @@ func runPolicy(env *Env, f *common, rest []string) error {
 func policySpec(cfg *config.Config) vaultpolicy.Spec {
 	s := vaultpolicy.Spec{KVMount: cfg.Vault.KVMount}
 	for _, t := range cfg.Targets {
-		s.Targets = append(s.Targets, vaultpolicy.Target{Name: t.Name, VaultPath: t.VaultPath})
+		s.Targets = append(s.Targets, vaultpolicy.Target{Name: t.Name, VaultPath: t.VaultPath, APIKey: t.IsAPIKey()})
 		if ref := cfg.CertCentralFor(t).APIKeyVault; ref != nil {
 			s.APIKeyPaths = append(s.APIKeyPaths, ref.Path)
 		}

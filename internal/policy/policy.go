@@ -3,9 +3,22 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
+
+// ErrNoListener is returned by ListenerOf for an api_key target: nobody listens for an
+// API key, so no listener policy may reach its document.
+var ErrNoListener = errors.New("nobody listens for an API key: no listener policy reaches its document")
+
+// ListenerOf is Listener, or ErrNoListener for an api_key target.
+func ListenerOf(s Spec, t Target) (string, error) {
+	if t.APIKey {
+		return "", fmt.Errorf("target %s: %w", t.Name, ErrNoListener)
+	}
+	return Listener(s, t), nil
+}
 
 // Spec is what the policies depend on: the KV v2 mount, the targets' documents and the
 // paths of the DigiCert API keys kept in Vault.
@@ -29,6 +42,9 @@ type Evidence struct {
 type Target struct {
 	Name      string
 	VaultPath string
+	// APIKey marks a target whose document holds the DigiCert API key itself (kind
+	// api_key): the job rotates it like a webhook's document, and nobody listens there.
+	APIKey bool
 }
 
 // JobName is the name the job's policy is written under.
@@ -39,7 +55,9 @@ func ListenerName(target string) string { return "keyroll-listener-" + target }
 
 // Job returns the policy of the rotation job (`keyroll run`, `keyroll schedule`): for each
 // target, read and write on its document's data and metadata and update on its destroy
-// path; read on each DigiCert API key kept in Vault; with evidence, update on the Transit
+// path (an api_key target's document too: the job creates, stores and promotes the API
+// key there, and reads it as its credential); read on each other DigiCert API key kept in
+// Vault; with evidence, update on the Transit
 // key's sign path, read on the key (its public keys) and create, read and update on the
 // anchor's data path (nothing on its metadata, delete, destroy or undelete paths).
 func Job(s Spec) string {
@@ -54,7 +72,11 @@ func Job(s Spec) string {
 	mount := strings.Trim(s.KVMount, "/")
 	for _, t := range s.Targets {
 		p := strings.Trim(t.VaultPath, "/")
-		fmt.Fprintf(&b, "\n# Target %s.\n", t.Name)
+		if t.APIKey {
+			fmt.Fprintf(&b, "\n# Target %s: the DigiCert API key, rotated here and read as keyroll's credential\n# (field current). No listener policy reaches it.\n", t.Name)
+		} else {
+			fmt.Fprintf(&b, "\n# Target %s.\n", t.Name)
+		}
 		block(&b, mount+"/data/"+p, "create", "read", "update")
 		block(&b, mount+"/metadata/"+p, "create", "read", "update")
 		block(&b, mount+"/destroy/"+p, "update")
@@ -84,11 +106,18 @@ func JobPaths(s Spec) []Grant {
 	return out
 }
 
-// apiKeyPaths lists the API key paths of s once each, in their order.
+// apiKeyPaths lists the API key paths of s once each, in their order, leaving out the
+// documents of api_key targets (the job's grants on those include read).
 func apiKeyPaths(s Spec) []string {
 	var out []string
 	seen := map[string]bool{}
+	for _, t := range s.Targets {
+		if t.APIKey {
+			seen[strings.Trim(t.VaultPath, "/")] = true
+		}
+	}
 	for _, p := range s.APIKeyPaths {
+		p = strings.Trim(p, "/")
 		if !seen[p] {
 			seen[p] = true
 			out = append(out, p)
@@ -134,7 +163,8 @@ func evidenceGrants(s Spec) []explained {
 }
 
 // Listener returns the policy of target t's webhook listeners: read on the data of its
-// document, nothing else.
+// document, nothing else. An api_key target has no listeners (see ErrNoListener); its
+// policy is never written.
 func Listener(s Spec, t Target) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s: the policy of the webhook listeners of target %s, as\n", ListenerName(t.Name), t.Name)

@@ -265,3 +265,60 @@ func TestSudoGrantsNothingByItself(t *testing.T) {
 		t.Errorf("a sudo-only token may sign evidence: %v", err)
 	}
 }
+
+// TestAPIKeyTargetWithRealTokens: the job rotates an api_key target's document as it does
+// a webhook's (create, read, update on data and metadata, destroy) and reads its current
+// as its credential, with no separate grant; the webhook's listeners cannot read it, and
+// an api_key target has no listener policy.
+func TestAPIKeyTargetWithRealTokens(t *testing.T) {
+	ctx := context.Background()
+	srv := testenv.SharedVault(t)
+	n := fmt.Sprint(seq.Add(1))
+	us := policy.Target{Name: "us", VaultPath: "keyroll/" + n + "/digicert/us"}
+	key := policy.Target{Name: "digicert-api-key", VaultPath: "keyroll/" + n + "/digicert/api-key", APIKey: true}
+	spec := policy.Spec{KVMount: "secret", Targets: []policy.Target{us, key}, APIKeyPaths: []string{key.VaultPath}}
+
+	hcl := policy.Job(spec)
+	if got := strings.Count(hcl, `"secret/data/`+key.VaultPath+`"`); got != 1 {
+		t.Errorf("the API key's document has %d grants on its data path, want 1:\n%s", got, hcl)
+	}
+	if paths := policy.JobPaths(spec); len(paths) != 0 {
+		t.Errorf("JobPaths = %v, want none beside the documents", paths)
+	}
+	if _, err := policy.ListenerOf(spec, key); !errors.Is(err, policy.ErrNoListener) {
+		t.Errorf("ListenerOf(api_key target) = %v, want ErrNoListener", err)
+	}
+	if l, err := policy.ListenerOf(spec, us); err != nil || l != policy.Listener(spec, us) {
+		t.Errorf("ListenerOf(webhook target) = %v", err)
+	}
+	srv.Policy(t, policy.JobName+n, hcl)
+	srv.Policy(t, policy.ListenerName(us.Name)+n, policy.Listener(spec, us))
+	job := vault.NewStore(srv.ClientWithToken(t, srv.Token(t, time.Hour, policy.JobName+n)), "secret")
+	lis := vault.NewStore(srv.ClientWithToken(t, srv.Token(t, time.Hour, policy.ListenerName(us.Name)+n)), "secret")
+
+	old, next := strings.Repeat("k", 36), strings.Repeat("n", 36)
+	if _, err := job.Write(ctx, key.VaultPath, keyset.Document{Current: old, CurrentID: "184"}, 0); err != nil {
+		t.Fatalf("job creates the API key's document: %v", err)
+	}
+	if _, err := job.Write(ctx, key.VaultPath, keyset.Document{Current: old, CurrentID: "184", Pending: next, PendingID: "185"}, 1); err != nil {
+		t.Fatalf("job stages a new API key: %v", err)
+	}
+	if err := job.WriteMetadata(ctx, key.VaultPath, map[string]string{"state": "pending"}); err != nil {
+		t.Errorf("job metadata: %v", err)
+	}
+	if _, _, err := job.History(ctx, key.VaultPath); err != nil {
+		t.Errorf("job history: %v", err)
+	}
+	if err := job.Destroy(ctx, key.VaultPath, []int{1}); err != nil {
+		t.Errorf("job destroy: %v", err)
+	}
+	if k, err := job.ReadField(ctx, key.VaultPath, "current"); err != nil || k != old {
+		t.Errorf("job cannot read its credential: %v", err)
+	}
+	if missing, err := job.MissingCapabilities(ctx, key.VaultPath); err != nil || len(missing) > 0 {
+		t.Errorf("job lacks %v (%v) on the API key's document", missing, err)
+	}
+	if _, err := lis.Read(ctx, key.VaultPath); !errors.Is(err, vault.ErrPermissionDenied) {
+		t.Errorf("a webhook listener reads the API key's document: %v", err)
+	}
+}
