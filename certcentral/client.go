@@ -106,8 +106,8 @@ func (c *Client) remember(secrets ...string) {
 		if len(v) < minRedactLen || slices.Contains(c.seen, v) {
 			continue
 		}
-		if len(c.seen) == maxSeen {
-			c.seen = c.seen[1:]
+		if len(c.seen) >= maxSeen {
+			c.seen = c.seen[len(c.seen)-maxSeen+1:]
 		}
 		c.seen = append(c.seen, v)
 	}
@@ -170,12 +170,37 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// WithAPIKey returns a client like c that authenticates with apiKey: same base URL,
+// HTTP client, timeouts, retries, clock, observer and limiter (a conservative choice for
+// the process-wide one: the other key's budget is spent too). keyroll uses it to prove that
+// a new API key works.
+func (c *Client) WithAPIKey(apiKey string) (*Client, error) {
+	if apiKey == "" {
+		return nil, errors.New("certcentral: config: API key is required")
+	}
+	if strings.ContainsAny(apiKey, "\r\n") {
+		return nil, errors.New("certcentral: config: API key contains a line break")
+	}
+	n := &Client{base: c.base, apiKey: apiKey, timeout: c.timeout, hc: c.hc, userAgent: c.userAgent,
+		retry: c.retry, clock: c.clock, limiter: c.limiter, observer: c.observer}
+	c.seenMu.Lock()
+	n.seen = append(slices.Clone(c.seen), c.apiKey)
+	c.seenMu.Unlock()
+	if len(n.seen) > maxSeen {
+		n.seen = n.seen[len(n.seen)-maxSeen:]
+	}
+	return n, nil
+}
+
 // call is one API call.
 type call struct {
 	method string
 	path   string
 	body   []byte   // nil: no body
 	redact []string // sensitive strings to scrub from server text
+	// noReplay: the call must not be sent twice when its first attempt may have been
+	// applied (a create); only a 429 is retried.
+	noReplay bool
 }
 
 // result is the successful answer to a call.
@@ -204,6 +229,10 @@ func (c *Client) do(ctx context.Context, cl call) (result, error) {
 		}
 		if !IsRetryable(err) {
 			return result{}, err
+		}
+		var ae *APIError
+		if cl.noReplay && !(errors.As(err, &ae) && ae.Status == http.StatusTooManyRequests) {
+			return result{}, err // it may have been applied: the caller must look first
 		}
 		if ctx.Err() != nil {
 			var te *TransportError

@@ -41,16 +41,19 @@ type hookState struct {
 	tokens   map[string]time.Time // challenge token → expiry
 }
 
-// Account is one simulated CertCentral account (one API key) with one
-// webhook, as DigiCert has (or, for fleet benchmarks, several: see
-// AddWebhook). Its methods change the state directly, as someone in the
-// CertCentral UI would, bypassing the API, its validation and rate limits.
+// Account is one simulated CertCentral account with users and their API keys
+// (AddAccount makes one of each) and one webhook, as DigiCert has (or, for fleet
+// benchmarks, several: see AddWebhook). Its methods change the state directly, as
+// someone in the CertCentral UI would, bypassing the API, its validation and rate
+// limits.
 type Account struct {
 	s  *Server
-	fp string
+	fp string     // Fingerprint of the account's first key: the account's name
 	op sync.Mutex // serializes API mutations, including their deliveries
 
 	// guarded by s.mu
+	users      []User       // the first one holds the first key
+	keys       []*keyState  // in the order made
 	hook       *hookState   // the account's webhook (the first one)
 	more       []*hookState // further webhooks added by AddWebhook; nil by default
 	hideSecret bool
@@ -88,7 +91,8 @@ var ErrNoWebhook = errors.New("certcentraltest: account has no webhook")
 // sends no events to a pending or inactive webhook.
 var ErrNotActive = errors.New("certcentraltest: webhook is not active")
 
-// Fingerprint returns the fingerprint of the account's API key.
+// Fingerprint returns the fingerprint of the API key the account was added with: the
+// account's name in logs (Delivery.AccountFingerprint, Key.Account).
 func (a *Account) Fingerprint() string { return a.fp }
 
 // SetWebhook seeds or replaces the account's webhook and returns its id. A

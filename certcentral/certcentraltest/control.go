@@ -20,7 +20,11 @@ const ControlPrefix = "/_sim/"
 //     {"event": E, "listener_status": N, "error": "…"};
 //   - GET /_sim/stats answers [Stats] as JSON;
 //   - GET /_sim/deliveries[?failed=1] answers the delivery log (only the failed ones
-//     with failed=1) as JSON, without the keys: only whether one was sent.
+//     with failed=1) as JSON, without the keys: only whether one was sent;
+//   - GET /_sim/keys[?api_key=K][&status=active] answers the API keys (of K's account
+//     only, of one status only) as a JSON array of [ControlKey], never the keys
+//     themselves: how the soak and the demo check that no active key made by keyroll
+//     (named "keyroll …") is unknown to Vault.
 func (s *Server) ControlHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", s)
@@ -29,7 +33,42 @@ func (s *Server) ControlHandler() http.Handler {
 		writeJSON(w, s.Stats())
 	})
 	mux.HandleFunc("GET "+ControlPrefix+"deliveries", s.controlDeliveries)
+	mux.HandleFunc("GET "+ControlPrefix+"keys", s.controlKeys)
 	return mux
+}
+
+// ControlKey is one API key as GET /_sim/keys shows it.
+type ControlKey struct {
+	Account     string    `json:"account"` // the account's Fingerprint
+	ID          int       `json:"id"`
+	UserID      int       `json:"user_id"`
+	Name        string    `json:"name"`
+	Status      string    `json:"status"`
+	RoleID      int       `json:"restricted_to_role_id"`
+	Created     time.Time `json:"create_date"`
+	LastUsed    time.Time `json:"last_used_date"` // zero: never used
+	Fingerprint string    `json:"fingerprint"`
+}
+
+// controlKeys serves GET /_sim/keys.
+func (s *Server) controlKeys(w http.ResponseWriter, r *http.Request) {
+	keys := s.Keys()
+	if k := r.URL.Query().Get("api_key"); k != "" {
+		acct := s.Account(k)
+		if acct == nil {
+			http.Error(w, "unknown api_key", http.StatusNotFound)
+			return
+		}
+		keys = acct.Keys()
+	}
+	status := r.URL.Query().Get("status")
+	out := []ControlKey{}
+	for _, k := range keys {
+		if status == "" || k.Status == status {
+			out = append(out, ControlKey{k.Account, k.ID, k.UserID, k.Name, k.Status, k.RoleID, k.Created, k.LastUsed, k.Fingerprint})
+		}
+	}
+	writeJSON(w, out)
 }
 
 // controlDeliver serves POST /_sim/deliver.

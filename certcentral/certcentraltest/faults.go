@@ -12,7 +12,9 @@ import (
 // limit, and requests they answer do not count against it).
 type Fault struct {
 	Method string // "" matches any method
-	Path   string // "" matches any path; relative to BasePath, e.g. "/webhook/1001"
+	// Path is relative to BasePath, e.g. "/webhook/1001"; "" matches any path, and a
+	// Path ending in "*" every path with that prefix, e.g. "/key/user/*".
+	Path string
 	// Count is how many matching requests the fault affects: 0 means 1, a
 	// negative count means until ClearFaults.
 	Count int
@@ -31,6 +33,13 @@ type Fault struct {
 	// DropResponse processes the request normally, applying any change, and
 	// then closes the connection without answering.
 	DropResponse bool
+	// Apply, with Status, processes the request normally, applying any change (creating
+	// a key, say), and then answers Status instead: a response lost behind a proxy.
+	Apply bool
+	// ResponseLatency delays the answer after the request was processed (real time):
+	// with a client timeout shorter than it, the change is applied and the client sees
+	// a timeout.
+	ResponseLatency time.Duration
 	// DropRequest closes the connection without processing the request.
 	DropRequest bool
 }
@@ -41,8 +50,13 @@ type faultState struct {
 }
 
 func (f *faultState) matches(method, path string) bool {
-	return f.left != 0 && (f.Method == "" || strings.EqualFold(f.Method, method)) &&
-		(f.Path == "" || f.Path == path)
+	if f.left == 0 || (f.Method != "" && !strings.EqualFold(f.Method, method)) {
+		return false
+	}
+	if prefix, ok := strings.CutSuffix(f.Path, "*"); ok {
+		return strings.HasPrefix(path, prefix)
+	}
+	return f.Path == "" || f.Path == path
 }
 
 // Inject adds a fault. Faults are tried in the order injected; one request
@@ -84,6 +98,13 @@ func (s *Server) Burst429(n int, retryAfter time.Duration) {
 // then closes the connection without answering.
 func (s *Server) DropNextResponse(method, path string) {
 	s.Inject(Fault{Method: method, Path: path, DropResponse: true})
+}
+
+// LoseNextKeyCreate makes the next POST /key/user/{id} create the key and lose its
+// answer: the connection is closed without an answer when status is 0, else status (a
+// 5xx, say) is answered. The client cannot know whether the key exists.
+func (s *Server) LoseNextKeyCreate(status int) {
+	s.Inject(Fault{Method: http.MethodPost, Path: "/key/user/*", DropResponse: status == 0, Apply: status != 0, Status: status})
 }
 
 // takeFault consumes and returns the first fault matching the request, or nil.

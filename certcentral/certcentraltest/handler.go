@@ -103,12 +103,9 @@ func (s *Server) handle(ctx context.Context, rec *Request, inAPI bool, key strin
 	if !inAPI {
 		return routeNotFound(), false
 	}
-	var acct *Account
-	if key != "" {
-		acct = s.Account(key)
-	}
-	if acct == nil {
-		return jsonReply(s.opts.unauthStatus, []byte(s.opts.unauthBody)), false
+	c, denied, ok := s.authenticate(key)
+	if !ok {
+		return denied, false
 	}
 
 	f := s.takeFault(rec.Method, rec.Path)
@@ -120,12 +117,12 @@ func (s *Server) handle(ctx context.Context, rec *Request, inAPI bool, key strin
 		if f.DropRequest {
 			return reply{}, true
 		}
-		if f.Status != 0 && !f.DropResponse {
+		if f.Status != 0 && !f.DropResponse && !f.Apply {
 			return faultReply(f), false
 		}
 	}
 
-	if ok, wait := s.admit(acct.fp); !ok {
+	if ok, wait := s.admit(c.fp); !ok {
 		rep := errorReply(http.StatusTooManyRequests, "request_limit_exceeded",
 			"Too many requests. Please try again later.")
 		if s.opts.retryAfter {
@@ -137,8 +134,43 @@ func (s *Server) handle(ctx context.Context, rec *Request, inAPI bool, key strin
 	if readErr != nil {
 		return errorReply(http.StatusBadRequest, "bad_request_format", "The request body could not be read."), false
 	}
-	rep = s.route(ctx, acct, rec.Method, rec.Path, body)
-	return rep, f != nil && f.DropResponse
+	rep = s.route(ctx, c, rec.Method, rec.Path, rec.Query, body)
+	if f == nil {
+		return rep, false
+	}
+	if f.Apply && f.Status != 0 {
+		rep = faultReply(f)
+	}
+	if !sleep(ctx, f.ResponseLatency) {
+		return rep, true // the client gave up waiting
+	}
+	return rep, f.DropResponse
+}
+
+// caller is who a request authenticated as.
+type caller struct {
+	acct  *Account
+	keyID int
+	role  int
+	fp    string // the key's fingerprint: rate limits are per key
+}
+
+// authenticate finds the active key sent as X-DC-DEVKEY and records its use; else it
+// returns the answer: the unknown-key answer for a missing, unknown or not yet working
+// key (WithNewKeyDelay), the revoked-key answer for a revoked one.
+func (s *Server) authenticate(key string) (caller, reply, bool) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := s.keys[key]
+	if key == "" || k == nil || now.Before(k.readyAt) {
+		return caller{}, jsonReply(s.opts.unauthStatus, []byte(s.opts.unauthBody)), false
+	}
+	if k.Status != KeyActive {
+		return caller{}, jsonReply(s.opts.revokedStatus, []byte(s.opts.revokedBody)), false
+	}
+	k.LastUsed = s.usedTime(now)
+	return caller{acct: k.acct, keyID: k.ID, role: k.RoleID, fp: k.Fingerprint}, reply{}, true
 }
 
 // admit applies the rate limit of the key with fingerprint fp.
@@ -179,6 +211,21 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // jsonString encodes v as a JSON string in the configured style.
 func (s *Server) jsonString(v string) []byte {
 	b, _ := json.Marshal(v)
+	return s.styled(b)
+}
+
+// marshal encodes v as JSON in the configured style.
+func (s *Server) marshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only the simulator's own types are marshaled
+	}
+	return s.styled(b)
+}
+
+// styled rewrites encoded JSON in the configured style: with WithPHPStyleJSON, "/" and
+// every non-ASCII character escaped (both occur only inside strings).
+func (s *Server) styled(b []byte) []byte {
 	if !s.opts.phpJSON {
 		return b
 	}

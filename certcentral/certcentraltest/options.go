@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -47,7 +48,39 @@ var DefaultSettings = json.RawMessage(`{"webhook_notification_frequency":[90,60,
 // key. DigiCert does not document it.
 const DefaultUnauthorizedBody = `{"errors":[{"code":"access_denied|invalid_key","message":"The API key provided is not valid."}]}`
 
+// DefaultRevokedBody is the body of the answer to a request authenticated with a revoked
+// API key (status 401 by default; see WithRevokedResponse). DigiCert does not document it:
+// the simulator assumes the code of an invalid key and a message that says why.
+const DefaultRevokedBody = `{"errors":[{"code":"access_denied|invalid_key","message":"The API key provided has been revoked."}]}`
+
+// DefaultKeyDateLayout is how create_date and last_used_date are written, as in
+// DigiCert's examples ("2018-08-07T23:27:58+00:00"), always in UTC.
+const DefaultKeyDateLayout = "2006-01-02T15:04:05-07:00"
+
+// LastUsedPrecision is how precisely last_used_date records a key's last use.
+type LastUsedPrecision int
+
+const (
+	// LastUsedSecond records the second (the default; DigiCert's examples show seconds).
+	LastUsedSecond LastUsedPrecision = iota
+	// LastUsedDay records only the day (midnight UTC), as an issuer that updates the date
+	// once a day would.
+	LastUsedDay
+)
+
 type options struct {
+	keyManagers        []int
+	selfInfo           bool
+	selfRevoke         bool
+	webhookReaders     []int
+	webhookManagers    []int
+	revokedStatus      int
+	revokedBody        string
+	newKeyDelay        time.Duration
+	lastUsedPrecision  LastUsedPrecision
+	keyDateLayout      string
+	rerevokeError      bool
+	hideRevoked        bool
 	now                func() time.Time
 	limits             []Window
 	retryAfter         bool
@@ -79,8 +112,78 @@ func defaultOptions() options {
 		deliveryTimeout: 10 * time.Second,
 		minSecretLen:    32,
 		challengeTTL:    30 * time.Minute,
+
+		keyManagers:     []int{RoleUnrestricted},
+		selfInfo:        true,
+		selfRevoke:      true,
+		webhookReaders:  []int{RoleUnrestricted, RoleViewOnly},
+		webhookManagers: []int{RoleUnrestricted},
+		revokedStatus:   http.StatusUnauthorized,
+		revokedBody:     DefaultRevokedBody,
+		keyDateLayout:   DefaultKeyDateLayout,
 	}
 }
+
+// The assumptions about API keys (docs/design.md, "The CertCentral API", A1…): what
+// DigiCert does not document, each with the simulator's default and the option that
+// plays the other answers.
+
+// WithKeyManagerRoles sets the access roles (restricted_to_role_id; RoleUnrestricted is 0)
+// whose keys may manage API keys: list them, create them, change their status and read
+// another key's info (assumption A1). Default: unrestricted keys only. A restricted key
+// that may manage keys may create keys only with its own restriction.
+func WithKeyManagerRoles(roles ...int) Option {
+	return func(o *options) { o.keyManagers = slices.Clone(roles) }
+}
+
+// WithSelfInfo says whether any active key may read its own info, GET /key/{its id},
+// whatever its role (assumption A2). Default true.
+func WithSelfInfo(on bool) Option { return func(o *options) { o.selfInfo = on } }
+
+// WithWebhookReaderRoles sets the roles whose keys may read the webhook (GET /webhook),
+// assumption A3. Default: unrestricted and View Only.
+func WithWebhookReaderRoles(roles ...int) Option {
+	return func(o *options) { o.webhookReaders = slices.Clone(roles) }
+}
+
+// WithWebhookManagerRoles sets the roles whose keys may create, update, test, challenge,
+// activate and deactivate the webhook (assumption A3). Default: unrestricted only.
+func WithWebhookManagerRoles(roles ...int) Option {
+	return func(o *options) { o.webhookManagers = slices.Clone(roles) }
+}
+
+// WithSelfRevoke says whether a key may revoke itself (assumption A4). Default true; when
+// false, PUT /key/{its id}/status {"status":"revoked"} answers 403
+// access_denied|missing_permission.
+func WithSelfRevoke(on bool) Option { return func(o *options) { o.selfRevoke = on } }
+
+// WithRevokedResponse sets the status and raw body answered to a request authenticated
+// with a revoked key (assumption A5). Default 401 and DefaultRevokedBody.
+func WithRevokedResponse(status int, body string) Option {
+	return func(o *options) { o.revokedStatus, o.revokedBody = status, body }
+}
+
+// WithNewKeyDelay makes a key created through the API answer like an unknown key until d
+// has passed on the simulator's clock (assumption A6). Default 0: it works at once.
+func WithNewKeyDelay(d time.Duration) Option { return func(o *options) { o.newKeyDelay = d } }
+
+// WithLastUsedPrecision sets how precisely last_used_date records a key's use
+// (assumption A7). Default LastUsedSecond.
+func WithLastUsedPrecision(p LastUsedPrecision) Option {
+	return func(o *options) { o.lastUsedPrecision = p }
+}
+
+// WithKeyDateLayout sets the time layout of create_date and last_used_date (assumption
+// A8), e.g. time.RFC3339 for "Z", or "2006-01-02 15:04:05". Default DefaultKeyDateLayout.
+func WithKeyDateLayout(layout string) Option { return func(o *options) { o.keyDateLayout = layout } }
+
+// WithRerevokeError makes revoking a revoked key answer 400 invalid_status instead of 204
+// (assumption A9). Default false.
+func WithRerevokeError(on bool) Option { return func(o *options) { o.rerevokeError = on } }
+
+// WithHideRevokedKeys makes revoked keys disappear: GET /key leaves them out and GET
+// /key/{id} answers 404 (assumption A10). Default false: they stay listed as revoked.
+func WithHideRevokedKeys(on bool) Option { return func(o *options) { o.hideRevoked = on } }
 
 // WithClock sets the simulator's clock for rate limits, challenge token
 // expiry and log times (default time.Now). Injected latency is always real.

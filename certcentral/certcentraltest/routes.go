@@ -26,14 +26,21 @@ var subscribable = []string{
 var testEventPayload = []byte(`{"event":"test_webhook_endpoint"}`)
 
 // route dispatches an authenticated, admitted request.
-func (s *Server) route(ctx context.Context, a *Account, method, path string, body []byte) reply {
+func (s *Server) route(ctx context.Context, c caller, method, path, query string, body []byte) reply {
+	if path == "/key" || strings.HasPrefix(path, "/key/") {
+		return s.routeKeys(c, method, path, query, body)
+	}
+	a := c.acct
 	switch path {
 	case "/webhook":
 		switch method {
 		case http.MethodGet:
+			if !slices.Contains(s.opts.webhookReaders, c.role) {
+				return forbidden()
+			}
 			return s.list(a)
 		case http.MethodPost:
-			if r, denied := s.denyWrite(a); denied {
+			if r, denied := s.denyWrite(c); denied {
 				return r
 			}
 			return s.create(ctx, a, body)
@@ -43,7 +50,7 @@ func (s *Server) route(ctx context.Context, a *Account, method, path string, bod
 		if method != http.MethodPost {
 			return routeNotFound()
 		}
-		if r, denied := s.denyWrite(a); denied {
+		if r, denied := s.denyWrite(c); denied {
 			return r
 		}
 		return s.testEndpoint(ctx, a, body)
@@ -72,20 +79,27 @@ func (s *Server) route(ctx context.Context, a *Account, method, path string, bod
 	default:
 		return routeNotFound()
 	}
-	if r, denied := s.denyWrite(a); denied {
+	if r, denied := s.denyWrite(c); denied {
 		return r
 	}
 	return h()
 }
 
-func (s *Server) denyWrite(a *Account) (reply, bool) {
+// denyWrite refuses a change to the webhook by a key whose role may not make it, or on a
+// read-only account (Account.SetReadOnly).
+func (s *Server) denyWrite(c caller) (reply, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if a.readOnly {
-		return errorReply(http.StatusForbidden, "access_denied|missing_permission",
-			"You do not have permission to perform this action."), true
+	if c.acct.readOnly || !slices.Contains(s.opts.webhookManagers, c.role) {
+		return forbidden(), true
 	}
 	return reply{}, false
+}
+
+// forbidden is the answer to a key that may not do what it asked.
+func forbidden() reply {
+	return errorReply(http.StatusForbidden, "access_denied|missing_permission",
+		"You do not have permission to perform this action.")
 }
 
 // list answers GET /webhook.

@@ -27,15 +27,18 @@ type Server struct {
 	delivery *http.Client
 	ownDeliv bool
 
-	mu         sync.Mutex
-	accounts   map[string]*Account // by API key
-	nextID     int
-	requests   []Request
-	deliveries []Delivery
-	faults     []*faultState
-	latency    time.Duration
-	rates      map[string]*keyRate // by key fingerprint
-	stats      Stats
+	mu          sync.Mutex
+	keys        map[string]*keyState // every API key ever made, by the key itself
+	accountList []*Account           // in the order added
+	nextID      int                  // webhook ids
+	nextUserID  int
+	nextKeyID   int
+	requests    []Request
+	deliveries  []Delivery
+	faults      []*faultState
+	latency     time.Duration
+	rates       map[string]*keyRate // by key fingerprint
+	stats       Stats
 }
 
 // New returns a simulator that is not listening; serve Handler with your own
@@ -46,12 +49,14 @@ func New(opts ...Option) *Server {
 		f(&o)
 	}
 	s := &Server{
-		opts:     o,
-		accounts: map[string]*Account{},
-		nextID:   firstWebhookID,
-		latency:  o.latency,
-		rates:    map[string]*keyRate{},
-		stats:    newStats(),
+		opts:       o,
+		keys:       map[string]*keyState{},
+		nextID:     firstWebhookID,
+		nextUserID: firstUserID,
+		nextKeyID:  firstKeyID,
+		latency:    o.latency,
+		rates:      map[string]*keyRate{},
+		stats:      newStats(),
 	}
 	s.delivery = o.deliveryClient
 	if s.delivery == nil {
@@ -123,23 +128,33 @@ func (s *Server) Close() {
 	}
 }
 
-// AddAccount adds an account for apiKey, or returns the existing one.
+// AddAccount adds an account with one user holding one unrestricted API key, apiKey
+// (named DefaultKeyName), or returns the account apiKey already belongs to. See
+// Account.AddKey and Account.AddUser for more keys and users, and Account.UserID and
+// Account.KeyID for the ids of these.
 func (s *Server) AddAccount(apiKey string) *Account {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if a, ok := s.accounts[apiKey]; ok {
-		return a
+	if k, ok := s.keys[apiKey]; ok {
+		return k.acct
 	}
-	a := &Account{s: s, fp: Fingerprint(apiKey), hideSecret: s.opts.hideSecret}
-	s.accounts[apiKey] = a
+	a := &Account{s: s, hideSecret: s.opts.hideSecret}
+	s.addUser(a, defaultFirstName, defaultLastName)
+	if _, err := s.addKey(a, NewKey{APIKey: apiKey}, time.Time{}); err != nil {
+		panic(err) // the key is new and the user exists
+	}
+	s.accountList = append(s.accountList, a)
 	return a
 }
 
-// Account returns the account of apiKey, or nil.
+// Account returns the account apiKey belongs to (whatever the key's status), or nil.
 func (s *Server) Account(apiKey string) *Account {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.accounts[apiKey]
+	if k, ok := s.keys[apiKey]; ok {
+		return k.acct
+	}
+	return nil
 }
 
 // SetLatency delays every following request by d (real time).

@@ -77,7 +77,9 @@ func simulateCmd(env *Env) *cobra.Command {
 		Short: "Run the CertCentral simulator",
 		Long: "Serve the CertCentral simulator for demos and local trials: seeded accounts whose webhook\n" +
 			"points at --endpoint. Besides the API under /services/v2 it answers\n" +
-			"POST /_sim/deliver?api_key=K&event=E, GET /_sim/stats and GET /_sim/deliveries[?failed=1].",
+			"POST /_sim/deliver?api_key=K&event=E, GET /_sim/stats, GET /_sim/deliveries[?failed=1] and\n" +
+			"GET /_sim/keys[?api_key=K][&status=active] (the API keys, never the keys themselves).\n" +
+			"Each account line names its API key's key_id and user_id (for api_key.key_id).",
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return runSimulate(c.Context(), env, f) },
 	}
@@ -174,9 +176,9 @@ func (f *simulateFlags) seed(w io.Writer, sim *certcentraltest.Server, keys []st
 		switch {
 		case len(keys) > 10:
 		case f.perAccount == 1:
-			fmt.Fprintf(w, "account api_key=%s webhook_id=%d endpoint=%s secret=%s\n", k, ids[0], f.endpoint, fp)
+			fmt.Fprintf(w, "account api_key=%s webhook_id=%d endpoint=%s secret=%s key_id=%d user_id=%d\n", k, ids[0], f.endpoint, fp, acct.KeyID(), acct.UserID())
 		default:
-			fmt.Fprintf(w, "account api_key=%s webhook_ids=%d-%d webhooks=%d endpoint=%s\n", k, ids[0], ids[len(ids)-1], len(ids), f.endpoint)
+			fmt.Fprintf(w, "account api_key=%s webhook_ids=%d-%d webhooks=%d endpoint=%s key_id=%d user_id=%d\n", k, ids[0], ids[len(ids)-1], len(ids), f.endpoint, acct.KeyID(), acct.UserID())
 		}
 	}
 	return nil
