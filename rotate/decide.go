@@ -36,6 +36,16 @@ const (
 	// StepDestroy destroys the versions that hold retired keys; its evidence step is
 	// named "retire", with the keys retired and the versions destroyed.
 	StepDestroy StepKind = "destroy"
+
+	// The API-key kind's steps (StepRead, StepGet, StepAdopt, StepStage, StepPromote,
+	// StepRetire, StepMeta and StepDestroy are shared; see DecideAPIKey).
+	StepList         StepKind = "list"          // list the user's keys
+	StepRevokeOrphan StepKind = "revoke-orphan" // revoke a key keyroll made that the document does not hold
+	StepIntent       StepKind = "intent"        // write creating: the name of the key about to be created
+	StepCreate       StepKind = "create"        // the issuer creates the key
+	StepAuthenticate StepKind = "authenticate"  // a call authenticated with the pending key
+	StepHold         StepKind = "hold"          // keep a previous key still in use active (in_use: hold)
+	StepRevoke       StepKind = "revoke"        // revoke the previous key
 )
 
 // RefusalKind says why a decision orders no step.
@@ -62,6 +72,14 @@ const (
 	// RefuseBinding: the document belongs to another webhook or CertCentral host than the
 	// one this run resolves (and no --rebind).
 	RefuseBinding
+	// RefuseKeyUnknown: an API-key target's document holds no key, or no id for it and
+	// none is configured.
+	RefuseKeyUnknown
+	// RefuseKeyRejected: the issuer refuses the document's current API key, or says it is
+	// revoked.
+	RefuseKeyRejected
+	// RefuseHeld: the expired previous API key is still in use and the policy holds it.
+	RefuseHeld
 )
 
 // String names the refusal as the printed decision shows it.
@@ -81,6 +99,12 @@ func (k RefusalKind) String() string {
 		return "in overlap"
 	case RefuseBinding:
 		return "bound to another webhook"
+	case RefuseKeyUnknown:
+		return "API key unknown"
+	case RefuseKeyRejected:
+		return "API key rejected"
+	case RefuseHeld:
+		return "held"
 	}
 	return "unknown"
 }
@@ -167,6 +191,8 @@ type Decision struct {
 	Forced []string
 	// Retire is the expired previous key this run leaves out of the document ("" when none).
 	Retire string
+	// AdoptID is the API key id a first adoption records as current_id (0: none).
+	AdoptID int
 }
 
 // Step is one step of a decision with the keys it involves. The keys are secrets: print a
@@ -207,6 +233,24 @@ type Step struct {
 	Retired     []string
 	RemovedUpTo int
 	MaxVersions int
+
+	// APIKey marks a step of the API-key kind (DecideAPIKey). KeyID is the issuer's id of
+	// the key the step concerns (the key revoked, adopted, held or authenticated), KeyName
+	// the name of that key or the one create gives, UserID and RoleID whom create makes
+	// the key for (RoleID 0: unrestricted). LastUsed is when the issuer last saw the key
+	// a revoke or hold concerns, InUse that this was after its successor's promote plus
+	// the grace, Why what made a revoke go ahead anyway. TakeOver says an intent takes
+	// over an earlier run's; PreviousID is the id promote keeps as previous.
+	APIKey     bool
+	KeyID      int
+	KeyName    string
+	UserID     int
+	RoleID     int
+	LastUsed   time.Time
+	InUse      bool
+	Why        string
+	TakeOver   bool
+	PreviousID string
 }
 
 // adoptMargin is how much longer than the rotation itself an adopted drifted key stays in
@@ -394,9 +438,9 @@ func (d Decision) Lines() []string {
 		}
 		return out
 	case RefuseInOverlap:
-		return []string{"skip: in overlap (" + d.Reason + ")"}
+		return d.withSteps("skip: in overlap (" + d.Reason + ")")
 	default:
-		return []string{"refuse: " + d.Refusal.String() + " (" + d.Reason + ")"}
+		return d.withSteps("refuse: " + d.Refusal.String() + " (" + d.Reason + ")")
 	}
 	var out []string
 	if !d.Rebind.IsZero() {
@@ -408,8 +452,11 @@ func (d Decision) Lines() []string {
 	for _, f := range d.Forced {
 		out = append(out, "force: "+f+" (--force)")
 	}
+	if d.AdoptID != 0 {
+		out = append(out, fmt.Sprintf("adopt: the current API key's id is %d (api_key.key_id), recorded as current_id with the first write", d.AdoptID))
+	}
 	if d.Resume {
-		out = append(out, "resume: the staged key "+keyset.Fingerprint(d.New))
+		out = append(out, d.resumeLine())
 	}
 	if d.Pushed {
 		out = append(out, "push: already done (DigiCert has the staged key)")
@@ -420,8 +467,32 @@ func (d Decision) Lines() []string {
 	return out
 }
 
+// withSteps is a refusal's first line followed by its steps (a skip's sweep, retire or
+// metadata write; a hold's write).
+func (d Decision) withSteps(first string) []string {
+	out := []string{first}
+	for _, s := range d.Steps {
+		out = append(out, s.String())
+	}
+	return out
+}
+
+// resumeLine says what a resumed decision finishes.
+func (d Decision) resumeLine() string {
+	switch {
+	case d.New != "":
+		return "resume: the staged key " + keyset.Fingerprint(d.New)
+	case len(d.Steps) > 0 && d.Steps[0].APIKey:
+		return "resume: an earlier run's intent to create a key"
+	}
+	return "resume"
+}
+
 // String prints the step, naming keys by fingerprint.
 func (s Step) String() string {
+	if s.APIKey || s.Kind == StepRevokeOrphan {
+		return s.keyString()
+	}
 	key := "the new key"
 	if s.Key != "" {
 		key = keyset.Fingerprint(s.Key)

@@ -21,6 +21,13 @@ var (
 	ErrVerify = errors.New("verification after push failed")
 	// ErrContention: the document kept changing under this run.
 	ErrContention = errors.New("document keeps changing: too many concurrent writers")
+	// ErrKeyUnknown: an API-key target's document holds no key, or no id for it.
+	ErrKeyUnknown = failure.New(failure.NeedsHuman, "the API key in the document is unknown")
+	// ErrHeld: the previous API key is still in use and the policy (in_use: hold) keeps it.
+	ErrHeld = failure.New(failure.NeedsHuman, "held: the previous API key is still in use")
+	// ErrNotAuthenticated: the API key a rotation created did not authenticate, after
+	// retries. Retryable: the next run resumes with the same key.
+	ErrNotAuthenticated = errors.New("the new API key does not authenticate")
 )
 
 // Error is a failed rotation of one target at one step.
@@ -61,6 +68,14 @@ func (e *Error) Code() string {
 		return "verify_failed"
 	case errors.Is(e.Err, ErrContention):
 		return "contention"
+	case errors.Is(e.Err, ErrKeyUnknown):
+		return "api_key_unknown"
+	case errors.Is(e.Err, ErrHeld):
+		return "held"
+	case errors.Is(e.Err, ErrNotAuthenticated):
+		return "not_authenticated"
+	case errors.Is(e.Err, ErrKeyRejected):
+		return "api_key_rejected"
 	}
 	var c coded
 	if errors.As(e.Err, &c) && c.EvidenceCode() != "" {

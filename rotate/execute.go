@@ -58,6 +58,9 @@ type run struct {
 	// restart can land seconds after it, and listeners cannot read a key before it lands.
 	heldPending string
 	heldSince   time.Time
+
+	// created is the key the API-key kind's create step made in this attempt (zero: none).
+	created CreatedKey
 }
 
 // held notes that Vault holds doc, as of now.
@@ -119,10 +122,30 @@ var refusalErrs = map[RefusalKind]error{
 	RefuseNotActive: ErrNotActive,
 	RefuseDrift:     ErrDrift,
 	RefuseBinding:   ErrBinding,
+	// The API-key kind's.
+	RefuseKeyUnknown:  ErrKeyUnknown,
+	RefuseKeyRejected: ErrKeyRejected,
+	RefuseHeld:        ErrHeld,
 }
 
 // observe reads the document and the live webhook.
 func (r *run) observe(ctx context.Context) error {
+	if err := r.read(ctx); err != nil {
+		return err
+	}
+	live, err := r.t.API.GetWebhook(ctx, r.t.WebhookID)
+	if err != nil {
+		return r.fail(StepGet, err)
+	}
+	r.live = live
+	r.rec.WebhookID = live.ID
+	r.step(StepGet, "ok", 0, 200, liveDetail(live))
+	return r.after(ctx, StepGet)
+}
+
+// read reads the document: a staged one (or, of an API key, one with an intent to create)
+// gives the run its rotation id.
+func (r *run) read(ctx context.Context) error {
 	vv, err := r.e.Store.Read(ctx, r.t.VaultPath)
 	switch {
 	case err == nil:
@@ -141,21 +164,11 @@ func (r *run) observe(ctx context.Context) error {
 	if r.exists {
 		r.saw(r.version, r.doc)
 	}
-	if r.doc.Staged() && r.doc.RotationID != "" {
+	if (r.doc.Staged() || r.doc.Creating != "") && r.doc.RotationID != "" {
 		r.rec.RotationID = r.doc.RotationID
 	}
 	r.step(StepRead, "ok", r.version, 0, "state "+r.doc.State())
-	if err := r.after(ctx, StepRead); err != nil {
-		return err
-	}
-	live, err := r.t.API.GetWebhook(ctx, r.t.WebhookID)
-	if err != nil {
-		return r.fail(StepGet, err)
-	}
-	r.live = live
-	r.rec.WebhookID = live.ID
-	r.step(StepGet, "ok", 0, 200, liveDetail(live))
-	return r.after(ctx, StepGet)
+	return r.after(ctx, StepRead)
 }
 
 // begin logs what the decision resumes and records what each of --rebind, --adopt-drift

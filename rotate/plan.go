@@ -75,10 +75,10 @@ func (h History) Doc(v int) (keyset.Document, bool) {
 }
 
 // ledger follows the versions a plan writes, as the executor follows the ones it writes.
-// A plan writes at most twice (stage or adopt, then promote; or one retire).
+// A plan writes at most three times (an API key's intent, stage and promote).
 type ledger struct {
 	h               History // without Wrote: see history
-	wrote           [2]keyset.Document
+	wrote           [3]keyset.Document
 	n               int // of wrote
 	version         int
 	doc             keyset.Document

@@ -21,6 +21,9 @@ type Policy struct {
 	PropagationDelay time.Duration
 	MinInterval      time.Duration
 	VerifyListener   bool
+	// MaxAge is the cryptoperiod: the age past which a current key is overdue. No
+	// decision reads it; `keyroll status`, the metrics and the alerts do.
+	MaxAge time.Duration
 }
 
 // Target is one webhook to rotate and the API that reaches it.
@@ -56,6 +59,9 @@ type Options struct {
 	// RetireOnly: rotate nothing, resume nothing; only retire an expired previous key (the
 	// scheduler's run at the end of an overlap window).
 	RetireOnly bool
+	// RevokeInUse revokes an expired previous API key even though it was used after its
+	// successor's promote (the hold policy's way out, for one run: --revoke-in-use).
+	RevokeInUse bool
 }
 
 // Engine runs rotations. Its zero value is not usable: set Store; the rest has defaults.
@@ -88,8 +94,9 @@ type Result struct {
 	Err        error // nil, or an *Error
 }
 
-// Rotate runs one rotation of t and returns what happened. It never panics on bad
-// answers; every failure is in Result.Err as an *Error.
+// Rotate runs one rotation of t and returns what happened: of its API key when t.Keys is
+// set (t.Policy, when set, replacing p), of its webhook's secret otherwise. It never
+// panics on bad answers; every failure is in Result.Err as an *Error.
 func (e *Engine) Rotate(ctx context.Context, t Target, p Policy, o Options) Result {
 	return e.rotate(ctx, t, p, o, false)
 }
@@ -98,6 +105,9 @@ func (e *Engine) Rotate(ctx context.Context, t Target, p Policy, o Options) Resu
 func (e *Engine) rotate(ctx context.Context, t Target, p Policy, o Options, holding bool) Result {
 	if holding {
 		defer func() { <-e.slots }()
+	}
+	if t.Policy != nil {
+		p = *t.Policy
 	}
 	r := &run{e: e, t: t, p: p, o: o, log: e.Log.With().Str("target", t.Name).Logger()}
 	start := e.clock().Now()
@@ -115,7 +125,12 @@ func (e *Engine) rotate(ctx context.Context, t Target, p Policy, o Options, hold
 	if r.rec.Trigger == "" {
 		r.rec.Trigger = evidence.TriggerManual
 	}
-	outcome, err := r.do(ctx)
+	do := r.do
+	if t.Keys != nil {
+		r.rec.Kind, r.rec.WebhookID = evidence.KindAPIKey, 0
+		do = r.doKeys
+	}
+	outcome, err := do(ctx)
 	if err != nil {
 		outcome, err = evidence.OutcomeFailed, r.failed(err)
 	}

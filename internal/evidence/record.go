@@ -58,6 +58,11 @@ func (o Outcome) Valid() bool {
 	return false
 }
 
+// KindAPIKey is Record.Kind for a rotation of an API key (rotate's API-key kind); a
+// webhook secret's records leave Kind empty, so records written before the kind existed
+// (and their hashes) are unchanged.
+const KindAPIKey = "api_key"
+
 // Record is the evidence of one rotation attempt of one target. Its JSON encoding is the
 // schema of docs/design.md, "The evidence"; times are written in RFC 3339 in UTC whatever their location.
 //
@@ -73,7 +78,10 @@ type Record struct {
 	Type              string     `json:"type,omitempty"` // "" for a rotation attempt, TypeRepair
 	RotationID        string     `json:"rotation_id"`
 	Target            string     `json:"target"`
+	Kind              string     `json:"kind,omitempty"` // KindAPIKey; "" for a webhook secret
 	WebhookID         int        `json:"webhook_id"`
+	OldKeyID          int        `json:"old_key_id,omitempty"` // the API-key kind: the issuer's id of the key replaced
+	NewKeyID          int        `json:"new_key_id,omitempty"` // and of the key created
 	Trigger           Trigger    `json:"trigger"`
 	Actor             string     `json:"actor"`
 	StartedAt         time.Time  `json:"started_at"`
@@ -216,6 +224,9 @@ func (r Record) Validate() error {
 	if r.FinishedAt.Before(r.StartedAt) {
 		errs = append(errs, errors.New("finished_at is before started_at"))
 	}
+	if r.Kind != "" && r.Kind != KindAPIKey {
+		errs = append(errs, fmt.Errorf("kind %q is not empty or %s", r.Kind, KindAPIKey))
+	}
 	if r.Outcome == OutcomeFailed && r.Error == nil {
 		errs = append(errs, errors.New("outcome failed without error"))
 	}
@@ -266,9 +277,18 @@ func (r Record) MarshalZerologObject(e *zerolog.Event) {
 		e.Str("type", n.Type)
 	}
 	e.Str("rotation_id", n.RotationID).
-		Str("target", n.Target).
-		Int("webhook_id", n.WebhookID).
-		Str("trigger", string(n.Trigger)).
+		Str("target", n.Target)
+	if n.Kind != "" {
+		e.Str("kind", n.Kind)
+	}
+	e.Int("webhook_id", n.WebhookID)
+	if n.OldKeyID != 0 {
+		e.Int("old_key_id", n.OldKeyID)
+	}
+	if n.NewKeyID != 0 {
+		e.Int("new_key_id", n.NewKeyID)
+	}
+	e.Str("trigger", string(n.Trigger)).
 		Str("actor", n.Actor).
 		Str("started_at", n.StartedAt.Format(time.RFC3339Nano)).
 		Str("finished_at", n.FinishedAt.Format(time.RFC3339Nano)).

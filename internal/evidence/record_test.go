@@ -17,7 +17,7 @@ import (
 // appear in a record.
 var (
 	recordKeys = []string{
-		"rotation_id", "target", "webhook_id", "trigger", "actor", "started_at", "finished_at",
+		"rotation_id", "target", "kind", "webhook_id", "old_key_id", "new_key_id", "trigger", "actor", "started_at", "finished_at",
 		"outcome", "steps", "old_fingerprint", "new_fingerprint", "overlap_until",
 		"endpoint_unchanged", "events_unchanged", "error", "dry_run", "prev_hash", "hash",
 	}
@@ -46,6 +46,7 @@ func TestRecordJSONSchema(t *testing.T) {
 	full.Outcome = OutcomeFailed
 	full.Error = &ErrorInfo{Code: "vault_permission_denied", Message: "write secret/data/keyroll/digicert/prod-us: 403"}
 	full.DryRun = true
+	full.Kind, full.OldKeyID, full.NewKeyID = KindAPIKey, 184, 185
 	full.PrevHash = GenesisHash
 	full.Hash = strings.Repeat("a", 64)
 
@@ -56,7 +57,10 @@ func TestRecordJSONSchema(t *testing.T) {
 	}{
 		{"full", full, recordKeys},
 		{"minimal", Record{}, requiredKeys},
+		// A webhook's record has no kind and no key ids: records from before the API-key
+		// kind encode, and hash, as they did.
 		{"sample", sample(1), slices.Concat(requiredKeys, []string{"overlap_until"})},
+		{"api key", apiKeySample(), slices.Concat(requiredKeys, []string{"kind", "old_key_id", "new_key_id", "overlap_until"})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,6 +158,7 @@ func TestRecordLog(t *testing.T) {
 		{"rotated", sample(1), "info"},
 		{"failed", failed, "error"},
 		{"chained", chained, "info"},
+		{"api key", apiKeySample(), "info"},
 		{"empty", Record{}, "info"},
 	}
 	for _, tt := range tests {
@@ -205,6 +210,8 @@ func TestValidate(t *testing.T) {
 		{"error on success", func(r *Record) { r.Error = &ErrorInfo{Code: "x"} }, []string{`error set on outcome "rotated"`}},
 		{"secret as fingerprint", func(r *Record) { r.NewFingerprint = secret }, []string{"new_fingerprint is not a fingerprint"}},
 		{"unnamed step", func(r *Record) { r.Steps[2].Name = "" }, []string{"steps[2].name is empty"}},
+		{"valid api key", func(r *Record) { *r = apiKeySample() }, nil},
+		{"unknown kind", func(r *Record) { r.Kind = "certificate" }, []string{`kind "certificate"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -263,4 +270,17 @@ func TestParseTrigger(t *testing.T) {
 	if Outcome("ok").Valid() {
 		t.Error(`"ok" is a valid outcome`)
 	}
+}
+
+// apiKeySample is a record of an API-key rotation: its kind and both key ids.
+func apiKeySample() Record {
+	r := sample(4)
+	r.Kind, r.WebhookID, r.OldKeyID, r.NewKeyID = KindAPIKey, 0, 184, 185
+	r.EndpointUnchanged, r.EventsUnchanged = nil, nil
+	r.Steps = []Step{
+		{Name: "intent", Time: r.StartedAt, Outcome: "ok", VaultVersion: 7, Detail: `creating "keyroll digicert-api-key 01J"`},
+		{Name: "create", Time: r.StartedAt, Outcome: "ok", HTTPStatus: 201, Detail: "key 185"},
+		{Name: "promote", Time: r.StartedAt, Outcome: "ok", VaultVersion: 9},
+	}
+	return r
 }
