@@ -145,6 +145,9 @@ func (f *runFlags) run(ctx context.Context, env *Env) error {
 func (a *app) rotate(ctx context.Context, targets []config.Target, o rotate.Options, parallel int, done func(rotate.Result)) ([]rotate.Result, error) {
 	rts := make([]rotate.Target, 0, len(targets))
 	for _, t := range targets {
+		if t.IsAPIKey() {
+			return nil, fmt.Errorf("target %s: %w", t.Name, errAPIKeyKind)
+		}
 		c, err := a.client(ctx, t)
 		if err != nil {
 			return nil, err
@@ -162,6 +165,9 @@ func (a *app) rotate(ctx context.Context, targets []config.Target, o rotate.Opti
 	eng := &rotate.Engine{Store: vault.RotateStore{Store: a.store}, Recorder: rec, Log: a.env.Log}
 	return eng.RotateAll(ctx, rts, policy(a.cfg), o, parallel, done), nil
 }
+
+// errAPIKeyKind refuses to rotate an api_key target until its adapter is wired.
+var errAPIKeyKind = failure.New(failure.Config, "kind api_key: rotating the API key is not wired into keyroll run yet")
 
 // progressTo prints a line per finished target when stderr is a terminal.
 func progressTo(env *Env) func(rotate.Result) {

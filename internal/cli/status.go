@@ -22,12 +22,14 @@ import (
 // TargetStatus is one row of `keyroll status`; its JSON form is an element of the array `status -o json` prints.
 type TargetStatus struct {
 	Target             string     `json:"target"`
-	State              string     `json:"state"` // idle, staged, missing or error
+	Kind               string     `json:"kind"`  // webhook or api_key
+	State              string     `json:"state"` // idle, staged, creating, missing or error
 	VaultVersion       int        `json:"vault_version,omitempty"`
 	RotationID         string     `json:"rotation_id,omitempty"`
 	CurrentFingerprint string     `json:"current_fingerprint,omitempty"`
 	CurrentSince       *time.Time `json:"current_since,omitempty"`
 	CurrentAge         string     `json:"current_age,omitempty"`
+	MaxAge             string     `json:"max_age"` // the target's own cryptoperiod
 	PendingFingerprint string     `json:"pending_fingerprint,omitempty"`
 	PendingAge         string     `json:"pending_age,omitempty"`
 	PreviousFP         string     `json:"previous_fingerprint,omitempty"`
@@ -40,8 +42,18 @@ type TargetStatus struct {
 	Stuck              bool       `json:"stuck"`
 	// RetiredVersions counts the versions Vault keeps of the document that hold a key
 	// outside its accept set (readable with ?version=N); not 0 is an alert.
-	RetiredVersions int      `json:"retired_versions"`
-	Problems        []string `json:"problems,omitempty"`
+	RetiredVersions int `json:"retired_versions"`
+	// The API-key kind (empty for a webhook): the issuer's ids of the document's keys, a
+	// create in flight, and a previous key held because it is still in use.
+	CurrentKeyID      string     `json:"current_key_id,omitempty"`
+	PendingKeyID      string     `json:"pending_key_id,omitempty"`
+	PreviousKeyID     string     `json:"previous_key_id,omitempty"`
+	Creating          string     `json:"creating,omitempty"` // the name of a key being created
+	CreatingSince     *time.Time `json:"creating_since,omitempty"`
+	Held              bool       `json:"held"`
+	PreviousHeldSince *time.Time `json:"previous_held_since,omitempty"`
+	KeyStatus         string     `json:"key_status,omitempty"` // DigiCert's status of the current key: active, revoked, error
+	Problems          []string   `json:"problems,omitempty"`
 }
 
 // statusFlags are the flags of `keyroll status`.
@@ -59,7 +71,9 @@ func statusCmd(env *Env) *cobra.Command {
 		Short: "Show where each target stands",
 		Long: "Show where each target stands: state, fingerprints, key ages, the overlap window's end,\n" +
 			"versions still holding retired keys, DigiCert's status and live key, and the next run.\n" +
-			"Exit 1 when a target is overdue, stuck, unreadable or keeps retired keys.",
+			"An api_key target shows its key ids, its age against its own max_age and a previous key\n" +
+			"held because it is still in use (HELD).\n" +
+			"Exit 1 when a target is overdue, stuck, held, unreadable or keeps retired keys.",
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return f.run(c.Context(), env) },
 	}
@@ -97,7 +111,7 @@ func (f *statusFlags) run(ctx context.Context, env *Env) error {
 	}
 	var bad []string
 	for _, r := range rows {
-		if r.Overdue || r.Stuck || r.State == "error" || r.RetiredVersions > 0 {
+		if r.Overdue || r.Stuck || r.Held || r.State == "error" || r.RetiredVersions > 0 {
 			bad = append(bad, r.Target)
 		}
 	}
@@ -111,7 +125,7 @@ func (f *statusFlags) run(ctx context.Context, env *Env) error {
 func (a *app) status(ctx context.Context, targets []config.Target, now time.Time) []TargetStatus {
 	rows := make([]TargetStatus, 0, len(targets))
 	for _, t := range targets {
-		s := TargetStatus{Target: t.Name}
+		s := TargetStatus{Target: t.Name, Kind: t.KindName(), MaxAge: shortDuration(a.cfg.MaxAgeFor(t))}
 		vv, err := a.store.Read(ctx, t.VaultPath)
 		switch {
 		case errors.Is(err, vault.ErrNotFound):
@@ -122,13 +136,66 @@ func (a *app) status(ctx context.Context, targets []config.Target, now time.Time
 			s.State = "error"
 			s.Problems = append(s.Problems, err.Error())
 		default:
-			s.document(vv, a.cfg.Rotation, now)
+			s.document(vv, statusRules(a.cfg, t), now)
+			if t.IsAPIKey() {
+				s.apiKey(vv.Doc, a.cfg.Rotation.StuckAfter.D(), now)
+			}
 			a.history(ctx, &s, t.VaultPath, vv, now)
 		}
-		a.live(ctx, &s, t, vv.Doc)
+		if t.IsAPIKey() {
+			a.liveKey(ctx, &s, t, vv.Doc)
+		} else {
+			a.live(ctx, &s, t, vv.Doc)
+		}
 		rows = append(rows, s)
 	}
 	return rows
+}
+
+// statusRules is the rotation settings status judges target t by: rotation.*, with an
+// api_key target's own max_age and min_interval.
+func statusRules(cfg *config.Config, t config.Target) config.Rotation {
+	rot := cfg.Rotation
+	if t.IsAPIKey() {
+		k := cfg.APIKeyFor(t)
+		rot.MaxAge, rot.MinInterval = k.MaxAge, k.MinInterval
+	}
+	return rot
+}
+
+// apiKey fills in the API-key kind's part of the document d at now: key ids, a create
+// in flight (stuck past stuckAfter), a held previous key.
+func (s *TargetStatus) apiKey(d keyset.Document, stuckAfter time.Duration, now time.Time) {
+	s.CurrentKeyID, s.PendingKeyID, s.PreviousKeyID = d.CurrentID, d.PendingID, d.PreviousID
+	if d.Current != "" && d.CurrentID == "" {
+		s.Problems = append(s.Problems, "the id of the current API key is unknown: set api_key.key_id or current_id in the document (CertCentral → Automation → API Keys)")
+	}
+	if d.Creating != "" {
+		s.Creating = d.Creating
+		if s.State == "idle" {
+			s.State = "creating"
+		}
+		if !d.CreatingSince.IsZero() {
+			cs := d.CreatingSince
+			s.CreatingSince = &cs
+			if now.Sub(cs) > stuckAfter {
+				s.Stuck = true
+				s.Problems = append(s.Problems, fmt.Sprintf("a key creation (%s) began more than stuck_after %s ago: run `keyroll run` to sweep and resume", d.Creating, config.Duration(stuckAfter)))
+			}
+		}
+	}
+	if d.Previous != "" && s.PreviousFP == "" {
+		// An old API key stays active at DigiCert until a run revokes it: show it past its
+		// overlap too.
+		until := d.PreviousUntil
+		s.PreviousFP, s.OverlapUntil = keyset.Fingerprint(d.Previous), &until
+	}
+	if !d.PreviousHeldSince.IsZero() && d.Previous != "" {
+		hs := d.PreviousHeldSince
+		s.Held, s.PreviousHeldSince = true, &hs
+		s.Problems = append(s.Problems, fmt.Sprintf("previous API key %s held since %s: still in use after its overlap; find its consumer, then `keyroll run --revoke-in-use`",
+			dash(d.PreviousID), hs.UTC().Format(time.RFC3339)))
+	}
 }
 
 // document fills in what the document read at version vv says at now.
@@ -143,7 +210,7 @@ func (s *TargetStatus) document(vv vault.Versioned, rot config.Rotation, now tim
 		s.CurrentAge = roundAge(age)
 		if age > rot.MaxAge.D() {
 			s.Overdue = true
-			s.Problems = append(s.Problems, fmt.Sprintf("current key older than max_age %s", rot.MaxAge))
+			s.Problems = append(s.Problems, fmt.Sprintf("current key older than max_age %s", shortDuration(rot.MaxAge.D())))
 		}
 	} else if d.Current != "" {
 		s.Overdue = true
@@ -188,6 +255,11 @@ func (a *app) retiredVersions(ctx context.Context, path string, vv vault.Version
 	if err != nil {
 		return 0, err
 	}
+	latest := vv.Doc
+	if !latest.PreviousHeldSince.IsZero() {
+		// A held API key is kept on purpose (HELD says so), not a key left behind.
+		latest.PreviousUntil = now.Add(time.Nanosecond)
+	}
 	n := 0
 	for _, v := range hist {
 		if v.Destroyed {
@@ -204,7 +276,7 @@ func (a *app) retiredVersions(ctx context.Context, path string, vv vault.Version
 				return n, err
 			}
 		}
-		if rotate.HoldsRetired(d, vv.Doc, now) {
+		if rotate.HoldsRetired(d, latest, now) {
 			n++
 		}
 	}
@@ -249,6 +321,15 @@ func matchLive(w certcentral.Webhook, d keyset.Document) string {
 	return "unknown"
 }
 
+// shortDuration prints a configured duration briefly: whole days as "90d", else as
+// roundAge does.
+func shortDuration(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return roundAge(d)
+}
+
 func roundAge(d time.Duration) string {
 	switch {
 	case d >= 48*time.Hour:
@@ -261,28 +342,23 @@ func roundAge(d time.Duration) string {
 
 func printStatus(w io.Writer, rows []TargetStatus) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tSTATE\tCURRENT\tAGE\tPENDING\tPREVIOUS\tOVERLAP UNTIL\tRETIRED\tDIGICERT\tLIVE\tNEXT DUE\tALERT")
+	fmt.Fprintln(tw, "TARGET\tKIND\tSTATE\tCURRENT\tKEY ID\tAGE\tMAX AGE\tPENDING\tPREVIOUS\tOVERLAP UNTIL\tRETIRED\tDIGICERT\tLIVE\tNEXT DUE\tALERT")
 	for _, r := range rows {
-		alert := "-"
-		switch {
-		case r.Overdue && r.Stuck:
-			alert = "OVERDUE,STUCK"
-		case r.Overdue:
-			alert = "OVERDUE"
-		case r.Stuck:
-			alert = "STUCK"
-		case r.State == "error":
-			alert = "ERROR"
-		}
-		if r.RetiredVersions > 0 {
-			alert = strings.TrimPrefix(strings.TrimPrefix(alert, "-")+",RETIRED", ",")
-		}
-		pending := dash(r.PendingFingerprint)
+		pending := withID(r.PendingFingerprint, r.PendingKeyID)
 		if r.PendingAge != "" {
 			pending += " (" + r.PendingAge + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Target, r.State, dash(r.CurrentFingerprint), dash(r.CurrentAge),
-			pending, dash(r.PreviousFP), timeOrDash(r.OverlapUntil), r.RetiredVersions, dash(r.WebhookStatus), dash(r.LiveMatches), timeOrDash(r.NextDue), alert)
+		previous := withID(r.PreviousFP, r.PreviousKeyID)
+		if r.Held {
+			previous += " HELD since " + timeOrDash(r.PreviousHeldSince)
+		}
+		digicert := r.WebhookStatus
+		if r.Kind == config.KindAPIKey {
+			digicert = r.KeyStatus
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Target, dash(r.Kind), r.State, dash(r.CurrentFingerprint),
+			dash(r.CurrentKeyID), dash(r.CurrentAge), dash(r.MaxAge), pending, previous, timeOrDash(r.OverlapUntil), r.RetiredVersions,
+			dash(digicert), dash(r.LiveMatches), timeOrDash(r.NextDue), r.alert())
 	}
 	tw.Flush()
 	for _, r := range rows {
@@ -290,6 +366,35 @@ func printStatus(w io.Writer, rows []TargetStatus) {
 			fmt.Fprintf(w, "%s: %s\n", r.Target, p)
 		}
 	}
+}
+
+// alert is the ALERT column: what makes the row exit 1, or "-".
+func (r TargetStatus) alert() string {
+	var a []string
+	for _, c := range []struct {
+		on   bool
+		name string
+	}{{r.Overdue, "OVERDUE"}, {r.Stuck, "STUCK"}, {r.Held, "HELD"}, {r.State == "error" && !r.Overdue && !r.Stuck, "ERROR"}, {r.RetiredVersions > 0, "RETIRED"}} {
+		if c.on {
+			a = append(a, c.name)
+		}
+	}
+	if len(a) == 0 {
+		return "-"
+	}
+	return strings.Join(a, ",")
+}
+
+// withID is a key's fingerprint and, for an API key, its id at the issuer: "-" when there
+// is no key.
+func withID(fp, id string) string {
+	switch {
+	case fp == "":
+		return "-"
+	case id == "":
+		return fp
+	}
+	return fp + " #" + id
 }
 
 func dash(s string) string {
@@ -304,4 +409,8 @@ func timeOrDash(t *time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format("2006-01-02 15:04Z")
+}
+
+// liveKey fills in DigiCert's view of api_key target t: the status of d's current key.
+func (a *app) liveKey(ctx context.Context, s *TargetStatus, t config.Target, d keyset.Document) {
 }
