@@ -45,6 +45,22 @@ func FuzzClientResponse(f *testing.F) {
 		{401, ``, "", 1},
 		{500, `{"errors":"x"}`, "-1", 2},
 		{302, ``, "", 0},
+		{200, `{"api_keys":[{"id":182,"user":{"id":125039,"first_name":"John","last_name":"Smith"},"status":"active","create_date":"2018-08-07T23:27:58+00:00","last_used_date":"2018-08-18T19:08:19+00:00","name":"Key Name","is_legacy":false,"restricted_to_role_id":0}]}`, "", 6},
+		{200, `{"api_keys":[{"id":"15","user":null,"status":"revoked","create_date":"2018-11-20 22:27:47","last_used_date":null,"is_legacy":"1","restricted_to_role_id":"102","acme_directory_url":"******nnAA"}]}`, "", 6},
+		{200, `{"api_keys":null}`, "", 6},
+		{200, `{"api_keys":[{"id":1,"create_date":"yesterday"}]}`, "", 6},
+		{200, `{"id":184,"user":{"id":1},"status":"active","create_date":"2018-08-07T23:27:58Z","last_used_date":"0000-00-00 00:00:00","name":"k"}`, "", 7},
+		{200, `{"id":184,"last_used_date":"2018-08-18T19:08:19.123+0000"}`, "", 7},
+		{200, `{"id":0}`, "", 7},
+		{201, `{"id":184,"api_key":"Aqdgb0p5U153195f22s6pw5cj0mfvp06xg89xw0xhh3zhc2"}`, "", 8},
+		{201, `{"id":184,"api_key":""}`, "", 8},
+		{201, `{"id":184}`, "", 8},
+		{503, ``, "", 8},
+		{204, ``, "", 9},
+		{400, `{"errors":[{"code":"invalid_status","message":"already revoked"}]}`, "", 9},
+		{200, `{"access_roles":[{"id":100,"name":"Orders"},{"id":102,"name":"View Only"}]}`, "", 10},
+		{200, `{"api_roles":[{"id":"101","name":"Orders, Domains, Organizations"}]}`, "", 10},
+		{200, `{"access_roles":[{"id":-1}]}`, "", 10},
 	} {
 		f.Add(seed.status, []byte(seed.body), seed.ra, seed.op)
 	}
@@ -85,7 +101,7 @@ func FuzzClientResponse(f *testing.F) {
 		ctx := context.Background()
 		ok2xx := code < 300
 		var err error
-		switch op % 6 {
+		switch op % 11 {
 		case 0:
 			var ws []certcentral.Webhook
 			ws, err = c.ListWebhooks(ctx)
@@ -112,6 +128,34 @@ func FuzzClientResponse(f *testing.F) {
 			err = c.TestEndpoint(ctx, "https://h/x", certcentral.RemoveSecret())
 		case 5:
 			err = c.CheckChallenge(ctx, 3, "tok")
+		case 6:
+			var ks []certcentral.APIKey
+			ks, err = c.ListKeys(ctx, 125039)
+			for _, k := range ks {
+				wellFormedKey(t, k)
+			}
+		case 7:
+			var k certcentral.APIKey
+			k, err = c.GetKey(ctx, 184)
+			if err == nil {
+				wellFormedKey(t, k)
+			}
+		case 8:
+			var ck certcentral.CreatedKey
+			ck, err = c.CreateKey(ctx, 125039, "keyroll fuzz r1", 102)
+			if err == nil && (ck.ID <= 0 || ck.Key == "" || strings.ContainsAny(ck.Key, "\r\n")) {
+				t.Fatalf("CreateKey returned %d without error", ck.ID)
+			}
+		case 9:
+			err = c.RevokeKey(ctx, 184)
+		case 10:
+			var roles []certcentral.AccessRole
+			roles, err = c.AccessRoles(ctx)
+			for _, r := range roles {
+				if r.ID <= 0 {
+					t.Fatalf("role id %d", r.ID)
+				}
+			}
 		}
 		if err == nil {
 			if !ok2xx {
@@ -148,6 +192,13 @@ func wellFormed(t *testing.T, w certcentral.Webhook) {
 	}
 	if w.Settings != nil && !jsonValid(w.Settings) {
 		t.Fatalf("invalid settings %q", w.Settings)
+	}
+}
+
+func wellFormedKey(t *testing.T, k certcentral.APIKey) {
+	t.Helper()
+	if k.ID <= 0 || (!k.LastUsed.IsZero() && k.LastUsed.Location() != time.UTC) || (!k.Created.IsZero() && k.Created.Location() != time.UTC) {
+		t.Fatalf("ill-formed key %+v", k)
 	}
 }
 

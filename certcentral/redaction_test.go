@@ -127,3 +127,61 @@ func TestFormattingRedacts(t *testing.T) {
 		t.Errorf("Secret accessors wrong")
 	}
 }
+
+// TestKeyErrorsNeverLeakKeys: a key DigiCert just created, and a key being proved, never
+// appear in an error, even when the server echoes them, nor in a formatted CreatedKey.
+func TestKeyErrorsNeverLeakKeys(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(t, func(c *certcentral.Config) { c.Retry.MaxAttempts = 1 })
+	api := certcentral.KeysRotator{Client: c}
+	ck, err := api.CreateKey(ctx(t), e.acct.UserID(), "keyroll leak r1", 0)
+	must(t, err)
+	sensitive = append(sensitive, ck.Key) // TestMain checks every recorded error for it too
+	echo := fmt.Sprintf(`{"errors":[{"code":"bad %s","message":"key %s, the caller's %s"}]}`, ck.Key, ck.Key, e.key)
+	var errs []error
+	for _, status := range []int{400, 401, 403, 404, 500} {
+		e.sim.Inject(certcentraltest.Fault{Status: status, Body: echo})
+		_, err := api.Key(ctx(t), ck.ID)
+		errs = append(errs, err)
+		e.sim.Inject(certcentraltest.Fault{Status: status, Body: echo})
+		_, err = api.Authenticate(ctx(t), ck.Key, ck.ID)
+		errs = append(errs, err)
+	}
+	e.sim.Inject(certcentraltest.Fault{Status: 502, Body: echo})
+	errs = append(errs, api.Revoke(ctx(t), ck.ID))
+	e.sim.Inject(certcentraltest.Fault{Status: 400, Body: echo})
+	_, err = api.Keys(ctx(t), e.acct.UserID())
+	errs = append(errs, err)
+	// A key the server refuses outright, and one that cannot be sent.
+	_, err = api.Authenticate(ctx(t), "unknown-secret-unknown-secret-key", ck.ID)
+	errs = append(errs, err)
+	_, err = api.Authenticate(ctx(t), "unknown-secret-unknown-secret\nkey", ck.ID)
+	errs = append(errs, err)
+	// The lost answer of a create.
+	e.sim.LoseNextKeyCreate(0)
+	_, err = api.CreateKey(ctx(t), e.acct.UserID(), "keyroll leak r2", 0)
+	errs = append(errs, err)
+	for i, err := range errs {
+		if err == nil {
+			t.Errorf("case %d: no error", i)
+			continue
+		}
+		record(err)
+		if v := leaks(err.Error()); v != "" {
+			t.Errorf("case %d: error leaks %q: %v", i, v, err)
+		}
+	}
+	own := certcentral.CreatedKey{ID: ck.ID, Key: ck.Key}
+	for _, v := range []any{ck, &ck, own, &own, []certcentral.CreatedKey{own}, struct{ K certcentral.CreatedKey }{own}} {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d"} {
+			if s := fmt.Sprintf(verb, v); strings.Contains(s, ck.Key) {
+				t.Errorf("%s of %T leaks the key: %s", verb, v, s)
+			}
+		}
+	}
+	for _, v := range []any{own, &own, []certcentral.CreatedKey{own}} {
+		if b, err := json.Marshal(v); err != nil || strings.Contains(string(b), ck.Key) {
+			t.Errorf("json of %T: %s, %v", v, b, err)
+		}
+	}
+}

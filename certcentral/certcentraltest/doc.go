@@ -1,5 +1,5 @@
 // Package certcentraltest is an in-process simulator of DigiCert CertCentral's
-// webhook API (docs/design.md, "The CertCentral API"), for tests in the style of
+// webhook and API-key API (docs/design.md, "The CertCentral API"), for tests in the style of
 // net/http/httptest and for `keyroll simulate`.
 //
 // It simulates API keys with one webhook per account (Account.AddWebhook seeds
@@ -25,6 +25,21 @@
 // is answered 400 webhook_endpoint_error, a listener's 2xx (not only 200)
 // counts as success, deliveries do not follow redirects and are not retried,
 // and create without events subscribes to none.
+//
+// API keys belong to users of an account (AddAccount makes one user holding one
+// unrestricted key; Account.AddUser and Account.AddKey add more). Every request must carry
+// an active key as X-DC-DEVKEY; its last_used_date is updated on each use. The key
+// endpoints are served as documented: POST /key/user/{user_id} (201 {"id","api_key"}, the
+// only time a key is shown), GET /key?user_id=, GET /key/{id}, PUT /key/{id}/status and
+// GET /key/api-roles. What the documentation leaves open about them is an assumption with
+// an option each (docs/design.md, A1…A10): which roles may manage keys
+// ([WithKeyManagerRoles]), whether a key may read its own info ([WithSelfInfo]), which may
+// read or manage the webhook ([WithWebhookReaderRoles], [WithWebhookManagerRoles]), whether
+// a key may revoke itself ([WithSelfRevoke]), what a revoked key gets
+// ([WithRevokedResponse]), a new key's delay before it works ([WithNewKeyDelay]), the
+// precision and spelling of the dates ([WithLastUsedPrecision], [WithKeyDateLayout]), and
+// what revoking a revoked key and reading revoked keys give ([WithRerevokeError],
+// [WithHideRevokedKeys]). [Server.LoseNextKeyCreate] creates a key and loses the answer.
 //
 // A Server is safe for concurrent use.
 package certcentraltest

@@ -2,6 +2,7 @@ package certcentraltest_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -125,6 +126,9 @@ func TestKeyLifecycle(t *testing.T) {
 	}
 	if ks := e.acct.ActiveKeys(); len(ks) != 1 || ks[0].ID != e.acct.KeyID() {
 		t.Errorf("ActiveKeys = %+v", ks)
+	}
+	if log := fmt.Sprintf("%+v %+v %+v", e.sim.Requests(), e.sim.Keys(), e.acct.Keys()); strings.Contains(log, newKey) {
+		t.Errorf("the simulator's log or key list shows the key")
 	}
 	roles := e.do(t, "GET", "/key/api-roles", key, "")
 	if roles.body != `{"access_roles":[{"id":100,"name":"Orders"},{"id":101,"name":"Orders, Domains, Organizations"},{"id":102,"name":"View Only"}]}` {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -19,6 +20,12 @@ func TestNoGoroutineLeak(t *testing.T) {
 		do(t, sim.URL(), "PUT", wp+"/send-challenge", key, "")
 		sim.DropNextResponse("PUT", wp)
 		req, _ := http.NewRequest("PUT", sim.URL()+wp, nil)
+		req.Header.Set("X-DC-DEVKEY", key)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+		sim.LoseNextKeyCreate(0)
+		req, _ = http.NewRequest("POST", sim.URL()+"/key/user/"+strconv.Itoa(acct.UserID()), strings.NewReader(`{"name":"lost"}`))
 		req.Header.Set("X-DC-DEVKEY", key)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
