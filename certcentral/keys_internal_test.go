@@ -64,10 +64,10 @@ func TestDecodeRoles(t *testing.T) {
 	for body, want := range map[string]int{
 		`{"access_roles":[{"id":100,"name":"Orders"},{"id":101,"name":"Orders, Domains, Organizations"},{"id":102,"name":"View Only"}]}`: 3,
 		`{"api_roles":[{"id":"102","name":"View Only"}]}`: 1,
-		`{"access_roles":[]}`:           0,
-		`{}`:                            -1,
-		`{"access_roles":[{"id":0}]}`:   -1,
-		`{"access_roles":[{"id":"x"}]}`: -1,
+		`{"access_roles":[]}`:                             0,
+		`{}`:                                              -1,
+		`{"access_roles":[{"id":0}]}`:                     -1,
+		`{"access_roles":[{"id":"x"}]}`:                   -1,
 	} {
 		roles, err := decodeRoles([]byte(body))
 		if (want < 0) != (err != nil) || (want >= 0 && len(roles) != want) {
