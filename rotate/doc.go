@@ -27,9 +27,25 @@
 // overlap window still open, no --force (skip: in overlap); otherwise stage, wait, [test,]
 // push, verify, promote.
 //
-// The table, every row of the table test (C current, P pending, O previous, L DigiCert's
+// The API-key kind (Target.Keys set) has its own pure decision, DecideAPIKey, of the
+// document, its version, the issuer's description of the current key and the list of its
+// user's keys, the policy, the options and the time; PlanAPIKey completes it as Plan does
+// Decide, and its "api key:" rows follow the webhook's in the table. Its checks, in order:
+// no key or no id for it (refuse: needs a human; api_key.key_id adopts the id); the key
+// rejected or revoked at the issuer (refuse: needs a human); then every run revokes the
+// orphans (active keys named "keyroll <target> …" that the document does not hold, but one
+// named like an intent another run may be carrying out); a staged key (resume:
+// authenticate, promote); an intent from an earlier run (take it over, revoke the keys
+// named by it, create again); an expired previous key (revoke it, or, used after the
+// promote plus grace under in_use: hold, record the hold and refuse: needs a human); then
+// the webhook's rules about time (retire-only, not due, in overlap: skip); otherwise
+// intent, create, stage, authenticate, promote.
+//
+// The table, every row of the table tests (C current, P pending, O previous, L DigiCert's
 // key before any document, X a key unknown to the document; "new" the key this run
-// mints; a rotation's "wait(2m0s) test push verify" is that of the table's policy):
+// mints; a rotation's "wait(2m0s) test push verify" is that of the table's policy; for an
+// API key, keys by id: 100 current, 200 pending, 50 previous, 300 an orphan, 301 a key
+// named by the document's intent, user 7, role 101, this run's rotation id r9):
 //
 //	(table: generated from decisionTable by `go test ./rotate -run TestDocTable -update`)
 //	none, live key                                           stage(cas=0,current=L) wait(2m0s) test push verify promote(new,previous=L/24h0m0s)
@@ -86,6 +102,37 @@
 //	idle, not due, live unknown twice, --adopt-drift adopts  adopt:X stage(cas=3,previous=X/25h2m0s) wait(2m0s) test push verify promote(new,previous=X/24h0m0s)
 //	previous open, live unknown twice, --adopt-drift adopts  adopt:X stage(cas=3,previous=X/25h2m0s) wait(2m0s) test push verify promote(new,previous=X/24h0m0s,drops=O)
 //	previous open, not due, --force                          stage(cas=3) wait(2m0s) test push verify promote(new,previous=C/24h0m0s,drops=O)
+//	api key: no document                                     refuse:API key unknown(the document holds no API key: store the key as current (CertCentral → Automation → API Keys))
+//	api key: no current_id, no key_id                        refuse:API key unknown(the id of the API key in the document is unknown: set the target's api_key.key_id or current_id in the document (CertCentral → Automation → API Keys))
+//	api key: no current_id, key_id adopts                    adopt:100 intent(cas=3,r9) create(7/101) stage(cas=4) authenticate promote(cas=5,new,previous=100/24h0m0s)
+//	api key: current rejected                                refuse:API key rejected(the stored API key no longer authenticates: key 100 (sha256:) refused)
+//	api key: current revoked                                 refuse:API key rejected(the stored API key no longer authenticates: key 100 (sha256:) status revoked)
+//	api key: idle                                            intent(cas=3,r9) create(7/101) stage(cas=4) authenticate promote(cas=5,new,previous=100/24h0m0s)
+//	api key: idle, --dry-run                                 intent(cas=3,r9) create(7/101) stage(cas=4) authenticate promote(cas=5,new,previous=100/24h0m0s)
+//	api key: idle, orphans                                   revoke-orphan(300) intent(cas=3,r9) create(7/101) stage(cas=4) authenticate promote(cas=5,new,previous=100/24h0m0s)
+//	api key: not due                                         refuse:not due(last rotation 10m0s ago,min_interval 1h0m0s)
+//	api key: not due, orphan                                 refuse:not due(last rotation 10m0s ago,min_interval 1h0m0s) revoke-orphan(300)
+//	api key: not due, --force                                intent(cas=3,r9) create(7/101) stage(cas=4) authenticate promote(cas=5,new,previous=100/24h0m0s)
+//	api key: not due, key_id adopts                          refuse:not due(last rotation 10m0s ago,min_interval 1h0m0s) adopt:100 adopt(cas=3,100)
+//	api key: previous open                                   refuse:in overlap(the previous API key 50 sha256: is active until 2026-11-26T04:00:00Z; rotating now would revoke it early (--force to rotate anyway))
+//	api key: previous open, --force                          revoke(50,--force: its overlap cut short) intent(cas=3,r9,retire=O) create(7/101) stage(cas=4) authenticate promote(cas=5,new,previous=100/24h0m0s)
+//	api key: previous open, retire only                      refuse:not due(a run to retire keys,not to rotate)
+//	api key: previous expired                                revoke(50) intent(cas=3,r9,retire=O) create(7/101) stage(cas=4) authenticate promote(cas=5,new,previous=100/24h0m0s)
+//	api key: previous expired, not due                       refuse:not due(last rotation 10m0s ago,min_interval 1h0m0s) revoke(50) retire(cas=3,50)
+//	api key: previous expired, retire only                   refuse:not due(a run to retire keys,not to rotate) revoke(50) retire(cas=3,50)
+//	api key: previous expired, revoked already               refuse:not due(last rotation 10m0s ago,min_interval 1h0m0s) retire(cas=3,50)
+//	api key: previous in use, hold                           refuse:held(the previous API key 50 (sha256:) was last used 2026-11-26T01:00:00Z,after the promote at 2026-11-24T03:00:00Z plus grace 15m0s: a consumer still holds it (in_use: hold; --revoke-in-use revokes it once)) hold(cas=3,50)
+//	api key: previous in use, held already                   refuse:held(the previous API key 50 (sha256:) was last used 2026-11-26T01:00:00Z,after the promote at 2026-11-24T03:00:00Z plus grace 15m0s: a consumer still holds it (in_use: hold; --revoke-in-use revokes it once))
+//	api key: previous in use, in_use revoke                  revoke(50,in use,in_use: revoke) intent(cas=3,r9,retire=O) create(7/101) stage(cas=4) authenticate promote(cas=5,new,previous=100/24h0m0s)
+//	api key: previous in use, --revoke-in-use                revoke(50,in use,--revoke-in-use) intent(cas=3,r9,retire=O) create(7/101) stage(cas=4) authenticate promote(cas=5,new,previous=100/24h0m0s)
+//	api key: staged                                          resume authenticate(P) promote(cas=3,P,previous=100/24h0m0s)
+//	api key: staged, not due                                 resume authenticate(P) promote(cas=3,P,previous=100/24h0m0s)
+//	api key: staged, --overlap 0                             resume authenticate(P) promote(cas=3,P,previous=100/0s)
+//	api key: staged, orphan                                  resume revoke-orphan(300) authenticate(P) promote(cas=3,P,previous=100/24h0m0s)
+//	api key: creating                                        resume intent(cas=3,r8,takeover) revoke-orphan(301) create(7/101) stage(cas=4) authenticate promote(cas=5,new,previous=100/24h0m0s)
+//	api key: creating, other orphan                          resume revoke-orphan(300) intent(cas=3,r8,takeover) revoke-orphan(301) create(7/101) stage(cas=4) authenticate promote(cas=5,new,previous=100/24h0m0s)
+//	api key: creating, not due                               resume intent(cas=3,r8,takeover) revoke-orphan(301) create(7/101) stage(cas=4) authenticate promote(cas=5,new,previous=100/24h0m0s)
+//	api key: creating, retire only                           refuse:not due(a run to retire keys,not to rotate)
 //	(end of table)
 //
 // The live key is only compared when DigiCert returns it and the document exists. stage

@@ -39,17 +39,23 @@ func TestDocTable(t *testing.T) {
 	}
 }
 
-// renderTable prints every row of the decision table: its name, then describe's summary
-// of the decision.
+// renderTable prints every row of the decision tables, the webhook's then the API key's:
+// its name, then describe's (describeKey's) summary of the decision.
 func renderTable() string {
-	rows := decisionTable()
+	var rows [][2]string
+	for _, r := range decisionTable() {
+		rows = append(rows, [2]string{r.name, r.want})
+	}
+	for _, r := range keyTable() {
+		rows = append(rows, [2]string{r.name, r.want})
+	}
 	width := 0
 	for _, r := range rows {
-		width = max(width, len(r.name))
+		width = max(width, len(r[0]))
 	}
 	var b strings.Builder
 	for _, r := range rows {
-		b.WriteString("//\t" + r.name + strings.Repeat(" ", width-len(r.name)+2) + r.want + "\n")
+		b.WriteString("//\t" + r[0] + strings.Repeat(" ", width-len(r[0])+2) + r[1] + "\n")
 	}
 	return b.String()
 }
