@@ -34,9 +34,9 @@ var (
 	kOldUnused = desc(50, "keyroll api r0", true, t0.Add(-48*time.Hour)) // last used at the promote
 	kOldInUse  = desc(50, "keyroll api r0", true, t0.Add(-2*time.Hour))  // after the promote plus grace
 	kOldGone   = desc(50, "keyroll api r0", false, t0.Add(-48*time.Hour))
-	kOrphan    = desc(300, "keyroll api r7", true, time.Time{})  // created, never stored
-	kFlight    = desc(301, "keyroll api r8", true, time.Time{})  // named like the document's intent
-	kRevoked   = desc(302, "keyroll api r6", false, time.Time{}) // an orphan revoked already
+	kOrphan    = desc(300, "keyroll api r7", true, time.Time{})   // created, never stored
+	kFlight    = desc(301, "keyroll api r8", true, time.Time{})   // named like the document's intent
+	kRevoked   = desc(302, "keyroll api r6", false, time.Time{})  // an orphan revoked already
 	kOther     = desc(303, "keyroll api-2 r1", true, time.Time{}) // another target's
 )
 
