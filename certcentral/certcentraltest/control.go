@@ -1,8 +1,15 @@
 package certcentraltest
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -115,4 +122,76 @@ func (s *Server) controlDeliveries(w http.ResponseWriter, r *http.Request) {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Key returns the key as the Go API describes it.
+func (k ControlKey) Key() Key {
+	return Key{ID: k.ID, UserID: k.UserID, Name: k.Name, Status: k.Status, RoleID: k.RoleID, Created: k.Created,
+		LastUsed: k.LastUsed, Fingerprint: k.Fingerprint, Account: k.Account}
+}
+
+// FetchKeys reads GET /_sim/keys from a simulator served by ControlHandler at root (its
+// listener's URL, without BasePath, e.g. "http://127.0.0.1:8444"): the keys of apiKey's
+// account ("": every account), of one status ("": any). hc nil: http.DefaultClient.
+func FetchKeys(ctx context.Context, hc *http.Client, root, apiKey, status string) ([]Key, error) {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	q := url.Values{}
+	if apiKey != "" {
+		q.Set("api_key", apiKey)
+	}
+	if status != "" {
+		q.Set("status", status)
+	}
+	u := strings.TrimRight(root, "/") + ControlPrefix + "keys"
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("certcentraltest: keys: %w", err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		// The URL carries the API key: name the path only.
+		return nil, fmt.Errorf("certcentraltest: GET %skeys: %w", ControlPrefix, unwrapURL(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil, fmt.Errorf("certcentraltest: GET %skeys: status %d", ControlPrefix, resp.StatusCode)
+	}
+	var cks []ControlKey
+	if err := json.NewDecoder(resp.Body).Decode(&cks); err != nil {
+		return nil, fmt.Errorf("certcentraltest: GET %skeys: %w", ControlPrefix, err)
+	}
+	out := make([]Key, len(cks))
+	for i, k := range cks {
+		out[i] = k.Key()
+	}
+	return out, nil
+}
+
+func unwrapURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// UnknownKeys returns the active keys whose name starts with prefix and whose id is not
+// in known: with prefix "keyroll " and known the ids every document records (current_id,
+// pending_id, previous_id), the keys keyroll made that no document holds — the orphan
+// invariant of the soak and the demo, which allow one per target while a rotation is in
+// flight.
+func UnknownKeys(keys []Key, prefix string, known ...int) []Key {
+	var out []Key
+	for _, k := range keys {
+		if k.Status == KeyActive && strings.HasPrefix(k.Name, prefix) && !slices.Contains(known, k.ID) {
+			out = append(out, k)
+		}
+	}
+	return out
 }

@@ -391,6 +391,13 @@ func TestControlKeys(t *testing.T) {
 	if act := get("?api_key=" + k + "&status=active"); len(act) != 1 || act[0].ID != e.acct.KeyID() {
 		t.Errorf("by a revoked key of the account: %+v", act)
 	}
+	fetched, err := certcentraltest.FetchKeys(t.Context(), nil, srv.URL, key, "")
+	if err != nil || len(fetched) != 2 || fetched[1].ID != id || fetched[1].Status != "revoked" || fetched[1].Fingerprint != certcentraltest.Fingerprint(k) {
+		t.Errorf("FetchKeys = %+v, %v", fetched, err)
+	}
+	if _, err := certcentraltest.FetchKeys(t.Context(), nil, srv.URL, "nope-unknown-key", "active"); err == nil || strings.Contains(err.Error(), "nope-unknown-key") {
+		t.Errorf("FetchKeys for an unknown key: %v", err)
+	}
 	resp, err := http.Get(srv.URL + "/_sim/keys?api_key=nope")
 	if err != nil {
 		t.Fatal(err)
@@ -405,5 +412,33 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestUnknownKeys(t *testing.T) {
+	keys := []certcentraltest.Key{
+		{ID: 1, Name: "initial key", Status: "active"},
+		{ID: 2, Name: "keyroll a r1", Status: "revoked"},
+		{ID: 3, Name: "keyroll a r2", Status: "active"},
+		{ID: 4, Name: "keyroll a r3", Status: "active"},
+		{ID: 5, Name: "keyroll b r1", Status: "active"},
+	}
+	for _, tc := range []struct {
+		prefix string
+		known  []int
+		want   []int
+	}{
+		{"keyroll ", []int{3, 5}, []int{4}},
+		{"keyroll a ", []int{3}, []int{4}},
+		{"keyroll ", []int{3, 4, 5}, nil},
+		{"keyroll ", nil, []int{3, 4, 5}},
+	} {
+		var got []int
+		for _, k := range certcentraltest.UnknownKeys(keys, tc.prefix, tc.known...) {
+			got = append(got, k.ID)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("UnknownKeys(%q, %v) = %v, want %v", tc.prefix, tc.known, got, tc.want)
+		}
 	}
 }
