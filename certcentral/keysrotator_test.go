@@ -152,3 +152,25 @@ func TestAccessRoles(t *testing.T) {
 		t.Errorf("roles %v", roles)
 	}
 }
+
+// TestKeyCallsRetried: reading keys and setting a status are safe to repeat, so a 5xx or a
+// lost answer is retried.
+func TestKeyCallsRetried(t *testing.T) {
+	e := newEnv(t)
+	api := certcentral.KeysRotator{Client: e.client(t)}
+	id, _, err := e.acct.AddKey(certcentraltest.NewKey{Name: "victim"})
+	must(t, err)
+	p := "/key/" + strconv.Itoa(id)
+	e.sim.Inject(certcentraltest.Fault{Method: "GET", Path: p, Status: 503})
+	if _, err := api.Key(ctx(t), id); err != nil || len(e.sim.RequestsTo("GET", p)) != 2 {
+		t.Errorf("Key after a 503: %v, %d requests", record(err), len(e.sim.RequestsTo("GET", p)))
+	}
+	e.sim.Inject(certcentraltest.Fault{Method: "GET", Path: "/key", Status: 502})
+	if ks, err := api.Keys(ctx(t), e.acct.UserID()); err != nil || len(ks) != 2 {
+		t.Errorf("Keys after a 502: %v %v", ks, record(err))
+	}
+	e.sim.DropNextResponse("PUT", p+"/status")
+	if err := api.Revoke(ctx(t), id); err != nil || len(e.sim.RequestsTo("PUT", p+"/status")) != 2 {
+		t.Errorf("Revoke after a lost answer: %v", record(err))
+	}
+}

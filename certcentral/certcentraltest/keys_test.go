@@ -442,3 +442,41 @@ func TestUnknownKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyFaults: a fault on each key endpoint answers instead of it (nothing applied), or
+// drops the answer of a request it applied.
+func TestKeyFaults(t *testing.T) {
+	e := newKeysEnv(t)
+	victim, _, _ := e.acct.AddKey(certcentraltest.NewKey{Name: "victim"})
+	vs := "/key/" + strconv.Itoa(victim) + "/status"
+	for _, tc := range []struct {
+		method, path, body string
+	}{
+		{"GET", "/key", ""},
+		{"GET", "/key/api-roles", ""},
+		{"GET", "/key/" + strconv.Itoa(victim), ""},
+		{"POST", "/key/user/" + strconv.Itoa(e.user), `{"name":"keyroll f r1"}`},
+		{"PUT", vs, `{"status":"revoked"}`},
+	} {
+		e.sim.Inject(certcentraltest.Fault{Method: tc.method, Path: tc.path, Status: 503})
+		if a := e.do(t, tc.method, tc.path, key, tc.body); a.status != 503 || a.code() != "service_unavailable" {
+			t.Errorf("%s %s: %d %s", tc.method, tc.path, a.status, a.body)
+		}
+	}
+	if ks := e.acct.ActiveKeys(); len(ks) != 2 {
+		t.Errorf("a fault applied a change: %+v", ks)
+	}
+	e.sim.DropNextResponse("PUT", vs)
+	req, _ := http.NewRequest("PUT", e.sim.URL()+vs, strings.NewReader(`{"status":"revoked"}`))
+	req.Header.Set("X-DC-DEVKEY", key)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Errorf("dropped answer came: %d", resp.StatusCode)
+	}
+	if k, _ := e.acct.Key(victim); k.Status != certcentraltest.KeyRevoked {
+		t.Errorf("dropped PUT not applied: %+v", k)
+	}
+	if st := e.sim.Stats(); st.Injected != 6 || st.Dropped != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
