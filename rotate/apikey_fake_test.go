@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -222,7 +223,7 @@ type keyFixture struct {
 	kp      rotate.KeyPolicy
 	records *recorder
 	logs    *syncBuffer
-	ids     int // rotation ids handed out
+	ids     atomic.Int64 // rotation ids handed out
 }
 
 // keyPolicy is the API-key target's own policy.
@@ -263,7 +264,7 @@ func (f *keyFixture) doc() rotate.Versioned {
 // engine is an engine on the store, the fixture's clock and recorder.
 func (f *keyFixture) engine() *rotate.Engine {
 	return &rotate.Engine{Store: loggingStore{KeyStore: f.mem, log: f.ops}, Recorder: f.records, Clock: f.clock, Log: zerolog.New(f.logs),
-		NewID: func() string { f.ids++; return "r" + strconv.Itoa(f.ids) }}
+		NewID: func() string { return "r" + strconv.FormatInt(f.ids.Add(1), 10) }}
 }
 
 // target is the API-key target as the CLI builds it: its client authenticated with the
