@@ -14,9 +14,9 @@ import (
 // The ports: what a rotation needs from the store that keeps the key documents and from
 // the service that sends the secret, in this package's own types. The vault package
 // adapts Vault's KV v2 engine to KeyStore (vault.RotateStore) and the certcentral package
-// DigiCert's webhook API to WebhookAPI (certcentral.RotateAPI). A second kind of secret
-// brings its own live-state port and reuses KeyStore (docs/design.md, "A second kind of
-// secret").
+// DigiCert's webhook API to WebhookAPI (certcentral.RotateAPI). The API-key kind brings
+// its own port, KeysAPI (certcentral.KeysRotator), and reuses KeyStore (docs/design.md,
+// "The API key").
 
 // Errors a KeyStore's errors wrap (errors.Is) for the outcomes a rotation branches on.
 var (
