@@ -53,7 +53,7 @@ type ControlKey struct {
 	Status      string    `json:"status"`
 	RoleID      int       `json:"restricted_to_role_id"`
 	Created     time.Time `json:"create_date"`
-	LastUsed    time.Time `json:"last_used_date"` // zero: never used
+	LastUsed    time.Time `json:"last_used_date,omitzero"` // omitted: never used
 	Fingerprint string    `json:"fingerprint"`
 }
 

@@ -250,6 +250,19 @@ func (a *Account) SetKeyStatus(id int, status string) error {
 	return nil
 }
 
+// SetKeyRole changes the key's restriction out of band (0: unrestricted), as an
+// administrator editing the key in the CertCentral UI would.
+func (a *Account) SetKeyRole(id, roleID int) error {
+	a.s.mu.Lock()
+	defer a.s.mu.Unlock()
+	k := a.keyByID(id)
+	if k == nil {
+		return fmt.Errorf("%w: %d", ErrNoKey, id)
+	}
+	k.RoleID = roleID
+	return nil
+}
+
 // RevokeKey revokes the key out of band.
 func (a *Account) RevokeKey(id int) error { return a.SetKeyStatus(id, KeyRevoked) }
 

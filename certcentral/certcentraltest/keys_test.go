@@ -235,6 +235,12 @@ func TestKeyRoles(t *testing.T) {
 	if a := e.do(t, "POST", "/key/user/"+strconv.Itoa(e.user), k, `{"name":"n","restricted_to_role_id":101}`); a.status != 201 {
 		t.Errorf("same role: %d %s", a.status, a.body)
 	}
+	// An administrator restricts the account's first key in the UI.
+	must(t, e.acct.SetKeyRole(e.acct.KeyID(), certcentraltest.RoleViewOnly))
+	if a := e.do(t, "GET", "/key", key, ""); a.status != 403 {
+		t.Errorf("list with a key made View Only: %d", a.status)
+	}
+	must(t, e.acct.SetKeyRole(e.acct.KeyID(), certcentraltest.RoleUnrestricted))
 	// A read-only account changes no key.
 	e.acct.SetReadOnly(true)
 	if a := e.do(t, "POST", "/key/user/"+strconv.Itoa(e.user), key, `{"name":"n"}`); a.status != 403 {

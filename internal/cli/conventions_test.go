@@ -93,6 +93,8 @@ func TestUnexpectedArgumentsRefused(t *testing.T) {
 		{[]string{"check", "extra"}, `check: unexpected argument "extra"`},
 		{[]string{"schedule", "extra"}, `schedule: unexpected argument "extra"`},
 		{[]string{"simulate", "extra"}, `simulate: unexpected argument "extra"`},
+		{[]string{"simulate", "--key-role", "7"}, `--key-role 7 is not an access role`},
+		{[]string{"simulate", "--new-key-delay", "-1s"}, `--new-key-delay must not be negative`},
 		{[]string{"listen", "--addr", "127.0.0.1:0", "extra"}, `listen: unexpected argument "extra"`},
 		{[]string{"version", "extra"}, `version: unexpected argument "extra"`},
 		{[]string{"policy", "job", "extra"}, `policy: want no argument, job, or listener TARGET`},

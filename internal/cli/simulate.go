@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,6 +31,9 @@ type simulateFlags struct {
 	hideSecret bool
 	allowHTTP  bool
 	caFile     string
+	keyRole    int
+	keyDelay   time.Duration
+	usedByDay  bool
 }
 
 // runSimulate serves the CertCentral simulator for demos and local trials: one seeded
@@ -95,6 +99,9 @@ func simulateCmd(env *Env) *cobra.Command {
 	fs.BoolVar(&f.hideSecret, "hide-secret", false, "never return secret in GET /webhook")
 	fs.BoolVar(&f.allowHTTP, "allow-http-endpoints", false, "accept http:// webhook endpoints (demos on loopback)")
 	fs.StringVar(&f.caFile, "ca-file", "", "PEM file of CAs to trust when delivering to the endpoint")
+	fs.IntVar(&f.keyRole, "key-role", 0, "restrict the seeded API keys to this access role (100 Orders, 101 Orders, Domains, Organizations, 102 View Only; 0: none)")
+	fs.DurationVar(&f.keyDelay, "new-key-delay", 0, "a key created through the API works only after this delay (assumption A6)")
+	fs.BoolVar(&f.usedByDay, "last-used-by-day", false, "record last_used_date by the day, not the second (assumption A7)")
 	return c
 }
 
@@ -109,12 +116,22 @@ func (f *simulateFlags) check(env *Env) error {
 	if f.perAccount < 1 {
 		return fmt.Errorf("%w: --webhooks-per-account must be at least 1", ErrUsage)
 	}
+	if f.keyRole != 0 && !slices.ContainsFunc(certcentraltest.AccessRoles, func(r certcentraltest.Role) bool { return r.ID == f.keyRole }) {
+		return fmt.Errorf("%w: --key-role %d is not an access role (100, 101, 102) or 0", ErrUsage, f.keyRole)
+	}
+	if f.keyDelay < 0 {
+		return fmt.Errorf("%w: --new-key-delay must not be negative", ErrUsage)
+	}
 	return nil
 }
 
 // options are the simulator's options the flags ask for.
 func (f *simulateFlags) options() ([]certcentraltest.Option, error) {
-	opts := []certcentraltest.Option{certcentraltest.WithLatency(f.latency), certcentraltest.WithHideSecret(f.hideSecret)}
+	opts := []certcentraltest.Option{certcentraltest.WithLatency(f.latency), certcentraltest.WithHideSecret(f.hideSecret),
+		certcentraltest.WithNewKeyDelay(f.keyDelay)}
+	if f.usedByDay {
+		opts = append(opts, certcentraltest.WithLastUsedPrecision(certcentraltest.LastUsedDay))
+	}
 	if f.allowHTTP {
 		opts = append(opts, certcentraltest.AllowHTTPEndpoints())
 	}
@@ -163,6 +180,9 @@ func (f *simulateFlags) seed(w io.Writer, sim *certcentraltest.Server, keys []st
 	}
 	for _, k := range keys {
 		acct := sim.AddAccount(k)
+		if err := acct.SetKeyRole(acct.KeyID(), f.keyRole); err != nil {
+			return err
+		}
 		var ids []int
 		var fp string
 		for range f.perAccount {
