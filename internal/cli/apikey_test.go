@@ -1,10 +1,13 @@
 package cli_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -97,4 +100,139 @@ func TestStatusBothKinds(t *testing.T) {
 		t.Errorf("api key row: %+v", key)
 	}
 	w.checkNoLeak([]string{out}, cur, prev)
+}
+
+// apiKeyWorld is a world whose api_key target's document holds the account's key (the
+// one keyroll authenticates with) and whose webhook target reads its key from there.
+func apiKeyWorld(t *testing.T, block string) (*world, string) {
+	t.Helper()
+	keyPath := "keyroll/cli-test/api-key-" + keyset.Fingerprint(t.Name())[7:]
+	w := newWorld(t, fmt.Sprintf("  - {name: digicert-api-key, kind: api_key, vault_path: %q, api_key: %s}\n", keyPath, block))
+	cfg, _ := os.ReadFile(w.config)
+	cfg = bytes.Replace(cfg, []byte("api_key_env: KEYROLL_TEST_API_KEY"), []byte(fmt.Sprintf("api_key_vault: {path: %q, field: current}", keyPath)), 1)
+	if err := os.WriteFile(w.config, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doc := keyset.Document{Current: w.apiKey, CurrentID: strconv.Itoa(w.acct.KeyID()), CurrentSince: time.Now().Add(-100 * 24 * time.Hour)}
+	if _, err := w.store.Write(context.Background(), keyPath, doc, 0); err != nil {
+		t.Fatal(err)
+	}
+	return w, keyPath
+}
+
+// keyDoc reads the api_key target's document.
+func (w *world) keyDoc(path string) (keyset.Document, int) {
+	w.t.Helper()
+	vv, err := w.store.Read(context.Background(), path)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return vv.Doc, vv.Version
+}
+
+// TestRunRotatesTheAPIKey: one `keyroll run` rotates both kinds (the webhook's client
+// authenticated with the old API key keeps working while the API key rotates); the
+// output and -o json name the kind and key ids; a later run past the overlap revokes the
+// old key; no output holds a key.
+func TestRunRotatesTheAPIKey(t *testing.T) {
+	w, keyPath := apiKeyWorld(t, "{overlap: 1h}")
+	oldID := w.acct.KeyID()
+
+	code, out, errs := w.run("run", "--dry-run")
+	t.Log("\n" + out)
+	if code != 0 || !strings.Contains(out, "digicert-api-key (api_key, dry run):") || !strings.Contains(out, "prod-us (dry run):") ||
+		!strings.Contains(out, fmt.Sprintf("%d", oldID)) {
+		t.Errorf("run --dry-run: exit %d\n%s%s", code, out, errs)
+	}
+	if d, v := w.keyDoc(keyPath); v != 1 || d.Current != w.apiKey {
+		t.Fatalf("a dry run wrote the document (version %d)", v)
+	}
+
+	code, out, errs = w.run("run", "-o", "json")
+	var ro cli.RunOutput
+	if err := json.Unmarshal([]byte(out), &ro); err != nil || code != 0 || len(ro.Targets) != 2 {
+		t.Fatalf("run -o json: exit %d, %v\n%s%s", code, err, out, errs)
+	}
+	hook, key := ro.Targets[0], ro.Targets[1]
+	d, ver := w.keyDoc(keyPath)
+	newID, _ := strconv.Atoi(d.CurrentID)
+	if hook.Kind != "webhook" || hook.Outcome != "rotated" || key.Kind != "api_key" || key.Outcome != "rotated" ||
+		key.OldKeyID != oldID || key.NewKeyID != newID || newID == oldID || d.Previous != w.apiKey || d.PreviousID != strconv.Itoa(oldID) {
+		t.Errorf("run -o json: %+v\ndocument ids: current %s previous %s", ro, d.CurrentID, d.PreviousID)
+	}
+	nk, ok := w.acct.Key(newID)
+	if !ok || nk.Status != "active" || !strings.HasPrefix(nk.Name, "keyroll digicert-api-key ") {
+		t.Errorf("the new key at DigiCert: %+v", nk)
+	}
+	if k, _ := w.acct.Key(oldID); k.Status != "active" {
+		t.Errorf("the old key was revoked inside its overlap: %+v", k)
+	}
+	w.checkNoLeak([]string{out, errs}, d.Current)
+
+	// The webhook target now authenticates with the new key; past the overlap a run
+	// revokes the old one and drops it from the document.
+	d.PreviousUntil = time.Now().Add(-time.Minute)
+	if _, err := w.store.Write(context.Background(), keyPath, d, ver); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = w.run("run")
+	t.Log("\n" + out)
+	if k, _ := w.acct.Key(oldID); code != 0 || k.Status != "revoked" {
+		t.Errorf("run past the overlap: exit %d, old key %+v\n%s%s", code, k, out, errs)
+	}
+	if d, _ := w.keyDoc(keyPath); d.Previous != "" || d.PreviousID != "" || d.CurrentID != strconv.Itoa(newID) {
+		t.Errorf("document after the retirement: previous %q id %q, current_id %s", keyset.Fingerprint(d.Previous), d.PreviousID, d.CurrentID)
+	}
+	w.checkNoLeak([]string{out, errs}, d.Current)
+}
+
+// TestRunHoldsAnAPIKeyStillInUse: an old key used after the promote plus grace is held
+// (exit 3, HELD in status, exit 1) until `run --revoke-in-use` revokes it once; a
+// document without a key refuses with exit 3 saying where to find it.
+func TestRunHoldsAnAPIKeyStillInUse(t *testing.T) {
+	w, keyPath := apiKeyWorld(t, "{overlap: 1h, grace: 1m}")
+	oldID := w.acct.KeyID()
+	if code, out, errs := w.run("run", "--target", "digicert-api-key"); code != 0 {
+		t.Fatalf("run: exit %d\n%s%s", code, out, errs)
+	}
+	// A consumer uses the old key long after the promote.
+	if err := w.acct.SetKeyLastUsed(oldID, time.Now().Add(30*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	d, ver := w.keyDoc(keyPath)
+	d.PreviousUntil = time.Now().Add(-time.Minute)
+	if _, err := w.store.Write(context.Background(), keyPath, d, ver); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := w.run("run", "--target", "digicert-api-key")
+	t.Log("\n" + out + errs)
+	if k, _ := w.acct.Key(oldID); code != 3 || k.Status != "active" || !strings.Contains(out+errs, "in use") {
+		t.Errorf("run with the old key in use: exit %d, old key %+v; want 3 and the key kept", code, k)
+	}
+	code, out, _ = w.run("status", "--target", "digicert-api-key")
+	t.Log("\n" + out)
+	if code != 1 || !strings.Contains(out, "HELD") {
+		t.Errorf("status of a held key: exit %d\n%s", code, out)
+	}
+	code, out, errs = w.run("run", "--target", "digicert-api-key", "--revoke-in-use")
+	t.Log("\n" + out + errs)
+	if k, _ := w.acct.Key(oldID); code != 0 || k.Status != "revoked" {
+		t.Errorf("run --revoke-in-use: exit %d, old key %+v", code, k)
+	}
+	if code, out, _ = w.run("status", "--target", "digicert-api-key"); code != 0 || strings.Contains(out, "HELD") {
+		t.Errorf("status after the revoke: exit %d\n%s", code, out)
+	}
+
+	// A document without a key: refused, needs a human, nothing written.
+	empty := "keyroll/cli-test/empty-" + keyset.Fingerprint(t.Name())[7:]
+	cfg, _ := os.ReadFile(w.config)
+	cfg = append(cfg, fmt.Sprintf("  - {name: other-api-key, kind: api_key, vault_path: %q}\n", empty)...)
+	if err := os.WriteFile(w.config, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = w.run("run", "--target", "other-api-key")
+	t.Log("\n" + out + errs)
+	if code != 3 || !strings.Contains(out+errs, "store the key as current") {
+		t.Errorf("run of an api_key target without a document: exit %d\n%s%s", code, out, errs)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/keyroll/keyroll/internal/evidence"
 	"github.com/keyroll/keyroll/internal/failure"
 	"github.com/keyroll/keyroll/internal/redact"
+	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/rotate"
 	"github.com/keyroll/keyroll/vault"
 )
@@ -24,7 +25,9 @@ type app struct {
 	session *vault.Session
 	store   *vault.Store
 	clients map[string]*certcentral.Client // by target name
-	http    *http.Client                   // shared by the DigiCert clients: one connection pool
+	// clientKeys is the fingerprint of the API key each client was built with.
+	clientKeys map[string]string
+	http       *http.Client // shared by the DigiCert clients: one connection pool
 	// untimestamped is how many evidence records the last recorder left without an RFC
 	// 3161 timestamp (evidence.timestamp).
 	untimestamped int
@@ -39,7 +42,7 @@ func newApp(ctx context.Context, env *Env, cfg *config.Config) (*app, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64 // a fleet's rotations share DigiCert's host
 	a := &app{env: env, cfg: cfg, session: sess, store: vault.NewStore(sess.Client(), cfg.Vault.KVMount),
-		clients: map[string]*certcentral.Client{}, http: &http.Client{Transport: tr}}
+		clients: map[string]*certcentral.Client{}, clientKeys: map[string]string{}, http: &http.Client{Transport: tr}}
 	return a, nil
 }
 
@@ -106,16 +109,19 @@ func (a *app) apiKey(ctx context.Context, cc config.CertCentral) (string, error)
 	return k, nil
 }
 
-// client returns the DigiCert client of target t, creating it on first use. Clients that
-// share an API key share its rate limiter.
+// client returns the DigiCert client of target t, creating it on first use, and again
+// whenever the API key it reads has changed (a key in Vault that an api_key target
+// rotated: a scheduler's later runs use the new key). Clients that share an API key
+// share its rate limiter.
 func (a *app) client(ctx context.Context, t config.Target) (*certcentral.Client, error) {
-	if c, ok := a.clients[t.Name]; ok {
-		return c, nil
-	}
 	cc := a.cfg.CertCentralFor(t)
 	key, err := a.apiKey(ctx, cc)
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", t.Name, err)
+	}
+	fp := keyset.Fingerprint(key)
+	if c, ok := a.clients[t.Name]; ok && a.clientKeys[t.Name] == fp {
+		return c, nil
 	}
 	c, err := certcentral.New(certcentral.Config{
 		BaseURL:    cc.URL,
@@ -127,7 +133,7 @@ func (a *app) client(ctx context.Context, t config.Target) (*certcentral.Client,
 	if err != nil {
 		return nil, &config.Error{Problems: config.FieldErrors{{Path: "certcentral", Msg: fmt.Sprintf("target %s: %v", t.Name, err)}}}
 	}
-	a.clients[t.Name] = c
+	a.clients[t.Name], a.clientKeys[t.Name] = c, fp
 	return c, nil
 }
 
@@ -140,6 +146,7 @@ func policy(cfg *config.Config) rotate.Policy {
 		PropagationDelay: r.PropagationDelay.D(),
 		MinInterval:      r.MinInterval.D(),
 		VerifyListener:   r.VerifyListener,
+		MaxAge:           r.MaxAge.D(),
 	}
 }
 
@@ -152,7 +159,7 @@ func targetPolicy(cfg *config.Config, t config.Target) *rotate.Policy {
 	}
 	k := cfg.APIKeyFor(t)
 	p := policy(cfg)
-	p.Overlap, p.MinInterval = k.Overlap.D(), k.MinInterval.D()
+	p.Overlap, p.MinInterval, p.MaxAge = k.Overlap.D(), k.MinInterval.D(), k.MaxAge.D()
 	p.PropagationDelay, p.VerifyListener = 0, false
 	return &p
 }

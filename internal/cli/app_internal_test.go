@@ -1,11 +1,20 @@
 package cli
 
 import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/keyroll/keyroll/certcentral/certcentraltest"
 	"github.com/keyroll/keyroll/internal/config"
+	"github.com/keyroll/keyroll/internal/testenv"
+	"github.com/keyroll/keyroll/keyset"
 	"github.com/keyroll/keyroll/rotate"
 )
 
@@ -19,7 +28,7 @@ rotation: {min_interval: 2d, overlap: 12h}
 targets:
   - {name: hook, vault_path: k/hook}
   - {name: key, kind: api_key, vault_path: k/key}
-  - {name: eu-key, kind: api_key, vault_path: k/eu, api_key: {key_id: 184, min_interval: 7d, overlap: 1d, grace: 1h, in_use: revoke}}
+  - {name: eu-key, kind: api_key, vault_path: k/eu, api_key: {key_id: 184, max_age: 30d, min_interval: 7d, overlap: 1d, grace: 1h, in_use: revoke}}
 `
 	cfg, err := config.Read(strings.NewReader(src), func(string) (string, bool) { return "", false })
 	if err != nil {
@@ -33,9 +42,9 @@ targets:
 		key    rotate.KeyPolicy
 	}{
 		{"hook", nil, rotate.KeyPolicy{}},
-		{"key", &rotate.Policy{SecretLength: run.SecretLength, Overlap: 12 * time.Hour, MinInterval: 2 * day},
+		{"key", &rotate.Policy{SecretLength: run.SecretLength, Overlap: 12 * time.Hour, MinInterval: 2 * day, MaxAge: 90 * day},
 			rotate.KeyPolicy{Grace: 15 * time.Minute, InUse: rotate.InUseHold}},
-		{"eu-key", &rotate.Policy{SecretLength: run.SecretLength, Overlap: day, MinInterval: 7 * day},
+		{"eu-key", &rotate.Policy{SecretLength: run.SecretLength, Overlap: day, MinInterval: 7 * day, MaxAge: 30 * day},
 			rotate.KeyPolicy{KeyID: 184, Grace: time.Hour, InUse: rotate.InUseRevoke}},
 	}
 	for _, tt := range tests {
@@ -46,6 +55,67 @@ targets:
 		}
 		if k := keyPolicy(cfg, tg); k != tt.key {
 			t.Errorf("%s: key policy %+v, want %+v", tt.target, k, tt.key)
+		}
+	}
+}
+
+// TestClientsFollowTheRotatedKey: a process that runs again (the scheduler) authenticates
+// with the API key now in Vault, not with the one its first run read: after an api_key
+// target's rotation and the old key's revocation, the webhook target (api_key_vault on
+// that document) and the api_key target still reach DigiCert.
+func TestClientsFollowTheRotatedKey(t *testing.T) {
+	ctx := context.Background()
+	srv := testenv.SharedVault(t)
+	sim := certcentraltest.NewServer()
+	t.Cleanup(sim.Close)
+	oldKey := "KEY" + strings.Repeat("o", 33)
+	acct := sim.AddAccount(oldKey)
+	acct.SetWebhook(certcentraltest.Webhook{Endpoint: "https://127.0.0.1:1/hook", Secret: strings.Repeat("s", 40), Status: certcentraltest.StatusActive})
+	path := "keyroll/cli-internal/" + keyset.Fingerprint(t.Name())[7:]
+	src := fmt.Sprintf(`
+vault: {address: %q, auth: {method: token}}
+certcentral: {url: %q, api_key_vault: {path: %q, field: current}}
+listener: {refresh: 0s}
+rotation: {propagation_delay: 0s, verify_listener: false}
+targets:
+  - {name: hook, vault_path: %q}
+  - {name: key, kind: api_key, vault_path: %q}
+`, srv.Addr, sim.URL(), path+"/key", path+"/hook", path+"/key")
+	lookup := func(k string) (string, bool) {
+		if k == "VAULT_TOKEN" {
+			return srv.RootToken, true
+		}
+		return "", false
+	}
+	cfg, err := config.Read(strings.NewReader(src), lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(ctx, &Env{Stdout: io.Discard, Stderr: io.Discard, Log: zerolog.Nop(), LookupEnv: lookup}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := keyset.Document{Current: oldKey, CurrentID: strconv.Itoa(acct.KeyID())}
+	if _, err := a.store.Write(ctx, path+"/key", doc, 0); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := cfg.Target("key")
+	for i, targets := range [][]config.Target{{key}, cfg.Targets} {
+		// The second run is a dry run: it reads the webhook and lists the keys, both
+		// authenticated, and pushes nothing to an endpoint the test does not serve.
+		results, err := a.rotate(ctx, targets, rotate.Options{Force: true, DryRun: i == 1}, 1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range results {
+			if r.Err != nil {
+				t.Errorf("run %d, %s: %v", i+1, r.Target, r.Err)
+			}
+		}
+		if i == 0 {
+			if err := acct.RevokeKey(acct.KeyID()); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }

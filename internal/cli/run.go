@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -26,15 +27,16 @@ const DefaultParallel = 8
 type runFlags struct {
 	common
 	output
-	targets  stringList
-	force    bool
-	rebind   bool
-	adopt    bool
-	dryRun   bool
-	overlap  string
-	trigger  string
-	parallel int
-	profile  string
+	targets     stringList
+	force       bool
+	rebind      bool
+	adopt       bool
+	dryRun      bool
+	overlap     string
+	trigger     string
+	parallel    int
+	profile     string
+	revokeInUse bool
 }
 
 // runCmd is `keyroll run`.
@@ -47,7 +49,7 @@ func runCmd(env *Env) *cobra.Command {
 			"any rotation a crash left staged. Exit 0 when every target succeeded or had nothing due,\n" +
 			"1 when a retry may succeed, 2 on a usage or configuration error, 3 when a human is needed.",
 		Example: "  keyroll run --config config.yaml\n  keyroll run --target prod-us --dry-run\n  keyroll run --force --overlap 0\n" +
-			"  keyroll run --target prod-us --rebind\n  keyroll run --target prod-us --adopt-drift",
+			"  keyroll run --target prod-us --rebind\n  keyroll run --target prod-us --adopt-drift\n  keyroll run --target digicert-api-key --revoke-in-use",
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return f.run(c.Context(), env) },
 	}
@@ -62,6 +64,7 @@ func runCmd(env *Env) *cobra.Command {
 	fs.StringVar(&f.overlap, "overlap", "", "override rotation.overlap for this run (0 drops the old key at promote)")
 	fs.StringVar(&f.trigger, "trigger", "manual", "what started this run: manual, schedule or cronjob (recorded in evidence)")
 	fs.IntVar(&f.parallel, "parallel", DefaultParallel, "targets rotated at once")
+	fs.BoolVar(&f.revokeInUse, "revoke-in-use", false, "api_key targets: revoke an old key past its overlap even though it is still in use (once; in_use: hold otherwise keeps it)")
 	// A developer switch (cmd/bench uses it), kept out of the help.
 	fs.StringVar(&f.profile, "cpu-profile", "", "write a CPU profile of the run to `file`")
 	_ = fs.MarkHidden("cpu-profile")
@@ -70,7 +73,7 @@ func runCmd(env *Env) *cobra.Command {
 
 // options checks the flags and returns the rotation options they ask for.
 func (f *runFlags) options() (rotate.Options, error) {
-	o := rotate.Options{Force: f.force, Rebind: f.rebind, AdoptDrift: f.adopt, DryRun: f.dryRun}
+	o := rotate.Options{Force: f.force, Rebind: f.rebind, AdoptDrift: f.adopt, DryRun: f.dryRun, RevokeInUse: f.revokeInUse}
 	if f.overlap != "" {
 		d, err := config.ParseDuration(f.overlap)
 		if err != nil {
@@ -145,14 +148,11 @@ func (f *runFlags) run(ctx context.Context, env *Env) error {
 func (a *app) rotate(ctx context.Context, targets []config.Target, o rotate.Options, parallel int, done func(rotate.Result)) ([]rotate.Result, error) {
 	rts := make([]rotate.Target, 0, len(targets))
 	for _, t := range targets {
-		if t.IsAPIKey() {
-			return nil, fmt.Errorf("target %s: %w", t.Name, errAPIKeyKind)
-		}
-		c, err := a.client(ctx, t)
+		rt, err := a.rotateTarget(ctx, t)
 		if err != nil {
 			return nil, err
 		}
-		rts = append(rts, rotate.Target{Name: t.Name, VaultPath: t.VaultPath, WebhookID: t.WebhookID, Host: a.cfg.CertCentralFor(t).Host(), API: certcentral.RotateAPI{Client: c}})
+		rts = append(rts, rt)
 	}
 	rec, closeRec, err := a.recorder(ctx)
 	if err != nil {
@@ -166,8 +166,55 @@ func (a *app) rotate(ctx context.Context, targets []config.Target, o rotate.Opti
 	return eng.RotateAll(ctx, rts, policy(a.cfg), o, parallel, done), nil
 }
 
-// errAPIKeyKind refuses to rotate an api_key target until its adapter is wired.
-var errAPIKeyKind = failure.New(failure.Config, "kind api_key: rotating the API key is not wired into keyroll run yet")
+// rotateTarget is target t as the engine rotates it: a webhook's secret through
+// certcentral.RotateAPI, or (kind api_key) the API key in its document through
+// certcentral.KeysRotator, authenticated with that document's current, with the target's
+// own policy.
+func (a *app) rotateTarget(ctx context.Context, t config.Target) (rotate.Target, error) {
+	rt := rotate.Target{Name: t.Name, VaultPath: t.VaultPath, WebhookID: t.WebhookID, Host: a.cfg.CertCentralFor(t).Host()}
+	c, err := a.client(ctx, t)
+	if !t.IsAPIKey() {
+		if err != nil {
+			return rt, err
+		}
+		rt.API = certcentral.RotateAPI{Client: c}
+		return rt, nil
+	}
+	rt.Key, rt.Policy = keyPolicy(a.cfg, t), targetPolicy(a.cfg, t)
+	switch {
+	case errors.Is(err, vault.ErrNotFound):
+		// No document, or no current in it: the engine refuses before any call (first
+		// adoption needs the key stored as current), saying where to find it.
+		rt.Keys = noCredential{target: t.Name}
+	case err != nil:
+		return rt, err
+	default:
+		rt.Keys = certcentral.KeysRotator{Client: c}
+	}
+	return rt, nil
+}
+
+// noCredential is the KeysAPI of an api_key target whose document holds no key to
+// authenticate with; the engine refuses such a target before calling it.
+type noCredential struct{ target string }
+
+var errNoCredential = failure.New(failure.NeedsHuman, "the API key's document holds no current key")
+
+func (n noCredential) err() error { return fmt.Errorf("target %s: %w", n.target, errNoCredential) }
+
+func (n noCredential) Key(context.Context, int) (rotate.APIKey, error) {
+	return rotate.APIKey{}, n.err()
+}
+func (n noCredential) Keys(context.Context, int) ([]rotate.APIKey, error) {
+	return nil, n.err()
+}
+func (n noCredential) CreateKey(context.Context, int, string, int) (rotate.CreatedKey, error) {
+	return rotate.CreatedKey{}, n.err()
+}
+func (n noCredential) Revoke(context.Context, int) error { return n.err() }
+func (n noCredential) Authenticate(context.Context, string, int) (rotate.APIKey, error) {
+	return rotate.APIKey{}, n.err()
+}
 
 // progressTo prints a line per finished target when stderr is a terminal.
 func progressTo(env *Env) func(rotate.Result) {
@@ -188,7 +235,11 @@ func progressTo(env *Env) func(rotate.Result) {
 func printResults(w io.Writer, results []rotate.Result, dryRun bool) {
 	if dryRun {
 		for _, r := range results {
-			fmt.Fprintf(w, "%s (dry run):\n", r.Target)
+			kind := ""
+			if r.Record.Kind == evidence.KindAPIKey {
+				kind = config.KindAPIKey + ", "
+			}
+			fmt.Fprintf(w, "%s (%sdry run):\n", r.Target, kind)
 			for _, p := range r.Plan {
 				fmt.Fprintf(w, "  - %s\n", p)
 			}
@@ -203,7 +254,7 @@ func printResults(w io.Writer, results []rotate.Result, dryRun bool) {
 	for _, r := range results {
 		change := "-"
 		if r.NewFP != "" {
-			change = orDash(r.OldFP) + " → " + r.NewFP
+			change = orDash(r.OldFP) + keyID(r.Record.OldKeyID) + " → " + r.NewFP + keyID(r.Record.NewKeyID)
 		}
 		msg := ""
 		switch {
@@ -234,10 +285,13 @@ type RunOutput struct {
 // RunResult is one target's line of RunOutput.
 type RunResult struct {
 	Target          string   `json:"target"`
+	Kind            string   `json:"kind"`    // webhook or api_key
 	Outcome         string   `json:"outcome"` // rotated, resumed, skipped, failed, …
 	RotationID      string   `json:"rotation_id,omitempty"`
 	OldFingerprint  string   `json:"old_fingerprint,omitempty"`
 	NewFingerprint  string   `json:"new_fingerprint,omitempty"`
+	OldKeyID        int      `json:"old_key_id,omitempty"` // api_key: the issuer's id of the key replaced
+	NewKeyID        int      `json:"new_key_id,omitempty"` // and of the key created
 	DurationSeconds float64  `json:"duration_seconds"`
 	Plan            []string `json:"plan,omitempty"` // the decision: why it skipped, a dry run's steps
 	Error           string   `json:"error,omitempty"`
@@ -247,14 +301,25 @@ type RunResult struct {
 func runOutput(results []rotate.Result, dryRun bool, err error) RunOutput {
 	out := RunOutput{DryRun: dryRun, Targets: make([]RunResult, 0, len(results)), ExitCode: ExitCode(err)}
 	for _, r := range results {
-		rr := RunResult{Target: r.Target, Outcome: string(r.Outcome), RotationID: r.RotationID, OldFingerprint: r.OldFP,
-			NewFingerprint: r.NewFP, DurationSeconds: r.Duration.Seconds(), Plan: r.Plan}
+		rr := RunResult{Target: r.Target, Kind: config.KindWebhook, Outcome: string(r.Outcome), RotationID: r.RotationID, OldFingerprint: r.OldFP,
+			NewFingerprint: r.NewFP, OldKeyID: r.Record.OldKeyID, NewKeyID: r.Record.NewKeyID, DurationSeconds: r.Duration.Seconds(), Plan: r.Plan}
+		if r.Record.Kind == evidence.KindAPIKey {
+			rr.Kind = config.KindAPIKey
+		}
 		if r.Err != nil {
 			rr.Error, rr.Failure = r.Err.Error(), failure.Of(r.Err).String()
 		}
 		out.Targets = append(out.Targets, rr)
 	}
 	return out
+}
+
+// keyID is " #id" for an API key's id at the issuer, "" when there is none.
+func keyID(id int) string {
+	if id == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" #%d", id)
 }
 
 func orDash(s string) string {

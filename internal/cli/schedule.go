@@ -47,7 +47,7 @@ func runSchedule(ctx context.Context, env *Env, f *scheduleFlags) error {
 	}
 	// Build every client now: a configuration error stops the scheduler before it starts.
 	for _, t := range cfg.Targets {
-		if _, err := a.client(ctx, t); err != nil {
+		if _, err := a.rotateTarget(ctx, t); err != nil {
 			return err
 		}
 	}
