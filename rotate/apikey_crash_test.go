@@ -337,3 +337,22 @@ func TestAPIKeyListSeesKeyInFlight(t *testing.T) {
 	}
 	f.checkNoLeak(first, second)
 }
+
+// TestAPIKeyStagedKeyRevokedByHand: a staged key someone revoked at the issuer is left
+// out, and the run rotates with a new one instead of retrying a key that cannot work.
+func TestAPIKeyStagedKeyRevokedByHand(t *testing.T) {
+	f := newKeyFixture(t, true)
+	e := f.engine()
+	e.AfterStep = crashAt(rotate.StepStage)
+	if res := f.run(e, rotate.Options{}); res.Err == nil {
+		t.Fatal("the first run did not stop")
+	}
+	if err := f.keys.as(f.doc().Doc.Current).Revoke(context.Background(), atoiT(f.doc().Doc.PendingID)); err != nil {
+		t.Fatal(err)
+	}
+	res := f.run(nil, rotate.Options{})
+	if res.Err != nil || res.Outcome != evidence.OutcomeRotated || !strings.HasPrefix(stepNames(res.Record), "read get list read unstage intent") {
+		t.Fatalf("run after the revoke: %s %v, steps %s", res.Outcome, res.Err, stepNames(res.Record))
+	}
+	f.checkRotated("after the rotation")
+}

@@ -68,7 +68,8 @@ func Orphans(target string, doc keyset.Document, keys []APIKey) []APIKey {
 // then every run revokes the orphans (Orphans, but the keys named like an intent another
 // run may still be carrying out), and:
 //
-//  3. a staged key: authenticate it, promote it;
+//  3. a staged key: authenticate it, promote it (but a staged key the issuer lists as
+//     revoked is left out of the document, and the decision goes on as for an idle one);
 //  4. an intent to create (creating) from an earlier run, no retire-only run: take it over
 //     (write it again, keeping its name and rotation id), revoke the keys named by it,
 //     create, stage, authenticate, promote;
@@ -83,10 +84,11 @@ func DecideAPIKey(in KeyInput) Decision {
 		return refusal
 	}
 	k.sweep(false)
+	if k.doc.Staged() && !k.unstage() {
+		return k.resume()
+	}
 	doc := k.doc
 	switch {
-	case doc.Staged():
-		return k.resume()
 	case doc.Creating != "" && !in.Options.RetireOnly:
 		k.d.Resume = true
 		if doc.Previous != "" && k.retirePrevious("") {
@@ -169,7 +171,7 @@ func (k *keyDecider) add(s Step) {
 // keyWrites says whether an API-key step writes the document.
 func (s Step) keyWrites() bool {
 	switch s.Kind {
-	case StepAdopt, StepHold, StepIntent, StepStage, StepPromote, StepRetire:
+	case StepAdopt, StepHold, StepIntent, StepStage, StepPromote, StepRetire, StepUnstage:
 		return true
 	}
 	return false
@@ -183,6 +185,23 @@ func (k *keyDecider) sweep(creating bool) {
 			k.add(Step{Kind: StepRevokeOrphan, KeyID: o.ID, KeyName: o.Name, LastUsed: o.LastUsed})
 		}
 	}
+}
+
+// unstage leaves a staged key out of the document when the issuer lists it as revoked
+// (by hand: keyroll revokes no key a document holds but the expired previous one), so that
+// the decision goes on as for an idle document instead of resuming with a key that cannot
+// work. A staged key missing from the list is no reason: the list was taken before the
+// read, and the key may have been created after it.
+func (k *keyDecider) unstage() bool {
+	id := atoi(k.doc.PendingID)
+	i := slices.IndexFunc(k.in.Keys, func(a APIKey) bool { return a.ID == id })
+	if id == 0 || i < 0 || k.in.Keys[i].Active {
+		return false
+	}
+	k.add(Step{Kind: StepUnstage, KeyID: id, Retire: k.doc.Pending})
+	k.doc.Pending, k.doc.PendingID, k.doc.PendingSince = "", "", time.Time{}
+	k.d.New = ""
+	return true
 }
 
 // resume finishes a staged rotation (row 3): authenticate, promote.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -125,6 +126,8 @@ func (r *run) carryOutKeys(ctx context.Context) (evidence.Outcome, error) {
 func (r *run) beginKeys() {
 	if r.d.AdoptID != 0 {
 		r.doc.CurrentID = strconv.Itoa(r.d.AdoptID)
+	}
+	if r.d.AdoptID != 0 && !slices.ContainsFunc(r.d.Steps, func(s Step) bool { return s.Kind == StepAdopt }) {
 		r.step(StepAdopt, "adopted", 0, 0, fmt.Sprintf("current_id %d from the target's api_key.key_id (first adoption), written with the run's first write", r.d.AdoptID))
 	}
 	if len(r.d.Forced) > 0 {
@@ -132,7 +135,7 @@ func (r *run) beginKeys() {
 	}
 	r.rec.OldKeyID = atoi(r.doc.CurrentID)
 	r.rec.OldFingerprint = keyset.Fingerprint(r.doc.Current)
-	if r.doc.Pending != "" {
+	if r.d.New != "" {
 		r.rec.NewKeyID = atoi(r.doc.PendingID)
 		r.rec.NewFingerprint = keyset.Fingerprint(r.doc.Pending)
 	}
@@ -147,6 +150,7 @@ var keyExecutors = map[StepKind]func(*run, context.Context, Step) error{
 	StepHold:         (*run).keyWrite,
 	StepIntent:       (*run).keyWrite,
 	StepRetire:       (*run).keyWrite,
+	StepUnstage:      (*run).keyWrite,
 	StepCreate:       (*run).create,
 	StepStage:        (*run).stageKey,
 	StepAuthenticate: (*run).authenticate,
@@ -203,6 +207,8 @@ func (r *run) keyWrite(ctx context.Context, s Step) error {
 		return nil
 	case StepAdopt:
 		detail = fmt.Sprintf("current_id %d", s.KeyID)
+	case StepUnstage:
+		detail = fmt.Sprintf("the staged key %d %s is revoked at the issuer: left out", s.KeyID, keyset.Fingerprint(s.Retire))
 	case StepHold:
 		detail = fmt.Sprintf("the previous key %d %s: still in use, %s (in_use: hold)", s.KeyID, keyset.Fingerprint(s.Retire), s.useDetail())
 	case StepIntent:

@@ -71,6 +71,8 @@ func (s Step) applyKey(doc keyset.Document, now time.Time, created CreatedKey, r
 		}
 	case StepRetire:
 		nd = withoutPrevious(nd)
+	case StepUnstage:
+		nd.Pending, nd.PendingID, nd.PendingSince = "", "", time.Time{}
 	}
 	return nd
 }
@@ -109,6 +111,8 @@ func (s Step) keyString() string {
 		fmt.Fprintf(&b, "%s becomes current; keep key %s %s as previous for %s", fpOr(s.Key, "the new key"), s.PreviousID, keyset.Fingerprint(s.Previous), s.PreviousFor)
 	case StepRetire:
 		fmt.Fprintf(&b, "leave out the revoked previous key %d %s", s.KeyID, keyset.Fingerprint(s.Retire))
+	case StepUnstage:
+		fmt.Fprintf(&b, "leave out the staged key %d %s, revoked at the issuer", s.KeyID, keyset.Fingerprint(s.Retire))
 	}
 	if s.keyWrites() {
 		fmt.Fprintf(&b, " (cas %d)", s.CAS)

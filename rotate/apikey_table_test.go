@@ -31,6 +31,7 @@ func desc(id int, name string, active bool, lastUsed time.Time) rotate.APIKey {
 var (
 	kCur       = desc(100, "ops key", true, t0)
 	kPen       = desc(200, "keyroll api r2", true, time.Time{})
+	kPenGone   = desc(200, "keyroll api r2", false, time.Time{})         // revoked by hand
 	kOldUnused = desc(50, "keyroll api r0", true, t0.Add(-48*time.Hour)) // last used at the promote
 	kOldInUse  = desc(50, "keyroll api r0", true, t0.Add(-2*time.Hour))  // after the promote plus grace
 	kOldGone   = desc(50, "keyroll api r0", false, t0.Add(-48*time.Hour))
@@ -128,6 +129,10 @@ func keyTable() []keyRow {
 		{"api key: staged, not due", kdStagedRecent, kCur, false, []rotate.APIKey{kPen}, hold, rotate.Options{}, "resume authenticate(P) promote(cas=3,P,previous=100/24h0m0s)"},
 		{"api key: staged, --overlap 0", kdStaged, kCur, false, []rotate.APIKey{kPen}, hold, rotate.Options{Overlap: overlap(0)}, "resume authenticate(P) promote(cas=3,P,previous=100/0s)"},
 		{"api key: staged, orphan", kdStaged, kCur, false, []rotate.APIKey{kPen, kOrphan}, hold, rotate.Options{}, "resume revoke-orphan(300) authenticate(P) promote(cas=3,P,previous=100/24h0m0s)"},
+		{"api key: staged, pending revoked", kdStaged, kCur, false, []rotate.APIKey{kPenGone}, hold, rotate.Options{},
+			"unstage(cas=3,200) intent(cas=4,r9) create(7/101) stage(cas=5) authenticate promote(cas=6,new,previous=100/24h0m0s)"},
+		{"api key: staged, pending revoked, not due", kdStagedRecent, kCur, false, []rotate.APIKey{kPenGone}, hold, rotate.Options{},
+			"refuse:not due(last rotation 10m0s ago,min_interval 1h0m0s) unstage(cas=3,200)"},
 		{"api key: creating", kdCreating, kCur, false, []rotate.APIKey{kFlight}, hold, rotate.Options{}, "resume intent(cas=3,r8,takeover) revoke-orphan(301) " + rot},
 		{"api key: creating, other orphan", kdCreating, kCur, false, []rotate.APIKey{kOrphan, kFlight}, hold, rotate.Options{}, "resume revoke-orphan(300) intent(cas=3,r8,takeover) revoke-orphan(301) " + rot},
 		{"api key: creating, not due", kdCreatingRecent, kCur, false, []rotate.APIKey{kFlight}, hold, rotate.Options{}, "resume intent(cas=3,r8,takeover) revoke-orphan(301) " + rot},
@@ -172,7 +177,7 @@ func describeKeyStep(s rotate.Step) string {
 			out += "," + s.Why
 		}
 		return out + ")"
-	case rotate.StepHold, rotate.StepAdopt, rotate.StepRetire:
+	case rotate.StepHold, rotate.StepAdopt, rotate.StepRetire, rotate.StepUnstage:
 		return fmt.Sprintf("%s(cas=%d,%d)", s.Kind, s.CAS, s.KeyID)
 	case rotate.StepIntent:
 		out := fmt.Sprintf("intent(cas=%d,%s", s.CAS, s.KeyName[strings.LastIndex(s.KeyName, " ")+1:])
@@ -230,7 +235,7 @@ func plannedKey(d rotate.Decision, dryRun bool) []string {
 		case s.Kind == rotate.StepDestroy && len(s.Versions) > 0:
 			out = append(out, fmt.Sprintf("destroy%v", s.Versions))
 		case s.Kind == rotate.StepAdopt, s.Kind == rotate.StepHold, s.Kind == rotate.StepIntent, s.Kind == rotate.StepStage,
-			s.Kind == rotate.StepPromote, s.Kind == rotate.StepRetire:
+			s.Kind == rotate.StepPromote, s.Kind == rotate.StepRetire, s.Kind == rotate.StepUnstage:
 			out = append(out, fmt.Sprintf("write(cas=%d)", s.CAS))
 		}
 	}

@@ -46,6 +46,7 @@ const (
 	StepAuthenticate StepKind = "authenticate"  // a call authenticated with the pending key
 	StepHold         StepKind = "hold"          // keep a previous key still in use active (in_use: hold)
 	StepRevoke       StepKind = "revoke"        // revoke the previous key
+	StepUnstage      StepKind = "unstage"       // leave out a staged key revoked at the issuer
 )
 
 // RefusalKind says why a decision orders no step.

@@ -129,6 +129,8 @@
 //	api key: staged, not due                                 resume authenticate(P) promote(cas=3,P,previous=100/24h0m0s)
 //	api key: staged, --overlap 0                             resume authenticate(P) promote(cas=3,P,previous=100/0s)
 //	api key: staged, orphan                                  resume revoke-orphan(300) authenticate(P) promote(cas=3,P,previous=100/24h0m0s)
+//	api key: staged, pending revoked                         unstage(cas=3,200) intent(cas=4,r9) create(7/101) stage(cas=5) authenticate promote(cas=6,new,previous=100/24h0m0s)
+//	api key: staged, pending revoked, not due                refuse:not due(last rotation 10m0s ago,min_interval 1h0m0s) unstage(cas=3,200)
 //	api key: creating                                        resume intent(cas=3,r8,takeover) revoke-orphan(301) create(7/101) stage(cas=4) authenticate promote(cas=5,new,previous=100/24h0m0s)
 //	api key: creating, other orphan                          resume revoke-orphan(300) intent(cas=3,r8,takeover) revoke-orphan(301) create(7/101) stage(cas=4) authenticate promote(cas=5,new,previous=100/24h0m0s)
 //	api key: creating, not due                               resume intent(cas=3,r8,takeover) revoke-orphan(301) create(7/101) stage(cas=4) authenticate promote(cas=5,new,previous=100/24h0m0s)

@@ -75,10 +75,9 @@ func (h History) Doc(v int) (keyset.Document, bool) {
 }
 
 // ledger follows the versions a plan writes, as the executor follows the ones it writes.
-// A plan writes at most three times (an API key's intent, stage and promote).
 type ledger struct {
 	h               History // without Wrote: see history
-	wrote           [3]keyset.Document
+	wrote           []keyset.Document
 	n               int // of wrote
 	version         int
 	doc             keyset.Document
@@ -100,7 +99,7 @@ func newLedger(in Input) ledger {
 }
 
 func (l *ledger) write(doc keyset.Document) {
-	l.wrote[l.n] = doc
+	l.wrote = append(l.wrote, doc)
 	l.n++
 	l.version++
 	l.doc = doc
