@@ -2,6 +2,7 @@ package rotate
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"time"
@@ -37,7 +38,7 @@ type APIKey struct {
 }
 
 // CreatedKey is a key the issuer just created: the only time the key itself is shown.
-// Formatting a CreatedKey with fmt never shows Key.
+// Formatting a CreatedKey with fmt or encoding/json never shows Key.
 type CreatedKey struct {
 	APIKey
 	Key string
@@ -47,6 +48,15 @@ type CreatedKey struct {
 // fingerprint of the key.
 func (k CreatedKey) Format(f fmt.State, _ rune) {
 	_, _ = io.WriteString(f, fmt.Sprintf("{ID:%d UserID:%d Name:%q RoleID:%d Key:%s}", k.ID, k.UserID, k.Name, k.RoleID, keyset.Fingerprint(k.Key)))
+}
+
+// MarshalJSON implements json.Marshaler: the key's description and the fingerprint of
+// the key, never the key.
+func (k CreatedKey) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		APIKey
+		Fingerprint string `json:"fingerprint"`
+	}{k.APIKey, keyset.Fingerprint(k.Key)})
 }
 
 // KeysAPI is the part of the issuer's API an API-key rotation uses. The adapter
