@@ -280,6 +280,9 @@ func (f *keyFixture) run(e *rotate.Engine, o rotate.Options) rotate.Result {
 	if e == nil {
 		e = f.engine()
 	}
+	if o.Actor == "" {
+		o.Actor = "test"
+	}
 	return e.Rotate(context.Background(), f.target(), policy(), o)
 }
 
@@ -310,6 +313,9 @@ func (f *keyFixture) checkNoLeak(results ...rotate.Result) {
 	for _, rec := range f.records.all() {
 		b, _ := json.Marshal(rec)
 		out += string(b)
+		if err := rec.Validate(); err != nil {
+			f.t.Errorf("record %s: %v", rec.RotationID, err)
+		}
 	}
 	for _, res := range results {
 		out += strings.Join(res.Plan, "\n") + fmt.Sprint(res.Err)

@@ -3,6 +3,7 @@ package rotate_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -143,3 +144,15 @@ func TestRotateAllMixed(t *testing.T) {
 }
 
 var opOg opLog
+
+// TestCreatedKeyFormat: formatting a created key with any verb shows its fingerprint,
+// never the key.
+func TestCreatedKeyFormat(t *testing.T) {
+	k := rotate.CreatedKey{APIKey: rotate.APIKey{ID: 184, UserID: 7, Name: "keyroll t r1"}, Key: keyPen}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
+		out := fmt.Sprintf(verb, k)
+		if strings.Contains(out, keyPen) || !strings.Contains(out, keyset.Fingerprint(keyPen)) || !strings.Contains(out, "184") {
+			t.Errorf("%s: %s", verb, out)
+		}
+	}
+}
