@@ -253,23 +253,18 @@ func (k *keyDecider) retirePrevious(why string) (held bool) {
 func (k *keyDecider) rotateOrSkip() Decision {
 	in, doc := k.in, k.doc
 	if in.Options.RetireOnly {
-		return k.skip(RefuseNotDue, "a run to retire keys, not to rotate")
+		return k.skip(RefuseNotDue, retireOnlyReason)
 	}
-	next := When(doc, k.p, in.Now)
-	if in.Now.Before(next.NotDueUntil) {
-		reason := fmt.Sprintf("last rotation %s ago, min_interval %s", in.Now.Sub(doc.CurrentSince).Round(time.Second), k.p.MinInterval)
-		if !in.Options.Force {
-			return k.skip(RefuseNotDue, reason)
-		}
-		k.d.Forced = append(k.d.Forced, "rotated early: "+reason)
+	prev := fmt.Sprintf("the previous API key %s %s", doc.PreviousID, keyset.Fingerprint(doc.Previous))
+	until := doc.PreviousUntil.UTC().Format(time.RFC3339)
+	skip, forced, cut := timeRules(doc, k.p, in.Options.Force, in.Now,
+		fmt.Sprintf("%s is active until %s; rotating now would revoke it early (--force to rotate anyway)", prev, until),
+		fmt.Sprintf("revoke %s before its overlap ends (was until %s)", prev, until))
+	if skip.Refusal != RefuseNone {
+		return k.skip(skip.Refusal, skip.Reason)
 	}
-	if !next.WindowEnd.IsZero() {
-		if !in.Options.Force {
-			return k.skip(RefuseInOverlap, fmt.Sprintf("the previous API key %s %s is active until %s; rotating now would revoke it early (--force to rotate anyway)",
-				doc.PreviousID, keyset.Fingerprint(doc.Previous), doc.PreviousUntil.UTC().Format(time.RFC3339)))
-		}
-		k.d.Forced = append(k.d.Forced, fmt.Sprintf("revoke the previous API key %s %s before its overlap ends (was until %s)",
-			doc.PreviousID, keyset.Fingerprint(doc.Previous), next.WindowEnd.UTC().Format(time.RFC3339)))
+	k.d.Forced = append(k.d.Forced, forced...)
+	if cut {
 		k.retirePrevious("--force: its overlap cut short")
 	}
 	return k.rotation(KeyName(in.Target, in.RotationID), false)

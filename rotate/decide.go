@@ -294,24 +294,20 @@ func Decide(in Input) Decision {
 	}
 	d.Old = oldKey(d.Adopt, doc, live)
 	if in.Options.RetireOnly {
-		return retireOnly(refuse(RefuseNotDue, "a run to retire keys, not to rotate"), d.Retire, in)
+		return retireOnly(refuse(RefuseNotDue, retireOnlyReason), d.Retire, in)
 	}
-	next := When(doc, p, in.Now)
-	urgent := d.Resume || d.Adopt != "" // a staged rotation to finish, a drift to resolve
-	if !urgent && in.Exists && in.Now.Before(next.NotDueUntil) {
-		age := in.Now.Sub(doc.CurrentSince)
-		reason := fmt.Sprintf("last rotation %s ago, min_interval %s", age.Round(time.Second), p.MinInterval)
-		if !in.Options.Force {
-			return rebindOnly(retireOnly(refuse(RefuseNotDue, reason), d.Retire, in), d)
+	if urgent := d.Resume || d.Adopt != ""; !urgent && in.Exists { // not a staged rotation to finish, a drift to resolve
+		until := doc.PreviousUntil.UTC().Format(time.RFC3339)
+		skip, forced, _ := timeRules(doc, p, in.Options.Force, in.Now,
+			fmt.Sprintf("the previous key %s is accepted until %s; rotating now would drop it early (--force to rotate anyway)", keyset.Fingerprint(doc.Previous), until),
+			fmt.Sprintf("cut the overlap window of %s short (was until %s)", keyset.Fingerprint(doc.Previous), until))
+		switch skip.Refusal {
+		case RefuseNotDue:
+			return rebindOnly(retireOnly(skip, d.Retire, in), d)
+		case RefuseInOverlap:
+			return rebindOnly(skip, d)
 		}
-		d.Forced = append(d.Forced, "rotated early: "+reason)
-	}
-	if !urgent && !next.WindowEnd.IsZero() {
-		if !in.Options.Force {
-			return rebindOnly(refuse(RefuseInOverlap, fmt.Sprintf("the previous key %s is accepted until %s; rotating now would drop it early (--force to rotate anyway)",
-				keyset.Fingerprint(doc.Previous), doc.PreviousUntil.UTC().Format(time.RFC3339))), d)
-		}
-		d.Forced = append(d.Forced, fmt.Sprintf("cut the overlap window of %s short (was until %s)", keyset.Fingerprint(doc.Previous), next.WindowEnd.UTC().Format(time.RFC3339)))
+		d.Forced = append(d.Forced, forced...)
 	}
 	d.Steps = steps(d, in, p)
 	return d

@@ -1,6 +1,7 @@
 package rotate
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/keyroll/keyroll/keyset"
@@ -60,3 +61,29 @@ func (n Next) Due(tick func(time.Time) time.Time, now time.Time) time.Time {
 func HoldsRetired(doc, latest keyset.Document, now time.Time) bool {
 	return len(doc.KeysOutside(latest, now)) > 0
 }
+
+// timeRules applies When's rules to a run of either kind that would start a rotation of
+// doc under p at now: inside min_interval it skips as not due, inside the previous key's
+// window as in overlap (with the reason inWindow), unless force, which then says what it
+// overrode (cutWindow when the window is cut short, and cut is true).
+func timeRules(doc keyset.Document, p Policy, force bool, now time.Time, inWindow, cutWindow string) (skip Decision, forced []string, cut bool) {
+	next := When(doc, p, now)
+	if now.Before(next.NotDueUntil) {
+		reason := fmt.Sprintf("last rotation %s ago, min_interval %s", now.Sub(doc.CurrentSince).Round(time.Second), p.MinInterval)
+		if !force {
+			return refuse(RefuseNotDue, reason), nil, false
+		}
+		forced = append(forced, "rotated early: "+reason)
+	}
+	if !next.WindowEnd.IsZero() {
+		if !force {
+			return refuse(RefuseInOverlap, inWindow), nil, false
+		}
+		forced, cut = append(forced, cutWindow), true
+	}
+	return Decision{}, forced, cut
+}
+
+// retireOnlyReason is the skip reason of a retire-only run (Options.RetireOnly), of
+// either kind.
+const retireOnlyReason = "a run to retire keys, not to rotate"
