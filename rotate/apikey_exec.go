@@ -70,7 +70,7 @@ func (r *run) observeKeys(ctx context.Context) (KeyInput, error) {
 	if err != nil {
 		return in, r.fail(StepList, err)
 	}
-	r.step(StepList, "ok", 0, 200, fmt.Sprintf("user %d: %d keys, %d of them active keys keyroll made for this target", cur.UserID, len(keys), len(Orphans(r.t.Name, keyset.Document{}, keys))))
+	r.step(StepList, "ok", 0, 200, fmt.Sprintf("user %d: %d keys, %d of them active and named %q", cur.UserID, len(keys), len(Orphans(r.t.Name, keyset.Document{}, keys)), KeyNamePrefix(r.t.Name)+"…"))
 	if err := r.after(ctx, StepList); err != nil {
 		return in, err
 	}

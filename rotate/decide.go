@@ -487,7 +487,7 @@ func (d Decision) resumeLine() string {
 
 // String prints the step, naming keys by fingerprint.
 func (s Step) String() string {
-	if s.APIKey || s.Kind == StepRevokeOrphan {
+	if s.APIKey {
 		return s.keyString()
 	}
 	key := "the new key"
