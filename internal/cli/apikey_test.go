@@ -219,7 +219,8 @@ func TestRunHoldsAnAPIKeyStillInUse(t *testing.T) {
 	if k, _ := w.acct.Key(oldID); code != 0 || k.Status != "revoked" {
 		t.Errorf("run --revoke-in-use: exit %d, old key %+v", code, k)
 	}
-	if code, out, _ = w.run("status", "--target", "digicert-api-key"); code != 0 || strings.Contains(out, "HELD") {
+	if code, out, _ = w.run("status", "--target", "digicert-api-key"); code != 0 || strings.Contains(out, "HELD") ||
+		!regexp.MustCompile(`\s0\s+active\s`).MatchString(out) {
 		t.Errorf("status after the revoke: exit %d\n%s", code, out)
 	}
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -411,6 +412,24 @@ func timeOrDash(t *time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04Z")
 }
 
-// liveKey fills in DigiCert's view of api_key target t: the status of d's current key.
+// liveKey fills in DigiCert's view of api_key target t: the status of d's current key,
+// described with that key itself.
 func (a *app) liveKey(ctx context.Context, s *TargetStatus, t config.Target, d keyset.Document) {
+	id, err := strconv.Atoi(d.CurrentID)
+	if d.Current == "" || err != nil {
+		return // no key, or its id unknown: the document's problems say so
+	}
+	c, err := a.client(ctx, t)
+	if err == nil {
+		var k certcentral.APIKey
+		if k, err = c.GetKey(ctx, id); err == nil {
+			s.KeyStatus = k.Status
+			if k.Status != certcentral.KeyStatusActive {
+				s.Problems = append(s.Problems, fmt.Sprintf("the current API key %d is %s at DigiCert", id, k.Status))
+			}
+			return
+		}
+	}
+	s.KeyStatus = "error"
+	s.Problems = append(s.Problems, "digicert: "+err.Error())
 }
