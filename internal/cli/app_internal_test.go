@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
 	"github.com/keyroll/keyroll/certcentral/certcentraltest"
@@ -117,5 +118,61 @@ targets:
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+// TestOpsExportAPIKeyGauges: the key gauges read from Vault give an api_key target its own
+// max_age and keyroll_api_key_held while its previous key is held; a webhook target has
+// no held series.
+func TestOpsExportAPIKeyGauges(t *testing.T) {
+	ctx := context.Background()
+	srv := testenv.SharedVault(t)
+	path := "keyroll/cli-internal/" + keyset.Fingerprint(t.Name())[7:]
+	src := fmt.Sprintf(`
+vault: {address: %q, auth: {method: token}}
+listener: {refresh: 0s}
+rotation: {propagation_delay: 0s}
+targets:
+  - {name: hook, vault_path: %q}
+  - {name: key, kind: api_key, vault_path: %q, api_key: {max_age: 30d}}
+`, srv.Addr, path+"/hook", path+"/key")
+	lookup := func(k string) (string, bool) {
+		if k == "VAULT_TOKEN" {
+			return srv.RootToken, true
+		}
+		return "", false
+	}
+	cfg, err := config.Read(strings.NewReader(src), lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Log: zerolog.Nop(), LookupEnv: lookup}
+	a, err := newApp(ctx, env, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for p, d := range map[string]keyset.Document{
+		path + "/hook": {Current: strings.Repeat("h", 48), CurrentSince: now},
+		path + "/key": {Current: strings.Repeat("k", 36), CurrentID: "185", CurrentSince: now, Previous: strings.Repeat("o", 36), PreviousID: "184",
+			PreviousUntil: now.Add(-time.Hour), PreviousHeldSince: now.Add(-time.Minute)},
+	} {
+		if _, err := a.store.Write(ctx, p, d, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := newOps(env, cfg)
+	o.readDocuments(ctx, a, cfg.Targets, false)
+	err = testutil.GatherAndCompare(o.reg, strings.NewReader(`
+# HELP keyroll_api_key_held api_key targets: 1 while the previous API key is held, active past its overlap because it is still in use (in_use: hold), else 0.
+# TYPE keyroll_api_key_held gauge
+keyroll_api_key_held{target="key"} 1
+# HELP keyroll_rotation_max_age_seconds The target's max_age (rotation.max_age; an api_key target's api_key.max_age): the age past which its key is overdue.
+# TYPE keyroll_rotation_max_age_seconds gauge
+keyroll_rotation_max_age_seconds{target="hook"} 7.776e+06
+keyroll_rotation_max_age_seconds{target="key"} 2.592e+06
+`), "keyroll_api_key_held", "keyroll_rotation_max_age_seconds")
+	if err != nil {
+		t.Error(err)
 	}
 }

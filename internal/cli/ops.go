@@ -42,7 +42,7 @@ func newOps(env *Env, cfg *config.Config) *ops {
 	o.notifier = &notify.Notifier{Endpoints: eps, Log: env.Log}
 	interval := cfg.Rotation.Interval(time.Now())
 	for _, t := range cfg.Targets {
-		o.rot.SetPolicy(t.Name, cfg.Rotation.MaxAge.D(), cfg.Rotation.StuckAfter.D())
+		o.rot.SetPolicy(t.Name, cfg.MaxAgeFor(t), cfg.Rotation.StuckAfter.D())
 		o.rot.SetScheduleInterval(t.Name, interval)
 	}
 	return o
@@ -63,6 +63,9 @@ func (o *ops) readDocuments(ctx context.Context, a *app, targets []config.Target
 			continue
 		}
 		o.rot.ObserveDocument(t.Name, vv.Doc)
+		if t.IsAPIKey() {
+			o.rot.ObserveHeld(t.Name, vv.Doc)
+		}
 		if n, err := a.retiredVersions(ctx, t.VaultPath, vv, time.Now()); err != nil {
 			o.env.Log.Warn().Err(err).Str("target", t.Name).Msg("version history not read for the metrics")
 		} else {

@@ -58,6 +58,7 @@ type Rotations struct {
 	interval      *prometheus.GaugeVec
 	retired       *prometheus.GaugeVec
 	untimestamped *prometheus.GaugeVec
+	held          *prometheus.GaugeVec
 	all           []prometheus.Collector
 
 	mu          sync.Mutex
@@ -84,14 +85,15 @@ func NewRotations() *Rotations {
 		pending:       gauge("keyroll_key_pending", "1 while a staged key is pending, else 0."),
 		pendingSince:  gauge("keyroll_key_pending_since_timestamp_seconds", "Unix time the pending key was staged (0: none pending)."),
 		prevUntil:     gauge("keyroll_key_previous_until_timestamp_seconds", "Unix time the previous key's overlap window ends (0: no previous key)."),
-		maxAge:        gauge("keyroll_rotation_max_age_seconds", "rotation.max_age: the age past which a key is overdue."),
+		maxAge:        gauge("keyroll_rotation_max_age_seconds", "The target's max_age (rotation.max_age; an api_key target's api_key.max_age): the age past which its key is overdue."),
 		stuckAfter:    gauge("keyroll_rotation_stuck_after_seconds", "rotation.stuck_after: how long a key may stay pending."),
 		interval:      gauge("keyroll_rotation_schedule_interval_seconds", "The longest gap between two runs of rotation.schedule: a success older than this means a run was missed."),
 		retired:       gauge("keyroll_key_retired_versions_readable", "Versions of the key document Vault keeps readable that hold a retired key (0 once retirement destroyed them)."),
 		untimestamped: gauge("keyroll_evidence_untimestamped_records", "Records of the evidence file after its last RFC 3161 timestamp (evidence.timestamp): 0 once the run's timestamp succeeded."),
+		held:          gauge("keyroll_api_key_held", "api_key targets: 1 while the previous API key is held, active past its overlap because it is still in use (in_use: hold), else 0."),
 	}
 	r.all = []prometheus.Collector{r.runs, r.failures, r.lastRun, r.lastSuccess, r.lastFailure, r.lastDuration,
-		r.needsHuman, r.currentSince, r.pending, r.pendingSince, r.prevUntil, r.maxAge, r.stuckAfter, r.interval, r.retired, r.untimestamped}
+		r.needsHuman, r.currentSince, r.pending, r.pendingSince, r.prevUntil, r.maxAge, r.stuckAfter, r.interval, r.retired, r.untimestamped, r.held}
 	return r
 }
 
@@ -146,6 +148,12 @@ func (r *Rotations) ObserveDocument(target string, d keyset.Document) {
 		until = d.PreviousUntil
 	}
 	r.prevUntil.WithLabelValues(target).Set(unix(until))
+}
+
+// ObserveHeld sets whether api_key target's document holds a previous key kept past its
+// overlap because it is still in use (previous_held_since).
+func (r *Rotations) ObserveHeld(target string, d keyset.Document) {
+	r.held.WithLabelValues(target).Set(boolFloat(d.Previous != "" && !d.PreviousHeldSince.IsZero()))
 }
 
 // ObserveRetired sets how many versions of target's document Vault keeps readable while

@@ -53,7 +53,7 @@ keyroll_rotations_total{outcome="skipped",target="prod-eu"} 1
 # HELP keyroll_key_current_since_timestamp_seconds Unix time the current key was promoted (its age is time() minus this).
 # TYPE keyroll_key_current_since_timestamp_seconds gauge
 keyroll_key_current_since_timestamp_seconds{target="prod-us"} 1.7999964e+09
-# HELP keyroll_rotation_max_age_seconds rotation.max_age: the age past which a key is overdue.
+# HELP keyroll_rotation_max_age_seconds The target's max_age (rotation.max_age; an api_key target's api_key.max_age): the age past which its key is overdue.
 # TYPE keyroll_rotation_max_age_seconds gauge
 keyroll_rotation_max_age_seconds{target="prod-us"} 7.776e+06
 # HELP keyroll_rotation_schedule_interval_seconds The longest gap between two runs of rotation.schedule: a success older than this means a run was missed.
@@ -89,6 +89,40 @@ func TestObserveDocumentFillsFromVault(t *testing.T) {
 	if gauge(t, m, "keyroll_key_pending") != 0 || gauge(t, m, "keyroll_key_pending_since_timestamp_seconds") != 0 ||
 		gauge(t, m, "keyroll_key_previous_until_timestamp_seconds") != 0 {
 		t.Error("an idle document must clear the pending and previous gauges")
+	}
+}
+
+// TestAPIKeyHeld: keyroll_api_key_held is 1 while an api_key target's previous key is
+// held (previous_held_since set), 0 once it is revoked and dropped; the target's own
+// max_age is exported beside the webhook's.
+func TestAPIKeyHeld(t *testing.T) {
+	m := metrics.NewRotations()
+	m.SetPolicy("prod-us", 90*24*time.Hour, time.Hour)
+	m.SetPolicy("digicert-api-key", 30*24*time.Hour, time.Hour)
+	held := keyset.Document{Current: "c", CurrentID: "185", CurrentSince: t0, Previous: "o", PreviousID: "184",
+		PreviousUntil: t0.Add(-time.Hour), PreviousHeldSince: t0.Add(-time.Minute)}
+	m.ObserveHeld("digicert-api-key", held)
+	err := testutil.CollectAndCompare(m, strings.NewReader(`
+# HELP keyroll_api_key_held api_key targets: 1 while the previous API key is held, active past its overlap because it is still in use (in_use: hold), else 0.
+# TYPE keyroll_api_key_held gauge
+keyroll_api_key_held{target="digicert-api-key"} 1
+# HELP keyroll_rotation_max_age_seconds The target's max_age (rotation.max_age; an api_key target's api_key.max_age): the age past which its key is overdue.
+# TYPE keyroll_rotation_max_age_seconds gauge
+keyroll_rotation_max_age_seconds{target="digicert-api-key"} 2.592e+06
+keyroll_rotation_max_age_seconds{target="prod-us"} 7.776e+06
+`), "keyroll_api_key_held", "keyroll_rotation_max_age_seconds")
+	if err != nil {
+		t.Error(err)
+	}
+	for _, d := range []keyset.Document{
+		{Current: "c", CurrentSince: t0},                                         // revoked and dropped
+		{Current: "c", Previous: "o", PreviousUntil: t0.Add(time.Hour)},          // in its overlap
+		{Current: "c", PreviousHeldSince: t0, PreviousUntil: t0.Add(-time.Hour)}, // held, then dropped
+	} {
+		m.ObserveHeld("digicert-api-key", d)
+		if g := gauge(t, m, "keyroll_api_key_held"); g != 0 {
+			t.Errorf("held = %v for %+v, want 0", g, d)
+		}
 	}
 }
 
