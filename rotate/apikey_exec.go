@@ -246,6 +246,10 @@ func (r *run) stageKey(ctx context.Context, s Step) error {
 	if errors.Is(err, ErrConflict) {
 		id, name := r.created.ID, r.created.Name
 		r.created = CreatedKey{}
+		if r.stagedAlready(ctx, id) {
+			r.step(StepStage, "ok", 0, 0, fmt.Sprintf("pending key %d: the document holds it (the write landed, its answer was lost); reading again", id))
+			return err
+		}
 		detail := fmt.Sprintf("key %d %q, created by this run: its stage lost to another writer", id, name)
 		if rerr := r.t.Keys.Revoke(ctx, id); rerr != nil {
 			r.step(StepRevokeOrphan, "failed", 0, httpStatus(rerr), detail+"; left to the next run's sweep")
@@ -259,6 +263,14 @@ func (r *run) stageKey(ctx context.Context, s Step) error {
 	}
 	r.step(StepStage, "ok", r.version, 0, fmt.Sprintf("pending key %s %s", r.doc.PendingID, keyset.Fingerprint(r.doc.Pending)))
 	return nil
+}
+
+// stagedAlready says whether the document now holds key id as pending: a stage write that
+// landed and whose answer was lost, retried by the Vault client into a check-and-set
+// conflict with itself. That key is not revoked: the observation that follows resumes it.
+func (r *run) stagedAlready(ctx context.Context, id int) bool {
+	vv, err := r.e.Store.Read(ctx, r.t.VaultPath)
+	return err == nil && vv.Doc.PendingID == strconv.Itoa(id)
 }
 
 // authenticate makes a call with the pending key, trying a few times with backoff; then
