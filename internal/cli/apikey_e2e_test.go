@@ -1,0 +1,298 @@
+package cli_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyroll/keyroll/certcentral"
+	"github.com/keyroll/keyroll/certcentral/certcentraltest"
+	"github.com/keyroll/keyroll/internal/cli"
+	"github.com/keyroll/keyroll/internal/evidence"
+	"github.com/keyroll/keyroll/keyset"
+)
+
+// The API-key kind end to end: `keyroll run` against a real Vault and the simulator, the
+// API key's document read by the webhook target (certcentral.api_key_vault) as in
+// production. The in-memory crash tests are in rotate/apikey_crash_test.go; these reach
+// the crash points only the real stack has (a lost HTTP answer, a killed process, a
+// Vault that fails a write).
+
+const keyTarget = "digicert-api-key"
+
+// keyWorld is a world with an api_key target whose document holds the account's API key
+// (the one keyroll authenticates with, 100 days old: due) and whose webhook target reads
+// its key there, and an evidence file.
+type keyWorld struct {
+	*world
+	keyPath  string
+	evidence string
+	oldID    int // the account's first key, the one the document starts with
+}
+
+// newKeyWorld builds a keyWorld; block is the api_key target's api_key mapping, extra more
+// YAML (top-level keys), withID whether the document records current_id.
+func newKeyWorld(t *testing.T, block, extra string, withID bool) *keyWorld {
+	t.Helper()
+	kw := &keyWorld{keyPath: "keyroll/cli-test/key-" + keyset.Fingerprint(t.Name())[7:]}
+	kw.evidence = filepath.Join(t.TempDir(), "evidence.jsonl")
+	kw.world = newWorld(t, fmt.Sprintf("  - {name: %s, kind: api_key, vault_path: %q, api_key: %s}\nevidence: {file: %q}\n%s",
+		keyTarget, kw.keyPath, block, kw.evidence, extra))
+	kw.oldID = kw.acct.KeyID()
+	cfg, _ := os.ReadFile(kw.config)
+	cfg = bytes.Replace(cfg, []byte("api_key_env: KEYROLL_TEST_API_KEY"), fmt.Appendf(nil, "api_key_vault: {path: %q, field: current}", kw.keyPath), 1)
+	if err := os.WriteFile(kw.config, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doc := keyset.Document{Current: kw.apiKey, CurrentSince: time.Now().Add(-100 * 24 * time.Hour)}
+	if withID {
+		doc.CurrentID = strconv.Itoa(kw.oldID)
+	}
+	if _, err := kw.store.Write(context.Background(), kw.keyPath, doc, 0); err != nil {
+		t.Fatal(err)
+	}
+	return kw
+}
+
+// doc reads the API key's document and its version.
+func (kw *keyWorld) doc() (keyset.Document, int) {
+	kw.t.Helper()
+	vv, err := kw.store.Read(context.Background(), kw.keyPath)
+	if err != nil {
+		kw.t.Fatal(err)
+	}
+	return vv.Doc, vv.Version
+}
+
+// endOverlap moves the document's previous_until (and, by back, its current_since) into
+// the past, as if the overlap had passed: no run waits for it.
+func (kw *keyWorld) endOverlap(back time.Duration) {
+	kw.t.Helper()
+	d, v := kw.doc()
+	if d.Previous == "" {
+		kw.t.Fatal("no previous key to expire")
+	}
+	d.CurrentSince, d.PreviousUntil = d.CurrentSince.Add(-back), time.Now().Add(-time.Second)
+	if _, err := kw.store.Write(context.Background(), kw.keyPath, d, v); err != nil {
+		kw.t.Fatal(err)
+	}
+}
+
+// keys describes the account's API keys, one per line, for logs and failures.
+func (kw *keyWorld) keys() string {
+	var b strings.Builder
+	for _, k := range kw.acct.Keys() {
+		used := "never"
+		if !k.LastUsed.IsZero() {
+			used = k.LastUsed.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(&b, "  key %d %-40q %-7s last used %s\n", k.ID, k.Name, k.Status, used)
+	}
+	return b.String()
+}
+
+// orphans are the active keys keyroll made that the document does not hold.
+func (kw *keyWorld) orphans() []certcentraltest.Key {
+	d, _ := kw.doc()
+	var ids []int
+	for _, s := range []string{d.CurrentID, d.PendingID, d.PreviousID} {
+		if id, err := strconv.Atoi(s); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	return certcentraltest.UnknownKeys(kw.acct.Keys(), "keyroll ", ids...)
+}
+
+// checkInvariant fails when the account holds an active key keyroll made that the
+// document does not, or when the document's current key does not authenticate.
+func (kw *keyWorld) checkInvariant() {
+	kw.t.Helper()
+	if o := kw.orphans(); len(o) != 0 {
+		kw.t.Errorf("orphans: %+v\n%s", o, kw.keys())
+	}
+	d, _ := kw.doc()
+	if id, _ := strconv.Atoi(d.CurrentID); !kw.keyActive(id) {
+		kw.t.Errorf("the document's current key %s is not active at DigiCert\n%s", d.CurrentID, kw.keys())
+	}
+}
+
+func (kw *keyWorld) keyActive(id int) bool {
+	k, ok := kw.acct.Key(id)
+	return ok && k.Status == certcentraltest.KeyActive
+}
+
+// apiKeyRecords are the evidence file's records of the API key's target.
+func (kw *keyWorld) apiKeyRecords() []evidence.Record {
+	kw.t.Helper()
+	f, err := os.Open(kw.evidence)
+	if err != nil {
+		kw.t.Fatal(err)
+	}
+	defer f.Close()
+	var recs []evidence.Record
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var r evidence.Record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			kw.t.Fatal(err)
+		}
+		if r.Target == keyTarget {
+			recs = append(recs, r)
+		}
+	}
+	return recs
+}
+
+// step returns the first step named name of r, and whether there is one.
+func step(r evidence.Record, name string) (evidence.Step, bool) {
+	for _, s := range r.Steps {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return evidence.Step{}, false
+}
+
+// runCtx runs keyroll in-process with ctx.
+func (w *world) runCtx(ctx context.Context, args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	args = append(args[:1:1], append([]string{"--config", w.config}, args[1:]...)...)
+	err := cli.Run(ctx, args, &out, &errb)
+	if err != nil {
+		fmt.Fprintln(&errb, "keyroll:", err)
+	}
+	return cli.ExitCode(err), out.String(), errb.String()
+}
+
+// refused401 lists the requests the simulator refused for authentication.
+func refused401(sim *certcentraltest.Server) []string {
+	var out []string
+	for _, r := range sim.Requests() {
+		if r.Status == http.StatusUnauthorized {
+			out = append(out, fmt.Sprintf("%s %s with %s: %s", r.Method, r.Path, r.KeyFingerprint, r.Code))
+		}
+	}
+	return out
+}
+
+// TestAPIKeyEndToEnd is the API key's life through `keyroll run`: a document without the
+// key's id is refused (exit 3, naming where to find it) and nothing is written; with
+// api_key.key_id the first run adopts the id and rotates; the old key stays active
+// through the overlap, and the next run after it revokes the old key and records its
+// last_used_date; the evidence verifies.
+func TestAPIKeyEndToEnd(t *testing.T) {
+	kw := newKeyWorld(t, "{overlap: 1h}", "", false)
+	_, v0 := kw.doc()
+	kw.sim.ResetLog()
+	code, out, errs := kw.run("run", "--target", keyTarget)
+	if code != 3 || !strings.Contains(out+errs, "CertCentral → Automation → API Keys") || !strings.Contains(out+errs, "api_key.key_id") {
+		t.Errorf("unknown key id: exit %d, want 3 naming CertCentral → Automation → API Keys\n%s%s", code, out, errs)
+	}
+	if _, v := kw.doc(); v != v0 {
+		t.Errorf("the refused run wrote the document: version %d→%d", v0, v)
+	}
+	for _, r := range kw.sim.Requests() {
+		if r.Method != http.MethodGet {
+			t.Errorf("the refused run changed DigiCert: %s %s", r.Method, r.Path)
+		}
+	}
+
+	// First adoption: the id from the configuration.
+	cfg, _ := os.ReadFile(kw.config)
+	cfg = bytes.Replace(cfg, []byte("api_key: {overlap: 1h}"), fmt.Appendf(nil, "api_key: {overlap: 1h, key_id: %d}", kw.oldID), 1)
+	if err := os.WriteFile(kw.config, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = kw.run("run")
+	t.Log("first run:\n" + out)
+	if code != 0 {
+		t.Fatalf("first run: exit %d\n%s%s", code, out, errs)
+	}
+	d, _ := kw.doc()
+	newID, _ := strconv.Atoi(d.CurrentID)
+	if newID == kw.oldID || d.Previous != kw.apiKey || d.PreviousID != strconv.Itoa(kw.oldID) || d.Creating != "" || d.Pending != "" {
+		t.Fatalf("after the rotation: current_id %s previous_id %s creating %q pending %s", d.CurrentID, d.PreviousID, d.Creating, keyset.Fingerprint(d.Pending))
+	}
+	nk, _ := kw.acct.Key(newID)
+	if !strings.HasPrefix(nk.Name, "keyroll "+keyTarget+" ") || nk.Status != certcentraltest.KeyActive {
+		t.Errorf("the new key at DigiCert: %+v", nk)
+	}
+	if !kw.keyActive(kw.oldID) {
+		t.Errorf("the old key was revoked inside its overlap\n%s", kw.keys())
+	}
+	recs := kw.apiKeyRecords()
+	if len(recs) != 2 {
+		t.Fatalf("%d evidence records of the API key, want the refusal and the rotation", len(recs))
+	}
+	rot := recs[1]
+	if s, ok := step(rot, "adopt"); rot.Kind != evidence.KindAPIKey || rot.Outcome != evidence.OutcomeRotated || !ok ||
+		!strings.Contains(s.Detail, strconv.Itoa(kw.oldID)) || rot.OldKeyID != kw.oldID || rot.NewKeyID != newID ||
+		rot.NewFingerprint != keyset.Fingerprint(d.Current) {
+		t.Errorf("the rotation's record: %+v", rot)
+	}
+	for _, name := range []string{"intent", "create", "stage", "authenticate", "promote"} {
+		if _, ok := step(rot, name); !ok {
+			t.Errorf("the rotation's record lacks the %s step", name)
+		}
+	}
+
+	// Inside the overlap: a consumer with the old key still gets in; a run skips.
+	old := certcentralClient(t, kw.sim.URL(), kw.apiKey)
+	if _, err := old.GetKey(context.Background(), kw.oldID); err != nil {
+		t.Errorf("the old key inside its overlap: %v", err)
+	}
+	if code, out, errs := kw.run("run", "--target", keyTarget); code != 0 || !strings.Contains(out, "skipped") || !kw.keyActive(kw.oldID) {
+		t.Errorf("a run inside the overlap: exit %d, old key active %v\n%s%s", code, kw.keyActive(kw.oldID), out, errs)
+	}
+	lastUsed, _ := kw.acct.Key(kw.oldID)
+
+	// After the overlap: the old key is revoked and its last use recorded.
+	kw.endOverlap(0)
+	code, out, errs = kw.run("run")
+	t.Log("run after the overlap:\n" + out + kw.keys())
+	if code != 0 || kw.keyActive(kw.oldID) {
+		t.Fatalf("run after the overlap: exit %d, old key active %v\n%s%s", code, kw.keyActive(kw.oldID), out, errs)
+	}
+	if d, _ := kw.doc(); d.Previous != "" || d.PreviousID != "" || d.CurrentID != strconv.Itoa(newID) {
+		t.Errorf("the document after the retirement: previous %s id %q, current_id %s", keyset.Fingerprint(d.Previous), d.PreviousID, d.CurrentID)
+	}
+	recs = kw.apiKeyRecords()
+	last := recs[len(recs)-1]
+	rv, ok := step(last, "revoke")
+	if want := lastUsed.LastUsed.UTC().Format(time.RFC3339); !ok || !strings.Contains(rv.Detail, strconv.Itoa(kw.oldID)) || !strings.Contains(rv.Detail, "last used "+want) {
+		t.Errorf("the revoke step %+v (ok %v), want key %d last used %s", rv, ok, kw.oldID, want)
+	}
+	if _, err := old.GetKey(context.Background(), kw.oldID); err == nil {
+		t.Error("the revoked key still authenticates")
+	}
+	kw.checkInvariant()
+	code, vout, _ := kw.run("evidence", "verify", kw.evidence)
+	if code != 0 || !strings.Contains(vout, "OK") {
+		t.Errorf("evidence verify: exit %d\n%s", code, vout)
+	}
+	ev, _ := os.ReadFile(kw.evidence)
+	if rejected := refused401(kw.sim); len(rejected) != 1 { // the old key's call after its revoke
+		t.Errorf("requests refused for authentication: %q", rejected)
+	}
+	kw.checkNoLeak([]string{out, errs, string(ev)}, d.Current)
+}
+
+// certcentralClient is a consumer of the API key: a DigiCert client authenticated with key.
+func certcentralClient(t *testing.T, url, key string) *certcentral.Client {
+	t.Helper()
+	c, err := certcentral.New(certcentral.Config{BaseURL: url, APIKey: key, Retry: certcentral.RetryPolicy{MaxAttempts: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
