@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/keyroll/keyroll/certcentral/certcentraltest"
 	"github.com/keyroll/keyroll/internal/cli"
 	"github.com/keyroll/keyroll/internal/evidence"
+	"github.com/keyroll/keyroll/internal/syncbuf"
 	"github.com/keyroll/keyroll/keyset"
 )
 
@@ -295,4 +297,143 @@ func certcentralClient(t *testing.T, url, key string) *certcentral.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// lastRecord is the last evidence record of the API key's target.
+func (kw *keyWorld) lastRecord() evidence.Record {
+	kw.t.Helper()
+	recs := kw.apiKeyRecords()
+	if len(recs) == 0 {
+		kw.t.Fatal("no evidence record of the API key")
+	}
+	return recs[len(recs)-1]
+}
+
+// checkOrphanRevoked checks that the next run revoked the orphan o before creating a key
+// again, said so in its evidence, and ended on the invariant.
+func (kw *keyWorld) checkOrphanRevoked(o certcentraltest.Key) {
+	kw.t.Helper()
+	if k, _ := kw.acct.Key(o.ID); k.Status != certcentraltest.KeyRevoked {
+		kw.t.Errorf("the orphan %d is %s after the next run\n%s", o.ID, k.Status, kw.keys())
+	}
+	rec := kw.lastRecord()
+	s, ok := step(rec, "revoke-orphan")
+	if !ok || !strings.Contains(s.Detail, fmt.Sprintf("key %d %q", o.ID, o.Name)) {
+		kw.t.Errorf("the next run's record lacks the orphan's revoke: %+v", rec.Steps)
+	}
+	names := make([]string, len(rec.Steps))
+	for i, s := range rec.Steps {
+		names[i] = s.Name
+	}
+	if i, j := strings.Index(strings.Join(names, " "), "revoke-orphan"), strings.Index(strings.Join(names, " "), "create"); i < 0 || j < i {
+		kw.t.Errorf("steps %v: the orphan must be revoked before the create", names)
+	}
+	if d, _ := kw.doc(); d.Creating != "" || d.Pending != "" || d.PreviousID != strconv.Itoa(kw.oldID) || d.CurrentID == strconv.Itoa(o.ID) {
+		kw.t.Errorf("document after the next run: creating %q pending_id %q current_id %s previous_id %s", d.Creating, d.PendingID, d.CurrentID, d.PreviousID)
+	}
+	kw.checkInvariant()
+}
+
+// TestAPIKeyLostCreateResponse: DigiCert creates the key and its answer is lost (the
+// connection closed, or a 502 from a proxy): the run fails retryable with the intent in
+// Vault and an active key nobody holds; the next run revokes that orphan, then creates
+// again. The invariant holds at the end.
+func TestAPIKeyLostCreateResponse(t *testing.T) {
+	for _, status := range []int{0, http.StatusBadGateway} {
+		t.Run(fmt.Sprintf("answer %d", status), func(t *testing.T) {
+			kw := newKeyWorld(t, "{overlap: 1h}", "", true)
+			kw.sim.LoseNextKeyCreate(status)
+			code, out, errs := kw.run("run", "--target", keyTarget)
+			t.Logf("run with the create's answer lost: exit %d\n%skeys:\n%s", code, out, kw.keys())
+			if code != 1 {
+				t.Fatalf("exit %d, want 1 (retryable)\n%s%s", code, out, errs)
+			}
+			d, _ := kw.doc()
+			orphans := kw.orphans()
+			if d.Creating == "" || len(orphans) != 1 || orphans[0].Name != d.Creating || d.CurrentID != strconv.Itoa(kw.oldID) {
+				t.Fatalf("after the lost answer: creating %q, orphans %+v\n%s", d.Creating, orphans, kw.keys())
+			}
+			t.Logf("document: creating %q current_id %s", d.Creating, d.CurrentID)
+			code, out, errs = kw.run("run", "--target", keyTarget)
+			t.Logf("next run: exit %d\n%skeys:\n%s", code, out, kw.keys())
+			if code != 0 {
+				t.Fatalf("next run: exit %d\n%s%s", code, out, errs)
+			}
+			kw.checkOrphanRevoked(orphans[0])
+		})
+	}
+}
+
+// TestAPIKeyKilledBetweenIntentAndStage stops `keyroll run` after the intent is in Vault
+// and before the stage: SIGKILL while DigiCert holds the created key's answer (the key
+// exists, nobody holds it), and a cancelled context while the create has not reached
+// DigiCert (no key). The next run takes the intent over, revokes any orphan and rotates.
+func TestAPIKeyKilledBetweenIntentAndStage(t *testing.T) {
+	t.Run("SIGKILL after the create", func(t *testing.T) {
+		kw := newKeyWorld(t, "{overlap: 1h}", "", true)
+		kw.sim.Inject(certcentraltest.Fault{Method: http.MethodPost, Path: "/key/user/*", ResponseLatency: time.Minute})
+		cmd := exec.Command(keyrollBinary(t), "run", "--config", kw.config, "--target", keyTarget)
+		cmd.Env = append(os.Environ(), "VAULT_TOKEN="+kw.vault.RootToken)
+		var b syncbuf.Buffer
+		cmd.Stdout, cmd.Stderr = &b, &b
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(20 * time.Second); len(kw.orphans()) == 0 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		kw.sim.ClearFaults()
+		d, _ := kw.doc()
+		orphans := kw.orphans()
+		t.Logf("killed: creating %q\n%s", d.Creating, kw.keys())
+		if d.Creating == "" || len(orphans) != 1 || orphans[0].Name != d.Creating {
+			t.Fatalf("after SIGKILL: creating %q, orphans %+v\n%s", d.Creating, orphans, b.String())
+		}
+		code, out, errs := kw.run("run", "--target", keyTarget)
+		if code != 0 {
+			t.Fatalf("next run: exit %d\n%s%s", code, out, errs)
+		}
+		if s, ok := step(kw.lastRecord(), "intent"); !ok || !strings.Contains(s.Detail, "taken over") {
+			t.Errorf("the next run did not take the intent over: %+v", s)
+		}
+		kw.checkOrphanRevoked(orphans[0])
+		kw.checkNoLeak([]string{b.String(), out, errs})
+	})
+	t.Run("cancelled before the create", func(t *testing.T) {
+		kw := newKeyWorld(t, "{overlap: 1h}", "", true)
+		kw.sim.Inject(certcentraltest.Fault{Method: http.MethodPost, Path: "/key/user/*", Latency: time.Minute})
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			for ctx.Err() == nil {
+				if vv, err := kw.store.Read(ctx, kw.keyPath); err == nil && vv.Doc.Creating != "" {
+					time.Sleep(50 * time.Millisecond) // the create's request is on its way
+					cancel()
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
+		code, out, errs := kw.runCtx(ctx, "run", "--target", keyTarget)
+		cancel()
+		kw.sim.ClearFaults()
+		d, _ := kw.doc()
+		if code != 1 || d.Creating == "" || len(kw.orphans()) != 0 || len(kw.acct.Keys()) != 1 {
+			t.Fatalf("cancelled: exit %d, creating %q\n%s%s%s", code, d.Creating, kw.keys(), out, errs)
+		}
+		code, out, errs = kw.run("run", "--target", keyTarget)
+		if code != 0 {
+			t.Fatalf("next run: exit %d\n%s%s", code, out, errs)
+		}
+		rec := kw.lastRecord()
+		if s, ok := step(rec, "intent"); !ok || !strings.Contains(s.Detail, strconv.Quote(d.Creating)) || !strings.Contains(s.Detail, "taken over") {
+			t.Errorf("the next run did not take over the intent %q: %+v", d.Creating, rec.Steps)
+		}
+		if n := len(kw.acct.Keys()); n != 2 {
+			t.Errorf("%d keys, want the old and the new\n%s", n, kw.keys())
+		}
+		kw.checkInvariant()
+	})
 }
