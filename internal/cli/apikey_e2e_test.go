@@ -6,12 +6,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -436,4 +441,125 @@ func TestAPIKeyKilledBetweenIntentAndStage(t *testing.T) {
 		}
 		kw.checkInvariant()
 	})
+}
+
+// writeKind names a write to an API key's document by what it changes: "intent",
+// "stage", "promote" or "" (another write, or not a write).
+func writeKind(r *http.Request, body []byte) string {
+	if r.Method == http.MethodGet || !strings.Contains(r.URL.Path, "/data/") {
+		return ""
+	}
+	var w struct {
+		Data map[string]any `json:"data"`
+	}
+	if json.Unmarshal(body, &w) != nil {
+		return ""
+	}
+	str := func(k string) string { s, _ := w.Data[k].(string); return s }
+	switch {
+	case str("creating") != "":
+		return "intent"
+	case str("pending") != "":
+		return "stage"
+	case str("previous_id") != "" && str("previous_until") != "" && str("pending") == "" && str("rotation_id") != "" && str("previous_held_since") == "":
+		return "promote"
+	}
+	return ""
+}
+
+// faultyVault is a proxy in front of the real Vault that loses the writes of one kind:
+// either it answers 502 without passing them on (Vault unavailable), or it passes the
+// first one on and answers 502 (the write applied, its answer lost), and passes the
+// Vault client's retries on: they meet a check-and-set conflict with the applied write.
+type faultyVault struct {
+	*httptest.Server
+	mu      sync.Mutex
+	kind    string // the kind of write lost; "" passes everything on
+	applied bool   // pass the first such write on, then answer 502
+	lost    int    // writes lost so far
+}
+
+func newFaultyVault(t *testing.T, vaultAddr string) *faultyVault {
+	u, _ := url.Parse(vaultAddr)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	fv := &faultyVault{}
+	fv.Server = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		fv.mu.Lock()
+		lose := fv.kind != "" && writeKind(r, b) == fv.kind && (!fv.applied || fv.lost == 0)
+		apply := lose && fv.applied
+		if lose {
+			fv.lost++
+		}
+		fv.mu.Unlock()
+		switch {
+		case apply:
+			rec := httptest.NewRecorder()
+			rp.ServeHTTP(rec, r)
+			fallthrough
+		case lose:
+			rw.WriteHeader(http.StatusBadGateway)
+		default:
+			rp.ServeHTTP(rw, r)
+		}
+	}))
+	t.Cleanup(fv.Close)
+	return fv
+}
+
+func (fv *faultyVault) set(kind string, applied bool) {
+	fv.mu.Lock()
+	defer fv.mu.Unlock()
+	fv.kind, fv.applied, fv.lost = kind, applied, 0
+}
+
+// TestAPIKeyVaultLosesAWrite: Vault fails the stage or the promote write, or applies it
+// and its answer is lost (a 502 from a proxy, retried by the Vault client into a
+// check-and-set conflict). Every case leaves the document's current key working and the
+// old key active; the next run through a healthy Vault ends rotated, with no orphan.
+func TestAPIKeyVaultLosesAWrite(t *testing.T) {
+	for _, tc := range []struct {
+		kind    string
+		applied bool
+	}{{"stage", false}, {"stage", true}, {"promote", false}, {"promote", true}} {
+		t.Run(fmt.Sprintf("%s applied=%v", tc.kind, tc.applied), func(t *testing.T) {
+			kw := newKeyWorld(t, "{overlap: 1h}", "", true)
+			fv := newFaultyVault(t, kw.vault.Addr)
+			cfg, _ := os.ReadFile(kw.config)
+			faulty := bytes.Replace(cfg, []byte(kw.vault.Addr), []byte(fv.URL), 1)
+			if err := os.WriteFile(kw.config, faulty, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			fv.set(tc.kind, tc.applied)
+			code, out, errs := kw.run("run", "--target", keyTarget)
+			d, _ := kw.doc()
+			t.Logf("run with the %s write lost (applied %v): exit %d, %d lost\n%s%sdocument: creating %q pending_id %q current_id %s previous_id %q\nkeys:\n%s",
+				tc.kind, tc.applied, code, fv.lost, out, errs, d.Creating, d.PendingID, d.CurrentID, d.PreviousID, kw.keys())
+			if fv.lost == 0 {
+				t.Fatalf("no %s write went through the proxy", tc.kind)
+			}
+			if want := map[bool]int{false: 1, true: 0}[tc.applied]; code != want { // a landed write's retry conflicts, and the run reads again
+				t.Errorf("exit %d, want %d\n%s%s", code, want, out, errs)
+			}
+			if id, _ := strconv.Atoi(d.CurrentID); !kw.keyActive(id) || !kw.keyActive(kw.oldID) {
+				t.Errorf("the document's current key %s or the old key %d is not active\n%s", d.CurrentID, kw.oldID, kw.keys())
+			}
+			if len(kw.orphans()) > 1 {
+				t.Errorf("more than the one key in flight unknown to the document\n%s", kw.keys())
+			}
+
+			if err := os.WriteFile(kw.config, cfg, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errs = kw.run("run", "--target", keyTarget)
+			d, _ = kw.doc()
+			t.Logf("next run: exit %d\n%skeys:\n%s", code, out, kw.keys())
+			if code != 0 || d.CurrentID == strconv.Itoa(kw.oldID) || d.PreviousID != strconv.Itoa(kw.oldID) || d.Pending != "" || d.Creating != "" {
+				t.Errorf("next run: exit %d, current_id %s previous_id %s pending_id %q creating %q\n%s%s", code, d.CurrentID, d.PreviousID, d.PendingID, d.Creating, out, errs)
+			}
+			kw.checkInvariant()
+			kw.checkNoLeak([]string{out, errs}, d.Current)
+		})
+	}
 }
