@@ -24,6 +24,7 @@ import (
 	"github.com/keyroll/keyroll/certcentral/certcentraltest"
 	"github.com/keyroll/keyroll/internal/cli"
 	"github.com/keyroll/keyroll/internal/evidence"
+	"github.com/keyroll/keyroll/internal/receivertest"
 	"github.com/keyroll/keyroll/internal/syncbuf"
 	"github.com/keyroll/keyroll/keyset"
 )
@@ -562,4 +563,89 @@ func TestAPIKeyVaultLosesAWrite(t *testing.T) {
 			kw.checkNoLeak([]string{out, errs}, d.Current)
 		})
 	}
+}
+
+// useOldKeyAfterGrace moves the promote 10 minutes back and the overlap's end into the
+// past, then has a consumer call DigiCert with the old key: a use later than the promote
+// plus a grace of a minute.
+func (kw *keyWorld) useOldKeyAfterGrace() {
+	kw.t.Helper()
+	kw.endOverlap(10 * time.Minute)
+	if _, err := certcentralClient(kw.t, kw.sim.URL(), kw.apiKey).GetKey(context.Background(), kw.oldID); err != nil {
+		kw.t.Fatalf("the consumer's call with the old key: %v", err)
+	}
+}
+
+// TestAPIKeyStillInUse: an old key used after the promote plus grace is held (in_use:
+// hold, the default): exit 3, kept active, previous_held_since written once, a hold step
+// in the evidence, a needs_human notification, HELD in status; `run --revoke-in-use`
+// revokes it once, saying it was still in use. With in_use: revoke the run revokes it
+// anyway and says so in the evidence and in the notification of its outcome.
+func TestAPIKeyStillInUse(t *testing.T) {
+	t.Run("hold", func(t *testing.T) {
+		rcv := receivertest.Start(t)
+		kw := newKeyWorld(t, "{overlap: 1h, grace: 1m}", fmt.Sprintf("notify:\n  - {url: %q, format: json, on: [needs_human]}\n", rcv.URL), true)
+		if code, out, errs := kw.run("run", "--target", keyTarget); code != 0 {
+			t.Fatalf("rotation: exit %d\n%s%s", code, out, errs)
+		}
+		kw.useOldKeyAfterGrace()
+		code, out, errs := kw.run("run", "--target", keyTarget)
+		t.Logf("run with the old key in use: exit %d\n%s%s", code, out, kw.keys())
+		d, _ := kw.doc()
+		if code != 3 || !kw.keyActive(kw.oldID) || d.PreviousHeldSince.IsZero() || d.PreviousID != strconv.Itoa(kw.oldID) {
+			t.Fatalf("exit %d, old key active %v, previous_held_since %v; want 3, active, written\n%s%s", code, kw.keyActive(kw.oldID), d.PreviousHeldSince, out, errs)
+		}
+		if s, ok := step(kw.lastRecord(), "hold"); !ok || !strings.Contains(s.Detail, "still in use") || !strings.Contains(s.Detail, strconv.Itoa(kw.oldID)) {
+			t.Errorf("no hold step naming key %d still in use: %+v", kw.oldID, kw.lastRecord().Steps)
+		}
+		bodies := rcv.Bodies()
+		if len(bodies) != 1 || !strings.Contains(bodies[0], `"event":"needs_human"`) || !strings.Contains(bodies[0], `"name":"hold"`) {
+			t.Errorf("notifications: %q, want one needs_human with the hold", bodies)
+		}
+		held := d.PreviousHeldSince
+		if code, _, _ := kw.run("run", "--target", keyTarget); code != 3 {
+			t.Errorf("a second run on the held key: exit %d, want 3", code)
+		}
+		if d, _ := kw.doc(); !d.PreviousHeldSince.Equal(held) {
+			t.Errorf("previous_held_since rewritten: %v → %v", held, d.PreviousHeldSince)
+		}
+		code, out, _ = kw.run("status", "--target", keyTarget)
+		if code != 1 || !strings.Contains(out, "HELD") {
+			t.Errorf("status of the held key: exit %d\n%s", code, out)
+		}
+		code, out, errs = kw.run("run", "--target", keyTarget, "--revoke-in-use")
+		t.Logf("run --revoke-in-use: exit %d\n%s%s", code, out, kw.keys())
+		if code != 0 || kw.keyActive(kw.oldID) {
+			t.Fatalf("run --revoke-in-use: exit %d, old key active %v\n%s%s", code, kw.keyActive(kw.oldID), out, errs)
+		}
+		if s, ok := step(kw.lastRecord(), "revoke"); !ok || !strings.Contains(s.Detail, "still in use") || !strings.Contains(s.Detail, "last used") {
+			t.Errorf("the revoke step does not say the key was still in use: %+v", s)
+		}
+		if code, out, _ = kw.run("status", "--target", keyTarget); code != 0 || strings.Contains(out, "HELD") {
+			t.Errorf("status after the revoke: exit %d\n%s", code, out)
+		}
+		kw.checkInvariant()
+	})
+	t.Run("revoke", func(t *testing.T) {
+		rcv := receivertest.Start(t)
+		kw := newKeyWorld(t, "{overlap: 1h, grace: 1m, in_use: revoke}",
+			fmt.Sprintf("notify:\n  - {url: %q, format: json, on: [needs_human, failed, skipped]}\n", rcv.URL), true)
+		if code, out, errs := kw.run("run", "--target", keyTarget); code != 0 {
+			t.Fatalf("rotation: exit %d\n%s%s", code, out, errs)
+		}
+		kw.useOldKeyAfterGrace()
+		code, out, errs := kw.run("run", "--target", keyTarget)
+		t.Logf("run with the old key in use, in_use: revoke: exit %d\n%s%s", code, out, kw.keys())
+		if code != 0 || kw.keyActive(kw.oldID) {
+			t.Fatalf("exit %d, old key active %v; want 0 and revoked\n%s%s", code, kw.keyActive(kw.oldID), out, errs)
+		}
+		s, ok := step(kw.lastRecord(), "revoke")
+		if !ok || !strings.Contains(s.Detail, "still in use") {
+			t.Errorf("the revoke step does not say the key was still in use: %+v", s)
+		}
+		if bodies := rcv.Bodies(); len(bodies) != 1 || !strings.Contains(bodies[0], "still in use") {
+			t.Errorf("notifications: %q, want the run's, saying the key was still in use", bodies)
+		}
+		kw.checkInvariant()
+	})
 }
