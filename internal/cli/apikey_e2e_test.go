@@ -649,3 +649,103 @@ func TestAPIKeyStillInUse(t *testing.T) {
 		kw.checkInvariant()
 	})
 }
+
+// keyFingerprints are the fingerprints of the webhook rotation's requests to DigiCert
+// (every path but /key…), in order.
+func webhookKeys(sim *certcentraltest.Server) []string {
+	var out []string
+	for _, r := range sim.Requests() {
+		if strings.HasPrefix(r.Path, "/webhook") {
+			out = append(out, r.KeyFingerprint)
+		}
+	}
+	return out
+}
+
+// TestAPIKeyAndWebhookConcurrently: the webhook target authenticates with the API key
+// target's current; rotating both, in one run or in two runs at once, never fails the
+// webhook's authentication: the old API key stays active through its overlap.
+func TestAPIKeyAndWebhookConcurrently(t *testing.T) {
+	t.Run("one run", func(t *testing.T) {
+		kw := newKeyWorld(t, "{overlap: 1h}", "", true)
+		for i := range 3 {
+			code, out, errs := kw.run("run", "--force")
+			t.Logf("forced run %d: exit %d\n%s", i, code, out)
+			if code != 0 || strings.Count(out, "rotated") != 2 {
+				t.Fatalf("run %d: exit %d, want both rotated\n%s%s", i, code, out, errs)
+			}
+			kw.checkInvariant()
+		}
+		if r := refused401(kw.sim); len(r) != 0 {
+			t.Errorf("requests refused for authentication: %q", r)
+		}
+		if kw.rejected != 0 {
+			t.Errorf("the listener rejected %d deliveries", kw.rejected)
+		}
+		t.Logf("keys:\n%s", kw.keys())
+	})
+	t.Run("two runs", func(t *testing.T) {
+		kw := newKeyWorld(t, "{overlap: 1h}", "", true)
+		cfg, _ := os.ReadFile(kw.config)
+		slow := bytes.Replace(cfg, []byte("propagation_delay: 0s"), []byte("propagation_delay: 2s"), 1)
+		if err := os.WriteFile(kw.config, slow, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		oldFP := keyset.Fingerprint(kw.apiKey)
+		// The webhook's run reads the API key, stages its secret and waits for the
+		// listeners; meanwhile another run rotates the API key; then the webhook's run
+		// tests and pushes with the key it read, the old one.
+		cmd := exec.Command(keyrollBinary(t), "run", "--config", kw.config, "--target", "prod-us")
+		cmd.Env = append(os.Environ(), "VAULT_TOKEN="+kw.vault.RootToken)
+		var b syncbuf.Buffer
+		cmd.Stdout, cmd.Stderr = &b, &b
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(20 * time.Second); !strings.Contains(b.String(), "waiting for listeners") && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		code, out, errs := kw.run("run", "--target", keyTarget)
+		if code != 0 || !strings.Contains(out, "rotated") {
+			t.Fatalf("the API key's run: exit %d\n%s%s", code, out, errs)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("the webhook's run, with the API key rotated under it: %v\n%s", err, b.String())
+		}
+		d, _ := kw.doc()
+		fps := webhookKeys(kw.sim)
+		if len(fps) == 0 || fps[len(fps)-1] != oldFP || d.CurrentID == strconv.Itoa(kw.oldID) {
+			t.Errorf("the webhook's last request used %v, want the old key %s (the API key now %s)", fps, oldFP, d.CurrentID)
+		}
+		if vv, _ := kw.store.Read(context.Background(), kw.path); vv.Doc.Current != kw.acct.Webhook().Secret {
+			t.Error("the webhook's document and DigiCert disagree")
+		}
+
+		// Then both at once, twice more, each forced.
+		for i := range 2 {
+			var cmds [2]*exec.Cmd
+			var outs [2]syncbuf.Buffer
+			for j, target := range []string{"prod-us", keyTarget} {
+				cmds[j] = exec.Command(keyrollBinary(t), "run", "--config", kw.config, "--target", target, "--force")
+				cmds[j].Env = cmd.Env
+				cmds[j].Stdout, cmds[j].Stderr = &outs[j], &outs[j]
+				if err := cmds[j].Start(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for j := range cmds {
+				if err := cmds[j].Wait(); err != nil {
+					t.Errorf("round %d, run %d: %v\n%s", i, j, err, outs[j].String())
+				}
+			}
+			kw.checkInvariant()
+		}
+		if r := refused401(kw.sim); len(r) != 0 {
+			t.Errorf("requests refused for authentication: %q", r)
+		}
+		if kw.rejected != 0 {
+			t.Errorf("the listener rejected %d deliveries", kw.rejected)
+		}
+		t.Logf("keys:\n%s", kw.keys())
+	})
+}
