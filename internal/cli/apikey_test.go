@@ -237,3 +237,13 @@ func TestRunHoldsAnAPIKeyStillInUse(t *testing.T) {
 		t.Errorf("run of an api_key target without a document: exit %d\n%s%s", code, out, errs)
 	}
 }
+
+// TestListenRefusesAnAPIKeyTarget: `keyroll listen --target` of an api_key target exits 2
+// (nobody listens for an API key).
+func TestListenRefusesAnAPIKeyTarget(t *testing.T) {
+	w := newWorld(t, "  - {name: digicert-api-key, kind: api_key, vault_path: keyroll/cli-test/api-key}\n")
+	code, _, errs := w.run("listen", "--addr", "127.0.0.1:0", "--target", "digicert-api-key")
+	if code != 2 || !strings.Contains(errs, "nobody listens for an API key") {
+		t.Errorf("listen --target <api_key target>: exit %d\n%s", code, errs)
+	}
+}

@@ -176,3 +176,24 @@ keyroll_rotation_max_age_seconds{target="key"} 2.592e+06
 		t.Error(err)
 	}
 }
+
+// TestListenTargetSkipsAPIKeys: without --target, listen serves the only webhook target;
+// an api_key target is never one to listen for.
+func TestListenTargetSkipsAPIKeys(t *testing.T) {
+	src := `
+vault: {address: "http://127.0.0.1:8200"}
+targets:
+  - {name: key, kind: api_key, vault_path: k/key}
+  - {name: hook, vault_path: k/hook}
+`
+	cfg, err := config.Read(strings.NewReader(src), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tg, err := listenTarget(cfg, ""); err != nil || tg.Name != "hook" {
+		t.Errorf("listenTarget(\"\") = %s, %v; want hook", tg.Name, err)
+	}
+	if _, err := listenTarget(cfg, "key"); err == nil || !strings.Contains(err.Error(), "nobody listens for an API key") {
+		t.Errorf("listenTarget(key) = %v", err)
+	}
+}

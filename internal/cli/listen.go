@@ -302,23 +302,30 @@ func isLoopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// listenTarget returns the target named name, or the only target when name is empty.
+// listenTarget returns the webhook target named name, or the only webhook target when
+// name is empty. An api_key target has no listeners: nobody sends its key to keyroll.
 func listenTarget(cfg *config.Config, name string) (config.Target, error) {
 	if name != "" {
 		t, ok := cfg.Target(name)
 		if !ok {
 			return config.Target{}, fmt.Errorf("%w: listen: --target %s: not in the configuration", ErrUsage, name)
 		}
+		if t.IsAPIKey() {
+			return config.Target{}, fmt.Errorf("%w: listen: --target %s: kind api_key: nobody listens for an API key", ErrUsage, name)
+		}
 		return t, nil
 	}
-	if len(cfg.Targets) != 1 {
-		names := make([]string, len(cfg.Targets))
-		for i, t := range cfg.Targets {
-			names[i] = t.Name
+	var hooks []config.Target
+	var names []string
+	for _, t := range cfg.Targets {
+		if !t.IsAPIKey() {
+			hooks, names = append(hooks, t), append(names, t.Name)
 		}
-		return config.Target{}, fmt.Errorf("%w: listen: %d targets configured (%s): choose one with --target", ErrUsage, len(names), strings.Join(names, ", "))
 	}
-	return cfg.Targets[0], nil
+	if len(hooks) != 1 {
+		return config.Target{}, fmt.Errorf("%w: listen: %d webhook targets configured (%s): choose one with --target", ErrUsage, len(names), strings.Join(names, ", "))
+	}
+	return hooks[0], nil
 }
 
 func roleCounts(st listener.Stats) map[string]uint64 {

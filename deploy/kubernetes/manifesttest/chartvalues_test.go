@@ -27,6 +27,9 @@ var schemaRefusals = []struct {
 	{"wrong type of a knob", []string{"networkPolicy.enabled=maybe"}, "at '/networkPolicy/enabled': got string, want boolean"},
 	{"unknown key", []string{"vault.adress=https://vault:8200"}, "additional properties 'adress' not allowed"},
 	{"unknown top-level key", []string{"serviceAcount.create=false"}, "additional properties 'serviceAcount' not allowed"},
+	{"unknown target kind", []string{"targets[0].kind=password"}, "at '/targets/0/kind'"},
+	{"unknown in_use policy", []string{"targets[0].kind=api_key", "targets[0].api_key.in_use=ignore"}, "at '/targets/0/api_key/in_use'"},
+	{"bad api key duration", []string{"targets[0].kind=api_key", "targets[0].api_key.max_age=soon"}, "at '/targets/0/api_key/max_age'"},
 }
 
 // TestChartSchemaRefusesBadValues: `helm template` and `helm lint` refuse a value of the
@@ -321,5 +324,38 @@ func TestChartConfigsAreValid(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestChartAPIKeyTarget: an api_key target and its block reach the rotation's config.yaml
+// as written, and stay out of the listener sidecar's (nobody listens for an API key).
+func TestChartAPIKeyTarget(t *testing.T) {
+	objs := renderOption(t, chartOption{name: "API key rotated", values: apiKeyRotated})
+	_, cfg := renderedConfig(t, objs)
+	targets, _ := cfg["targets"].([]any)
+	if len(targets) != 2 {
+		t.Fatalf("targets = %v", cfg["targets"])
+	}
+	key, _ := targets[1].(map[string]any)
+	block, _ := key["api_key"].(map[string]any)
+	if key["kind"] != "api_key" || key["vault_path"] != "keyroll/digicert/api-key" || block["max_age"] != "30d" || block["in_use"] != "revoke" || fmt.Sprint(block["key_id"]) != "184" {
+		t.Errorf("the api_key target in config.yaml: %v", key)
+	}
+	cc, _ := cfg["certcentral"].(map[string]any)
+	if ref, _ := cc["api_key_vault"].(map[string]any); ref["path"] != "keyroll/digicert/api-key" || ref["field"] != "current" {
+		t.Errorf("certcentral = %v, want api_key_vault on the API key's document", cc)
+	}
+	found := false
+	for _, r := range objs {
+		if cmap, ok := r.Obj.(*corev1.ConfigMap); ok && strings.HasSuffix(cmap.Name, "-listener-config") {
+			found = true
+			raw := cmap.Data["config.yaml"]
+			if strings.Contains(raw, "api_key") || !strings.Contains(raw, "keyroll/digicert/prod-us") {
+				t.Errorf("the listener's config holds the API key target or lacks prod-us:\n%s", raw)
+			}
+		}
+	}
+	if !found {
+		t.Error("no listener config rendered")
 	}
 }

@@ -80,6 +80,16 @@ networkPolicy:
 listenerSidecar: {enabled: true, resources: {requests: {cpu: 5m, memory: 16Mi}, limits: {memory: 48Mi}}}
 `
 
+// apiKeyRotated rotates the API key beside the webhook: an api_key target whose document
+// the webhook target reads its key from, with the listener sidecar on.
+const apiKeyRotated = `
+digicert: {apiKeyVault: {path: keyroll/digicert/api-key, field: current}}
+targets:
+  - {name: prod-us, vault_path: keyroll/digicert/prod-us}
+  - {name: digicert-api-key, kind: api_key, vault_path: keyroll/digicert/api-key, api_key: {key_id: 184, max_age: 30d, min_interval: 7d, overlap: 12h, grace: 15m, in_use: revoke}}
+listenerSidecar: {enabled: true}
+`
+
 // signedPushNotify is the install the README shows: signing, anchor, Pushgateway and notify.
 const signedPushNotify = `
 metrics: {pushgateway: "http://prometheus-pushgateway.monitoring.svc:9091", insecureHTTP: true}
@@ -108,6 +118,7 @@ var chartOptions = []chartOption{
 	{"approle auth", []string{"vault.auth.method=approle", "vault.auth.mount=approle", "vault.auth.approle.roleID=5f3c0a8e-role", "vault.auth.approle.secretIDSecretName=keyroll-approle"}, "",
 		[]string{np, sa, cm, pvc, cron}},
 	{"API key from Vault", []string{"digicert.apiKeyVault.path=keyroll-job/digicert-api-key", "digicert.apiKeyVault.field=key"}, "", []string{np, sa, cm, pvc, cron}},
+	{"API key rotated", nil, apiKeyRotated, []string{np, np, sa, sa, cm, cm, pvc, cron}},
 	{"existing service account", []string{"serviceAccount.create=false", "serviceAccount.name=default"}, "", []string{np, cm, pvc, cron}},
 	{"fullname override", []string{"fullnameOverride=rotation"}, "", []string{np, sa, cm, pvc, cron}},
 	{"existing evidence claim", []string{"evidence.existingClaim=audit-evidence"}, "", []string{np, sa, cm, cron}},
