@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # demo.sh is the README's "run the main job" command (`make demo`): it builds keyroll,
 # starts a throwaway Vault dev server (built and cached on first use), the CertCentral
-# simulator and the reference listener on loopback, runs a first rotation and a forced
-# second one, shows where the target stands and the evidence (signed with Vault Transit and
-# anchored in Vault, verified), the metrics a Pushgateway
+# simulator and the reference listener on loopback, runs a first rotation of the webhook
+# secret and of the DigiCert API key (kept in Vault, read from there by the webhook target),
+# a forced second webhook rotation, and once the API key's short overlap has passed a run
+# that revokes the old API key; shows where both targets stand and the evidence (signed with
+# Vault Transit and anchored in Vault, verified), the metrics a Pushgateway
 # received from each run and the notifications a local receiver got, and stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,10 +35,12 @@ wait_for() { # wait_for URL
   exit 1
 }
 
-if ! command -v curl >/dev/null; then
-  echo "demo: installing curl" >&2
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq >&2 && apt-get install -y -qq curl >&2
-  else sudo apt-get update -qq >&2 && sudo apt-get install -y -qq curl >&2; fi
+missing=()
+for tool in curl jq; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "demo: installing ${missing[*]}" >&2
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq >&2 && apt-get install -y -qq "${missing[@]}" >&2
+  else sudo apt-get update -qq >&2 && sudo apt-get install -y -qq "${missing[@]}" >&2; fi
 fi
 
 say "building keyroll and finding the Vault server"
@@ -51,6 +55,7 @@ vport=$(free_port); sport=$(free_port); lport=$(free_port); gport=$(free_port); 
 export VAULT_ADDR="http://127.0.0.1:$vport"
 export VAULT_TOKEN="demo-root-$RANDOM$RANDOM"
 export DIGICERT_API_KEY="demo-api-key-$RANDOM$RANDOM"
+overlap=8 # seconds the old API key stays active after the new one is promoted
 
 say "starting vault server -dev on $VAULT_ADDR"
 HOME="$demo" "$vault_bin" server -dev -dev-root-token-id="$VAULT_TOKEN" -dev-listen-address="127.0.0.1:$vport" \
@@ -65,7 +70,7 @@ vault:
   auth: {method: token}
 certcentral:
   url: http://127.0.0.1:$sport/services/v2
-  api_key_env: DIGICERT_API_KEY
+  api_key_vault: {path: keyroll/digicert/api-key, field: current}   # the API key, rotated by the api_key target below
   timeout: 5s
 rotation:
   schedule: "@every 1m"
@@ -75,6 +80,14 @@ rotation:
 targets:
   - name: demo
     vault_path: keyroll/digicert/demo
+  - name: digicert-api-key
+    kind: api_key
+    vault_path: keyroll/digicert/api-key
+    api_key:
+      key_id: 0                  # first adoption: the id of the key in current (CertCentral → Automation → API Keys)
+      overlap: ${overlap}s       # short for the demo (default 24h): the old key stays active this long
+      grace: 5s                  # a use of the old key later than promote + grace: a consumer still holds it (default 15m)
+      min_interval: 1h
 evidence:
   file: $demo/evidence.jsonl
   signing: {transit_mount: transit, key: keyroll-evidence}   # Vault Transit signs every record
@@ -100,11 +113,17 @@ say "starting the CertCentral simulator and the reference listener"
 "$kr" simulate --addr "127.0.0.1:$sport" --api-key "$DIGICERT_API_KEY" \
   --endpoint "http://127.0.0.1:$lport/webhook" --allow-http-endpoints >"$demo/simulate.out" 2>"$demo/simulate.log" &
 pids+=($!)
-"$kr" listen --addr "127.0.0.1:$lport" --admin-addr "127.0.0.1:$aport" >"$demo/listen.out" 2>"$demo/listen.log" &
+"$kr" listen --target demo --addr "127.0.0.1:$lport" --admin-addr "127.0.0.1:$aport" >"$demo/listen.out" 2>"$demo/listen.log" &
 pids+=($!)
 wait_for "http://127.0.0.1:$sport/services/v2/webhook"
 wait_for "http://127.0.0.1:$aport/healthz"
 cat "$demo/simulate.out"
+key_id=$(sed -n 's/.* key_id=\([0-9]*\).*/\1/p' "$demo/simulate.out")
+sed -i "s/key_id: 0 /key_id: $key_id /" "$demo/config.yaml"
+
+say "storing the API key in Vault as the api_key target's current (keyroll reads it there; its id $key_id comes from api_key.key_id)"
+"$vault_bin" kv put -mount=secret keyroll/digicert/api-key current="$DIGICERT_API_KEY" >/dev/null
+echo "secret/keyroll/digicert/api-key: current (the key itself is never printed)"
 
 say "starting a Pushgateway on 127.0.0.1:$gport and a notification receiver on 127.0.0.1:$nport"
 if [ -n "$pushgateway" ]; then
@@ -136,14 +155,35 @@ fi
 say "keyroll check"
 "$kr" check --log-format console
 
-say "keyroll run  (first rotation: adopts DigiCert's current secret, stages, tests, pushes, promotes)"
+sim_keys() { # the account's API keys as the simulator lists them (never the keys themselves)
+  curl -s "http://127.0.0.1:$sport/_sim/keys?api_key=$DIGICERT_API_KEY" |
+    jq -r '.[] | "  key \(.id)  \(.status)\t\(.name)\tlast used \(.last_used_date // "never")\t\(.fingerprint)"'
+}
+
+say "keyroll run  (first rotation of both: the webhook adopts DigiCert's current secret, stages, tests, pushes, promotes;
+   the API key: adopt its id, intent, create, stage, authenticate, promote — the old key stays active ${overlap}s)"
 "$kr" run --log-format console
+promoted=$(date +%s)
+
+say "the account's API keys (GET /_sim/keys): the new key is current, the old one still active during the overlap"
+sim_keys
 
 say "an event delivered by the simulator with the new key"
 curl -s -X POST "http://127.0.0.1:$sport/_sim/deliver?api_key=$DIGICERT_API_KEY&event=certificate_issued"; echo
 
-say "keyroll run --force -o json  (second rotation before min_interval; the result as one JSON document on stdout, logs on stderr)"
-"$kr" run --force -o json --log-format console
+say "keyroll run --target demo --force -o json  (second webhook rotation before min_interval, authenticated with the new API key; the result as one JSON document on stdout)"
+"$kr" run --target demo --force -o json --log-format console
+
+wait_s=$((promoted + overlap + 1 - $(date +%s)))
+if [ "$wait_s" -gt 0 ]; then
+  say "waiting ${wait_s}s for the old API key's overlap to end"
+  sleep "$wait_s"
+fi
+say "keyroll run  (the API key's overlap is over: the old key is revoked, its last_used_date recorded; the webhook is not due)"
+"$kr" run --log-format console
+
+say "the account's API keys: the old key revoked, keyroll's key the only active one"
+sim_keys
 
 say "keyroll status"
 "$kr" status || true
@@ -153,6 +193,10 @@ say "the Vault document's fingerprints (keys themselves are never printed)"
 
 say "evidence ($demo/evidence.jsonl)"
 cat "$demo/evidence.jsonl"
+
+say "the API key's rotation record, and the revoke of the old key (from the evidence)"
+jq 'select(.kind == "api_key" and .outcome == "rotated")' "$demo/evidence.jsonl"
+jq -c 'select(.kind == "api_key") | .steps[] | select(.name == "revoke")' "$demo/evidence.jsonl"
 
 say "evidence verify: the chain, every record's Transit signature, and the file's end against Vault's anchor"
 "$kr" evidence public-key --config "$demo/config.yaml" >"$demo/evidence.pem"
