@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyroll/keyroll/certcentral/certcentraltest"
 	"github.com/keyroll/keyroll/internal/cli"
 	"github.com/keyroll/keyroll/keyset"
 )
@@ -245,5 +246,108 @@ func TestListenRefusesAnAPIKeyTarget(t *testing.T) {
 	code, _, errs := w.run("listen", "--addr", "127.0.0.1:0", "--target", "digicert-api-key")
 	if code != 2 || !strings.Contains(errs, "nobody listens for an API key") {
 		t.Errorf("listen --target <api_key target>: exit %d\n%s", code, errs)
+	}
+}
+
+// TestCheckAPIKeyPerRole runs `keyroll check` for an api_key target whose key has each
+// documented role, against the simulator's defaults (docs/design.md, "The API keys": only
+// an unrestricted key manages keys and the webhook; View Only reads the webhook). Only the
+// unrestricted key can rotate itself; the others fail check (exit 3), saying why.
+func TestCheckAPIKeyPerRole(t *testing.T) {
+	tests := []struct {
+		role     int
+		code     int
+		lines    []string // in the text report, in order
+		webhook  string
+		listedOK bool
+	}{
+		{0, 0, []string{"ok    digicert-api-key: key %d \"check key\" of user 10001: active, unrestricted, created ",
+			"ok    digicert-api-key: GET /key?user_id=10001: 3 keys (3 active, 0 revoked listed: A10): this key may list its user's keys, so by A1 create and revoke them",
+			"ok    digicert-api-key: GET /webhook: 200: this key may read the webhook",
+			"ok    digicert-api-key: last_used_date 20",
+			"ok    digicert-api-key: unrestricted: by A1 this key may create and revoke its user's keys (rotate itself; it never needs to revoke itself: A4); by A3 it may read and manage the webhook"},
+			"200", true},
+		{100, 3, []string{"ok    digicert-api-key: key %d \"check key\" of user 10001: active, role 100 \"Orders\", created ",
+			"FAIL  digicert-api-key: GET /key?user_id=10001: API key rejected: certcentral: GET /key?user_id=10001: 403 access_denied|missing_permission", ": by A1 this key may not manage keys, so it cannot rotate itself",
+			"ok    digicert-api-key: GET /webhook: 403: this key may not read the webhook",
+			"FAIL  digicert-api-key: role 100 \"Orders\": by A1 this key may not manage keys: it cannot rotate itself; by A3 it may neither read nor manage the webhook"},
+			"403", false},
+		{101, 3, []string{"ok    digicert-api-key: key %d \"check key\" of user 10001: active, role 101 \"Orders, Domains, Organizations\", created ",
+			"FAIL  digicert-api-key: GET /key?user_id=10001: API key rejected: certcentral: GET /key?user_id=10001: 403 access_denied|missing_permission", ": by A1 this key may not manage keys, so it cannot rotate itself",
+			"ok    digicert-api-key: GET /webhook: 403: this key may not read the webhook",
+			"FAIL  digicert-api-key: role 101 \"Orders, Domains, Organizations\": by A1 this key may not manage keys: it cannot rotate itself; by A3 it may neither read nor manage the webhook"},
+			"403", false},
+		{102, 3, []string{"ok    digicert-api-key: key %d \"check key\" of user 10001: active, role 102 \"View Only\", created ",
+			"FAIL  digicert-api-key: GET /key?user_id=10001: API key rejected: certcentral: GET /key?user_id=10001: 403 access_denied|missing_permission", ": by A1 this key may not manage keys, so it cannot rotate itself",
+			"ok    digicert-api-key: GET /webhook: 200: this key may read the webhook",
+			"FAIL  digicert-api-key: role 102 \"View Only\": by A1 this key may not manage keys: it cannot rotate itself; by A3 it may read the webhook, not change it (a webhook target needs an unrestricted key)"},
+			"200", false},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("role %d", tt.role), func(t *testing.T) {
+			w, keyPath := apiKeyWorld(t, "{}")
+			// A stray key keyroll made for this target and no document holds: the sweep's
+			// orphan, which check names when the key may list.
+			if _, _, err := w.acct.AddKey(certcentraltest.NewKey{Name: "keyroll digicert-api-key 01-stray"}); err != nil {
+				t.Fatal(err)
+			}
+			id, key, err := w.acct.AddKey(certcentraltest.NewKey{Name: "check key", RoleID: tt.role})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, ver := w.keyDoc(keyPath)
+			if _, err := w.store.Write(context.Background(), keyPath, keyset.Document{Current: key, CurrentID: strconv.Itoa(id), CurrentSince: time.Now()}, ver); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("KEYROLL_TEST_API_KEY", w.apiKey) // the webhook target keeps the unrestricted key
+			cfg, _ := os.ReadFile(w.config)
+			cfg = regexp.MustCompile(`api_key_vault: \{[^}]*\}`).ReplaceAll(cfg, []byte("api_key_env: KEYROLL_TEST_API_KEY"))
+			if err := os.WriteFile(w.config, cfg, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errs := w.run("check")
+			t.Log("\n" + out)
+			if code != tt.code {
+				t.Errorf("check: exit %d, want %d\n%s%s", code, tt.code, out, errs)
+			}
+			rest := out
+			for _, l := range tt.lines {
+				if strings.Contains(l, "%d") {
+					l = fmt.Sprintf(l, id)
+				}
+				i := strings.Index(rest, l)
+				if i < 0 {
+					t.Errorf("the report lacks, in order:\n%s", l)
+					continue
+				}
+				rest = rest[i+len(l):]
+			}
+			if tt.listedOK && !strings.Contains(out, "active key(s) keyroll made that the document does not hold") {
+				t.Errorf("the report does not name the orphan:\n%s", out)
+			}
+			if k, _ := w.acct.Key(id); k.Status != "active" {
+				t.Errorf("check changed the key: %+v", k)
+			}
+			if vv, _ := w.store.Read(context.Background(), keyPath); vv.Version != ver+1 {
+				t.Errorf("check wrote the document (version %d)", vv.Version)
+			}
+			code, out, _ = w.run("check", "-o", "json")
+			var rep cli.CheckReport
+			if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.OK != (tt.code == 0) {
+				t.Fatalf("check -o json: %v\n%s", err, out)
+			}
+			seen := map[string]bool{}
+			for _, c := range rep.Checks {
+				if c.Target == "digicert-api-key" {
+					seen[c.Check] = true
+				}
+			}
+			for _, c := range []string{"api_key", "api_key_keys", "api_key_webhook", "api_key_last_used", "api_key_role"} {
+				if !seen[c] {
+					t.Errorf("check -o json has no %s line for the API key: %s", c, out)
+				}
+			}
+			w.checkNoLeak([]string{out, errs}, key)
+		})
 	}
 }

@@ -31,7 +31,9 @@ func checkCmd(env *Env) *cobra.Command {
 		Short: "Validate the config and prove Vault and DigiCert access",
 		Long: "Validate the configuration and prove access without changing anything: the Vault login,\n" +
 			"a read of each target's key document and the policy's capabilities on it, DigiCert's\n" +
-			"GET /webhook with each target's API key, and the paths the evidence needs.\n" +
+			"GET /webhook with each target's API key, and the paths the evidence needs. An api_key\n" +
+			"target's key is probed read-only (its own description, its user's keys, the access roles,\n" +
+			"the webhook, last_used_date) and the report says what its role is assumed to allow.\n" +
 			"It prints one line per check and exits with the worst problem found.",
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return runCheck(c.Context(), env, f) },
@@ -75,8 +77,15 @@ func checkAll(ctx context.Context, env *Env, cfg *config.Config, out *CheckRepor
 
 	var problems []error
 	for _, t := range cfg.Targets {
-		problems = append(problems, a.checkVault(ctx, out, t)...)
-		if err := a.checkDigiCert(ctx, out, t); err != nil {
+		doc, errs := a.checkVault(ctx, out, t)
+		problems = append(problems, errs...)
+		check := a.checkDigiCert
+		if t.IsAPIKey() {
+			check = func(ctx context.Context, out *CheckReport, t config.Target) error {
+				return a.checkAPIKey(ctx, out, t, doc)
+			}
+		}
+		if err := check(ctx, out, t); err != nil {
 			problems = append(problems, err)
 		}
 	}
@@ -96,7 +105,9 @@ type CheckReport struct {
 
 // CheckLine is one check's result.
 type CheckLine struct {
-	Check   string `json:"check"` // config, vault_login, vault_document, vault_policy or digicert
+	// Check is config, vault_login, vault_document, vault_policy, digicert, or for an
+	// api_key target api_key, api_key_keys, api_key_webhook, api_key_last_used, api_key_role.
+	Check   string `json:"check"`
 	Target  string `json:"target,omitempty"`
 	OK      bool   `json:"ok"`
 	Message string `json:"message"`
@@ -143,8 +154,8 @@ func (a *app) checkJobPaths(ctx context.Context, out *CheckReport) error {
 }
 
 // checkVault reads target t's document and checks the policy's capabilities on it,
-// printing a line for each.
-func (a *app) checkVault(ctx context.Context, out *CheckReport, t config.Target) []error {
+// printing a line for each, and returns the document (empty when it was not read).
+func (a *app) checkVault(ctx context.Context, out *CheckReport, t config.Target) (keyset.Document, []error) {
 	var problems []error
 	mount := a.cfg.Vault.KVMount
 	path := mount + "/" + t.VaultPath
@@ -152,6 +163,8 @@ func (a *app) checkVault(ctx context.Context, out *CheckReport, t config.Target)
 	switch {
 	case err == nil:
 		out.add("vault_document", t.Name, true, "vault %s version %d, state %s, current %s", path, vv.Version, vv.Doc.State(), orDash(keyset.Fingerprint(vv.Doc.Current)))
+	case errors.Is(err, vault.ErrNotFound) && t.IsAPIKey():
+		out.add("vault_document", t.Name, false, "vault %s does not exist: store the API key keyroll should use and rotate as current (and its id as current_id, or set api_key.key_id)", path)
 	case errors.Is(err, vault.ErrNotFound):
 		out.add("vault_document", t.Name, true, "vault %s does not exist yet: the first rotation creates it", path)
 	case errors.Is(err, vault.ErrPermissionDenied):
@@ -172,7 +185,7 @@ func (a *app) checkVault(ctx context.Context, out *CheckReport, t config.Target)
 	default:
 		out.add("vault_policy", t.Name, true, "vault policy allows rotating %s", path)
 	}
-	return problems
+	return vv.Doc, problems
 }
 
 // checkDigiCert calls DigiCert's GET /webhook with target t's API key and prints what it
