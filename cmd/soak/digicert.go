@@ -26,6 +26,10 @@ type digicert struct {
 
 	changed chan struct{} // signalled when the secret changes
 
+	keys keyTrace // the API keys: refusals, revocations, lost creates, the crash hook
+	// onRefused is called for every answer 401 or 403 (request, status, key fingerprint).
+	onRefused func(req string, status int, fp string)
+
 	mu       sync.Mutex
 	inflight map[*http.Request]time.Time
 	held     []heldKey // every secret DigiCert held, in order
@@ -79,6 +83,10 @@ func startDigicert(endpoint string, contact bool, events *eventLog) (*digicert, 
 // the change is dated at the start of the earliest request in flight, so that the record
 // never says DigiCert got a key later than it did.
 func (d *digicert) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	d.serveTraced(w, r, d.serve)
+}
+
+func (d *digicert) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet {
 		d.sim.ServeHTTP(w, r)
 		return

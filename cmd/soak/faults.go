@@ -40,11 +40,11 @@ var (
 	}
 	scheduleFaults = []weighted{
 		{fSchedKill, 2}, {fSchedTerm, 1}, {fConcurrent, 1}, {fVaultSeal, 1}, {f500, 1}, {f429, 1},
-		{fLost, 1}, {fReplica, 1},
+		{fLost, 1}, {fReplica, 1}, {fKeyLost, 1}, {fKey5xx, 1},
 	}
 )
 
-// onlyFaults narrows both mixes to kinds.
+// onlyFaults narrows the mixes to kinds.
 func onlyFaults(kinds []string) error {
 	keep := func(ws []weighted) []weighted {
 		var out []weighted
@@ -57,7 +57,10 @@ func onlyFaults(kinds []string) error {
 		}
 		return out
 	}
-	runFaults, scheduleFaults = keep(runFaults), keep(scheduleFaults)
+	runFaults, scheduleFaults, apiFaults = keep(runFaults), keep(scheduleFaults), keep(apiFaults)
+	if len(runFaults) == 0 && len(apiFaults) > 0 {
+		runFaults = []weighted{{f500, 1}} // the runs that do not rotate the API key
+	}
 	if len(runFaults) == 0 {
 		return fmt.Errorf("no fault of the run phase among %q", kinds)
 	}
@@ -167,15 +170,21 @@ func (h *harness) waitKeyroll(ctx context.Context, p *keyrollProc, kind string) 
 // drawn from rng or none, until the soak has target rotations.
 func (h *harness) runPhase(ctx context.Context, rng *rand.Rand, target int) {
 	for i := 0; ctx.Err() == nil && h.mon.rotations() < target; i++ {
+		api := h.apiDue(ctx) // this run rotates the API key too
 		fault := ""
 		if rng.Float64() < h.s.faultRate {
-			fault = pick(rng, runFaults)
+			mix := runFaults
+			if api && len(apiFaults) > 0 && rng.IntN(2) == 0 {
+				mix = apiFaults // half the faults of a run that rotates the API key are on its rotation
+			}
+			fault = pick(rng, mix)
 			if (fault == fVaultKill || fault == fVaultSeal) && h.vaultBusy.Load() {
 				fault = f500
 			}
 		}
-		code := h.runOnce(ctx, rng, fault)
+		code := h.runOnce(ctx, rng, fault, api)
 		h.dc.sim.ClearFaults()
+		h.dc.keys.setHook(nil)
 		if i%10 == 9 && !h.vaultBusy.Load() {
 			h.checkEvidence(ctx)
 		}
@@ -185,10 +194,15 @@ func (h *harness) runPhase(ctx context.Context, rng *rand.Rand, target int) {
 	}
 }
 
-// runOnce runs one `keyroll run --force` with fault and returns its exit code.
-func (h *harness) runOnce(ctx context.Context, rng *rand.Rand, fault string) int {
+// runOnce runs one `keyroll run --force` with fault and returns its exit code. With api,
+// the run forces the API key's rotation too (apiDue), but for fKeyConcurrent: then the
+// webhook's forced run has two unforced runs of the API key beside it.
+func (h *harness) runOnce(ctx context.Context, rng *rand.Rand, fault string, api bool) int {
 	verify := rng.IntN(2) == 0
-	args := []string{"run", "--force", "--config", h.configFile(verify)}
+	args := h.webhookOnly(verify)
+	if api && fault != fKeyConcurrent {
+		args = []string{"run", "--force", "--config", h.configFile(verify)}
+	}
 	if fault != "" {
 		h.count(h.faults, fault)
 	}
@@ -205,7 +219,10 @@ func (h *harness) runOnce(ctx context.Context, rng *rand.Rand, fault string) int
 		h.events.add("run: %v", err)
 		return -1
 	}
-	var second *keyrollProc
+	h.applyKeyFault(rng, fault, p)
+	started := p.Started
+	var others []*keyrollProc
+	apiRuns := map[*keyrollProc]bool{p: api && fault != fKeyConcurrent}
 	switch fault {
 	case fKill:
 		d := uniform(rng, 0, 1500*time.Millisecond)
@@ -234,16 +251,37 @@ func (h *harness) runOnce(ctx context.Context, rng *rand.Rand, fault string) int
 		}()
 	case fConcurrent:
 		if sleepCtx(ctx, uniform(rng, 0, 1200*time.Millisecond)) {
-			second, _ = h.startKeyroll("run-2", nil, "run", "--force", "--config", h.configFile(rng.IntN(2) == 0))
+			args, withKey := h.secondRun(rng, apiRuns[p])
+			if q, err := h.startKeyroll("run-2", nil, args...); err == nil {
+				others, apiRuns[q] = append(others, q), withKey
+			}
+		}
+	case fKeyConcurrent:
+		for i := range 2 {
+			if !sleepCtx(ctx, uniform(rng, 0, 300*time.Millisecond)) {
+				break
+			}
+			if q, err := h.startKeyroll(fmt.Sprintf("key-run-%d", i+1), nil, h.apiOnly(rng.IntN(2) == 0)...); err == nil {
+				others, apiRuns[q] = append(others, q), true
+			}
 		}
 	case fVaultKill, fVaultSeal, fReplica:
 		h.applyAsyncFault(ctx, rng, fault)
 	}
 	code := h.waitKeyroll(ctx, p, "run")
-	if second != nil {
-		h.waitKeyroll(ctx, second, "run")
+	completed := time.Time{} // the start of the earliest run of the API key that exited 0
+	if apiRuns[p] && code == 0 {
+		completed = started
+	}
+	for _, q := range others {
+		if h.waitKeyroll(ctx, q, "run") == 0 && apiRuns[q] && (completed.IsZero() || q.Started.Before(completed)) {
+			completed = q.Started
+		}
 	}
 	h.noteTornTail("left by a killed keyroll")
+	if len(apiRuns) > 1 || apiRuns[p] {
+		h.checkOrphans(ctx, completed, "a run")
+	}
 	return code
 }
 
@@ -267,6 +305,8 @@ func (h *harness) applyDigicertFault(rng *rand.Rand, fault string) {
 	case fLost:
 		h.dc.sim.DropNextResponse(http.MethodPut, "")
 		h.events.add("fault: DigiCert applies the next PUT and drops its response")
+	case fKeyLost, fKey5xx:
+		h.applyKeyFault(rng, fault, nil)
 	}
 }
 
@@ -370,7 +410,8 @@ func (h *harness) schedulePhase(ctx context.Context, rng *rand.Rand, target int)
 			h.noteTornTail("left by a killed scheduler")
 			p = start()
 		case fConcurrent:
-			if q, err := h.startKeyroll("run-2", nil, "run", "--force", "--config", h.configFile(true)); err == nil {
+			args, _ := h.secondRun(rng, false)
+			if q, err := h.startKeyroll("run-2", nil, args...); err == nil {
 				h.waitKeyroll(ctx, q, "run")
 			}
 		case fVaultSeal, fReplica:
@@ -384,4 +425,5 @@ func (h *harness) schedulePhase(ctx context.Context, rng *rand.Rand, target int)
 		h.waitKeyroll(ctx, p, "schedule")
 	}
 	h.dc.sim.ClearFaults()
+	h.checkOrphans(ctx, time.Time{}, "a scheduler phase")
 }

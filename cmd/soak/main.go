@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -68,6 +69,15 @@ type settings struct {
 	slowVault     time.Duration // a monitor read of Vault slower than this marks Vault unresponsive
 
 	kvMount, docPath string
+
+	// apiKeys: the soak also rotates the DigiCert API key (target apiTarget, document
+	// apiDocPath), which every webhook run reads as its credential.
+	apiKeys    bool
+	apiTarget  string
+	apiDocPath string
+	// apiOverlap is the API key's overlap: longer than any run that read the old key
+	// before a promote goes on using it (a webhook run under faults). apiGrace < apiOverlap.
+	apiOverlap, apiGrace time.Duration
 }
 
 func defaultSettings() settings {
@@ -88,6 +98,11 @@ func defaultSettings() settings {
 		slowVault:     300 * time.Millisecond,
 		kvMount:       "secret",
 		docPath:       "keyroll/digicert/soak",
+		apiKeys:       true,
+		apiTarget:     "soak-api-key",
+		apiDocPath:    "keyroll/digicert/soak-api-key",
+		apiOverlap:    6 * time.Second,
+		apiGrace:      5 * time.Second,
 	}
 }
 
@@ -107,6 +122,8 @@ type harness struct {
 	tsa      *tsatest.TSA // the evidence's Time-Stamp Authority
 	replicas []*replica
 	mon      *monitor
+	keyMon   *keyMonitor // the API key's document
+	orphans  orphanWatch
 	ds       deliveryStats
 
 	jobToken, listenerToken string
@@ -135,6 +152,8 @@ func main() {
 	flag.Float64Var(&s.faultRate, "fault-rate", s.faultRate, "share of rotations that get a fault")
 	flag.StringVar(&s.updateContact, "update-contact", "random", "whether DigiCert's PUT contacts the endpoint first: always, never or random (from the seed)")
 	only := flag.String("only", "", "comma-separated fault kinds to inject (default: the whole mix)")
+	flag.BoolVar(&s.apiKeys, "api-keys", s.apiKeys, "also rotate the DigiCert API key (an api_key target whose document every webhook run reads its key from)")
+	flag.DurationVar(&s.apiOverlap, "api-key-overlap", s.apiOverlap, "the API key's overlap (grace is 1 s shorter)")
 	flag.BoolVar(&s.failFast, "fail-fast", false, "stop at the first invariant violation")
 	flag.DurationVar(&s.timeout, "timeout", 0, "give up after this long (default: 10 s per rotation + 2 min)")
 	flag.BoolVar(&expectViolation, "expect-violation", false, "exit 0 only if a violation was found (self-test with an injected bug)")
@@ -151,6 +170,14 @@ func main() {
 		if err := onlyFaults(strings.Split(*only, ",")); err != nil {
 			fmt.Fprintln(os.Stderr, "soak: -only:", err)
 			os.Exit(2)
+		}
+	}
+	s.apiGrace = max(s.apiOverlap-time.Second, s.apiOverlap/2)
+	if !s.apiKeys {
+		apiFaults = nil
+		scheduleFaults = slices.DeleteFunc(scheduleFaults, func(w weighted) bool { return w.kind == fKeyLost || w.kind == fKey5xx })
+		if len(scheduleFaults) == 0 {
+			scheduleFaults = []weighted{{fSchedTerm, 1}}
 		}
 	}
 	if s.seed == 0 {
@@ -221,6 +248,7 @@ func (h *harness) run(parent context.Context, vaultBin string) (int, int64, erro
 		h.violation(3, fmt.Sprintf("only %d of %d rotations within %s", h.mon.rotations(), h.s.rotations, h.s.timeout))
 	}
 	h.waitQuiet()
+	h.finalKeyRun(context.WithoutCancel(ctx))
 	h.checkEvidence(context.WithoutCancel(ctx))
 	return h.summary(time.Since(start))
 }
@@ -314,6 +342,7 @@ func (h *harness) summary(wall time.Duration) (int, int64, error) {
 	} else {
 		fmt.Fprintf(h.out, "  retirement: not checked (invariant 4): this keyroll does not set max_versions, so it does not retire keys\n")
 	}
+	h.printKeySummary()
 	fmt.Fprintf(h.out, "  evidence: %d records logged, %d torn tails, signed chain and anchor verified %d times\n", len(h.evLogged), h.tornTails, h.evChecks)
 	fmt.Fprintf(h.out, "soak: %d rotations, %d faults, %d deliveries, %d rejected, %d invariant violations, seed %d\n",
 		h.mon.rotations(), nf, h.ds.sent.Load(), h.ds.rejected.Load(), h.violations, h.s.seed)

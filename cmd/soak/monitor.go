@@ -150,8 +150,13 @@ func (m *monitor) poll(ctx context.Context) {
 
 // read reads version n of the document.
 func (m *monitor) read(ctx context.Context, n int) (docVersion, error) {
-	c := m.h.vault.Client()
-	s, err := c.Logical().ReadWithDataWithContext(ctx, m.h.s.kvMount+"/data/"+m.h.s.docPath,
+	return readDocVersion(ctx, m.h, m.h.s.docPath, n)
+}
+
+// readDocVersion reads version n of the document at path.
+func readDocVersion(ctx context.Context, h *harness, path string, n int) (docVersion, error) {
+	c := h.vault.Client()
+	s, err := c.Logical().ReadWithDataWithContext(ctx, h.s.kvMount+"/data/"+path,
 		map[string][]string{"version": {strconv.Itoa(n)}})
 	if err != nil {
 		return docVersion{}, err
@@ -171,7 +176,7 @@ func (m *monitor) read(ctx context.Context, n int) (docVersion, error) {
 	}
 	doc, err := keyset.FromData(data)
 	if err != nil {
-		m.h.violation(3, fmt.Sprintf("version %d of the document does not decode: %v", n, err))
+		h.violation(3, fmt.Sprintf("version %d of %s does not decode: %v", n, path, err))
 		return v, nil
 	}
 	v.doc, v.missing = doc, false

@@ -36,7 +36,7 @@ func (r *replica) isReady() bool {
 func (h *harness) keep(ctx context.Context, r *replica) {
 	for ctx.Err() == nil {
 		p, err := spawn(h.sink, r.name, withEnv("VAULT_TOKEN", h.listenerToken), nil, h.keyroll,
-			"listen", "--config", h.configFile(true), "--addr", "127.0.0.1:"+strconv.Itoa(r.port), "--admin-addr", r.adminAddr, "--log-level", "info")
+			"listen", "--target", "soak", "--config", h.configFile(true), "--addr", "127.0.0.1:"+strconv.Itoa(r.port), "--admin-addr", r.adminAddr, "--log-level", "info")
 		if err != nil {
 			h.events.add("%s: %v", r.name, err)
 			sleepCtx(ctx, time.Second)

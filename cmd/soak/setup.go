@@ -16,13 +16,15 @@ import (
 )
 
 // configTemplate is keyroll's configuration in the soak: a rotation takes about a second.
+// With the API key (-api-keys), the webhook target's credential is the API key document's
+// current, and the API key is a target of its own.
 const configTemplate = `vault:
   address: %s
   kv_mount: %s
   auth: {method: token}
 certcentral:
   url: %s
-  api_key_env: DIGICERT_API_KEY
+  %s
   timeout: %s
 rotation:
   schedule: "@every 1s"
@@ -34,7 +36,7 @@ targets:
   - name: soak
     vault_path: %s
     webhook_id: %d
-evidence:
+%sevidence:
   file: %s
   signing: {key: %s}
   anchor: %s
@@ -70,8 +72,8 @@ func (h *harness) writeConfigs() error {
 		}
 	}
 	for _, verify := range []bool{true, false} {
-		c := fmt.Sprintf(configTemplate, h.vault.Addr, h.s.kvMount, h.dc.url, h.s.dcTimeout, h.s.overlap, h.s.propagation,
-			verify, h.s.docPath, h.dc.id, h.evidenceFile(), evidenceKey, evidenceAnchor, h.tsa.URL, h.s.refresh, h.s.maxStaleness)
+		c := fmt.Sprintf(configTemplate, h.vault.Addr, h.s.kvMount, h.dc.url, h.apiCredential(), h.s.dcTimeout, h.s.overlap, h.s.propagation,
+			verify, h.s.docPath, h.dc.id, h.apiTargetConfig(), h.evidenceFile(), evidenceKey, evidenceAnchor, h.tsa.URL, h.s.refresh, h.s.maxStaleness)
 		if err := os.WriteFile(h.configFile(verify), []byte(c), 0o600); err != nil {
 			return err
 		}
@@ -127,6 +129,12 @@ func (h *harness) setup(ctx context.Context, vaultBin string) (func(), error) {
 	if err := h.tokens(ctx); err != nil {
 		return stopAll, err
 	}
+	if err := h.seedAPIKey(ctx); err != nil {
+		return stopAll, err
+	}
+	h.dc.onRefused = func(req string, status int, fp string) {
+		h.violation(invRefused, fmt.Sprintf("DigiCert answered %d to %s with key %s: a key in use was refused", status, req, fp))
+	}
 	h.events.add("vault %s (file storage), simulator %s, webhook %d, PUT contacts the endpoint: %t", h.vault.Addr, h.dc.url, h.dc.id, contact)
 	fmt.Fprintf(h.out, "soak: DigiCert's PUT contacts the endpoint with the new secret: %t\n", contact)
 
@@ -135,6 +143,10 @@ func (h *harness) setup(ctx context.Context, vaultBin string) (func(), error) {
 	stops = append(stops, func() { stopBg(); wg.Wait() })
 	h.mon = &monitor{h: h}
 	goRun(&wg, func() { h.mon.run(bg) })
+	h.keyMon = &keyMonitor{h: h}
+	if h.s.apiKeys {
+		goRun(&wg, func() { h.keyMon.run(bg) })
+	}
 	for i := range h.s.replicas {
 		port, err := testenv.FreePort()
 		if err != nil {
