@@ -2,8 +2,9 @@
 # soak.sh is `make soak`: it builds keyroll and the soak driver (cmd/soak/), finds the cached
 # Vault server (scripts/vault-bin.sh) and runs hundreds of rotations under randomized
 # faults — a real Vault server with file storage killed, restarted and sealed, the
-# CertCentral simulator failing, keyroll and listener replicas killed — checking keyroll's
-# invariants all along (README.md, "Reliability"). Its last line is
+# CertCentral simulator failing, keyroll and listener replicas killed — while it rotates
+# the webhook's secret and the DigiCert API key the webhook runs authenticate with,
+# checking keyroll's invariants all along (docs/reliability.md). Its last line is
 #   soak: N rotations, F faults, D deliveries, R rejected, V invariant violations, seed S
 # and it exits 1 when R or V is not zero. Logs stay in cmd/soak/out/<seed>/.
 #

@@ -140,7 +140,7 @@ func (h *harness) applyKeyFault(rng *rand.Rand, fault string, p *keyrollProc) {
 			sig = syscall.SIGTERM
 		}
 		point := keyPoints[rng.IntN(len(keyPoints))]
-		delay := uniform(rng, 0, 30*time.Millisecond)
+		delay := uniform(rng, 0, 4*time.Millisecond) // a step of the API key takes a few ms
 		var once sync.Once
 		h.dc.keys.setHook(func(kp keyPoint, before bool) {
 			if kp != point || before != (point == kpCreateSent) {

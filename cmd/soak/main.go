@@ -10,7 +10,10 @@
 // dropping the response after applying a change, a listener replica restarted, and a
 // second keyroll started while one runs. Deliveries go to every replica all along with
 // the secret DigiCert holds at that instant, plus retries with older keys within their
-// overlap. The invariants are listed in README.md ("Reliability").
+// overlap. It also rotates the DigiCert API key (an api_key target whose document is every
+// webhook run's credential), with lost creates, 5xx on the key endpoints, crashes at its
+// steps and concurrent runs, and checks the orphan invariant after every run. The
+// invariants are listed in docs/reliability.md.
 //
 // The last line of its output is
 //

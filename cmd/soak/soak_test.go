@@ -93,3 +93,23 @@ func TestPickFollowsWeights(t *testing.T) {
 		t.Errorf("weight 1 of 4 drawn %d times in 10000: %v", a, fmt.Sprint(counts))
 	}
 }
+
+func TestRunsBesideAnotherNeverForceTheAPIKey(t *testing.T) {
+	h := &harness{s: defaultSettings(), dir: "/tmp/x"}
+	rng := newRand(3)
+	for range 200 {
+		for _, first := range []bool{true, false} {
+			args, api := h.secondRun(rng, first)
+			joined := strings.Join(args, " ")
+			forced := strings.Contains(joined, "--force")
+			switch {
+			case first && api:
+				t.Fatalf("beside a run forcing the API key, the second run rotates it too: %s", joined)
+			case api && forced:
+				t.Fatalf("a second run forces the API key: %s", joined)
+			case !api && !strings.Contains(joined, "--target soak "):
+				t.Fatalf("a forced second run is not the webhook's alone: %s", joined)
+			}
+		}
+	}
+}
