@@ -48,13 +48,14 @@ type keyWorld struct {
 }
 
 // newKeyWorld builds a keyWorld; block is the api_key target's api_key mapping, extra more
-// YAML (top-level keys), withID whether the document records current_id.
-func newKeyWorld(t *testing.T, block, extra string, withID bool) *keyWorld {
+// YAML (top-level keys), withID whether the document records current_id, simOpts the
+// simulator's options.
+func newKeyWorld(t *testing.T, block, extra string, withID bool, simOpts ...certcentraltest.Option) *keyWorld {
 	t.Helper()
 	kw := &keyWorld{keyPath: "keyroll/cli-test/key-" + keyset.Fingerprint(t.Name())[7:]}
 	kw.evidence = filepath.Join(t.TempDir(), "evidence.jsonl")
-	kw.world = newWorld(t, fmt.Sprintf("  - {name: %s, kind: api_key, vault_path: %q, api_key: %s}\nevidence: {file: %q}\n%s",
-		keyTarget, kw.keyPath, block, kw.evidence, extra))
+	kw.world = newWorldWith(t, fmt.Sprintf("  - {name: %s, kind: api_key, vault_path: %q, api_key: %s}\nevidence: {file: %q}\n%s",
+		keyTarget, kw.keyPath, block, kw.evidence, extra), simOpts...)
 	kw.oldID = kw.acct.KeyID()
 	cfg, _ := os.ReadFile(kw.config)
 	cfg = bytes.Replace(cfg, []byte("api_key_env: KEYROLL_TEST_API_KEY"), fmt.Appendf(nil, "api_key_vault: {path: %q, field: current}", kw.keyPath), 1)
@@ -343,31 +344,43 @@ func (kw *keyWorld) checkOrphanRevoked(o certcentraltest.Key) {
 // TestAPIKeyLostCreateResponse: DigiCert creates the key and its answer is lost (the
 // connection closed, or a 502 from a proxy): the run fails retryable with the intent in
 // Vault and an active key nobody holds; the next run revokes that orphan, then creates
-// again. The invariant holds at the end.
+// again. The invariant holds at the end, under each assumption about revoked keys.
 func TestAPIKeyLostCreateResponse(t *testing.T) {
-	for _, status := range []int{0, http.StatusBadGateway} {
-		t.Run(fmt.Sprintf("answer %d", status), func(t *testing.T) {
-			kw := newKeyWorld(t, "{overlap: 1h}", "", true)
-			kw.sim.LoseNextKeyCreate(status)
-			code, out, errs := kw.run("run", "--target", keyTarget)
-			t.Logf("run with the create's answer lost: exit %d\n%skeys:\n%s", code, out, kw.keys())
-			if code != 1 {
-				t.Fatalf("exit %d, want 1 (retryable)\n%s%s", code, out, errs)
-			}
-			d, _ := kw.doc()
-			orphans := kw.orphans()
-			if d.Creating == "" || len(orphans) != 1 || orphans[0].Name != d.Creating || d.CurrentID != strconv.Itoa(kw.oldID) {
-				t.Fatalf("after the lost answer: creating %q, orphans %+v\n%s", d.Creating, orphans, kw.keys())
-			}
-			t.Logf("document: creating %q current_id %s", d.Creating, d.CurrentID)
-			code, out, errs = kw.run("run", "--target", keyTarget)
-			t.Logf("next run: exit %d\n%skeys:\n%s", code, out, kw.keys())
-			if code != 0 {
-				t.Fatalf("next run: exit %d\n%s%s", code, out, errs)
-			}
-			kw.checkOrphanRevoked(orphans[0])
-		})
+	for _, a := range keyAssumptions {
+		for _, status := range []int{0, http.StatusBadGateway} {
+			t.Run(fmt.Sprintf("%s/answer %d", a.name, status), func(t *testing.T) { lostCreate(t, status, a.opts) })
+		}
 	}
+}
+
+// lostCreate is one case of TestAPIKeyLostCreateResponse.
+func lostCreate(t *testing.T, status int, simOpts []certcentraltest.Option) {
+	kw := newKeyWorld(t, "{overlap: 1h}", "", true, simOpts...)
+	kw.sim.LoseNextKeyCreate(status)
+	code, out, errs := kw.run("run", "--target", keyTarget)
+	t.Logf("run with the create's answer lost: exit %d\n%skeys:\n%s", code, out, kw.keys())
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (retryable)\n%s%s", code, out, errs)
+	}
+	d, _ := kw.doc()
+	orphans := kw.orphans()
+	if d.Creating == "" || len(orphans) != 1 || orphans[0].Name != d.Creating || d.CurrentID != strconv.Itoa(kw.oldID) {
+		t.Fatalf("after the lost answer: creating %q, orphans %+v\n%s", d.Creating, orphans, kw.keys())
+	}
+	t.Logf("document: creating %q current_id %s", d.Creating, d.CurrentID)
+	// A dry run prints the orphan's revoke and changes nothing.
+	_, v := kw.doc()
+	code, out, errs = kw.run("run", "--target", keyTarget, "--dry-run")
+	t.Logf("dry run: exit %d\n%s", code, out)
+	if _, v2 := kw.doc(); code != 0 || v2 != v || !kw.keyActive(orphans[0].ID) || !strings.Contains(out, fmt.Sprintf("PUT /key/%d/status revoked", orphans[0].ID)) {
+		t.Errorf("dry run: exit %d, version %d→%d, orphan active %v\n%s%s", code, v, v2, kw.keyActive(orphans[0].ID), out, errs)
+	}
+	code, out, errs = kw.run("run", "--target", keyTarget)
+	t.Logf("next run: exit %d\n%skeys:\n%s", code, out, kw.keys())
+	if code != 0 {
+		t.Fatalf("next run: exit %d\n%s%s", code, out, errs)
+	}
+	kw.checkOrphanRevoked(orphans[0])
 }
 
 // TestAPIKeyKilledBetweenIntentAndStage stops `keyroll run` after the intent is in Vault
@@ -445,7 +458,7 @@ func TestAPIKeyKilledBetweenIntentAndStage(t *testing.T) {
 }
 
 // writeKind names a write to an API key's document by what it changes: "intent",
-// "stage", "promote" or "" (another write, or not a write).
+// "stage", "promote", "retire" or "" (another write, or not a write).
 func writeKind(r *http.Request, body []byte) string {
 	if r.Method == http.MethodGet || !strings.Contains(r.URL.Path, "/data/") {
 		return ""
@@ -464,6 +477,8 @@ func writeKind(r *http.Request, body []byte) string {
 		return "stage"
 	case str("previous_id") != "" && str("previous_until") != "" && str("pending") == "" && str("rotation_id") != "" && str("previous_held_since") == "":
 		return "promote"
+	case str("previous") == "" && str("current_id") != "":
+		return "retire"
 	}
 	return ""
 }
@@ -748,4 +763,90 @@ func TestAPIKeyAndWebhookConcurrently(t *testing.T) {
 		}
 		t.Logf("keys:\n%s", kw.keys())
 	})
+}
+
+// keyAssumptions are the simulator's answers to a revoke DigiCert does not document:
+// re-revoking succeeds (the default), answers 400 (A9), or revoked keys vanish (A10).
+var keyAssumptions = []struct {
+	name string
+	opts []certcentraltest.Option
+}{
+	{"default", nil},
+	{"re-revoke 400", []certcentraltest.Option{certcentraltest.WithRerevokeError(true)}},
+	{"revoked keys hidden", []certcentraltest.Option{certcentraltest.WithHideRevokedKeys(true)}},
+}
+
+// TestAPIKeyRevokeCrashPoints: after the overlap, the revoke of the old key lands and its
+// answer is lost (the client's retry meets a revoked key), or Vault fails the retire
+// write that follows the revoke (the next run finds the previous key revoked and leaves it
+// out), under each assumption about re-revoking. Each ends with the old key revoked, the
+// document without it, and the next run clean.
+func TestAPIKeyRevokeCrashPoints(t *testing.T) {
+	for _, a := range keyAssumptions {
+		t.Run(a.name+"/revoke answer lost", func(t *testing.T) {
+			kw := newKeyWorld(t, "{overlap: 1h}", "", true, a.opts...)
+			if code, out, errs := kw.run("run", "--target", keyTarget); code != 0 {
+				t.Fatalf("rotation: exit %d\n%s%s", code, out, errs)
+			}
+			kw.endOverlap(0)
+			kw.sim.DropNextResponse(http.MethodPut, fmt.Sprintf("/key/%d/status", kw.oldID))
+			code, out, errs := kw.run("run", "--target", keyTarget)
+			t.Logf("run with the revoke's answer lost: exit %d\n%s%s", code, out, kw.keys())
+			kw.checkRetired(code, out, errs)
+		})
+		t.Run(a.name+"/retire write lost", func(t *testing.T) {
+			kw := newKeyWorld(t, "{overlap: 1h}", "", true, a.opts...)
+			if code, out, errs := kw.run("run", "--target", keyTarget); code != 0 {
+				t.Fatalf("rotation: exit %d\n%s%s", code, out, errs)
+			}
+			kw.endOverlap(0)
+			fv := newFaultyVault(t, kw.vault.Addr)
+			cfg, _ := os.ReadFile(kw.config)
+			if err := os.WriteFile(kw.config, bytes.Replace(cfg, []byte(kw.vault.Addr), []byte(fv.URL), 1), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			fv.set("retire", false)
+			code, out, errs := kw.run("run", "--target", keyTarget)
+			d, _ := kw.doc()
+			t.Logf("run with the retire write lost: exit %d, previous_id %q\n%s%s", code, d.PreviousID, out, kw.keys())
+			if code != 1 || fv.lost == 0 || kw.keyActive(kw.oldID) || d.PreviousID != strconv.Itoa(kw.oldID) {
+				t.Fatalf("exit %d (want 1), %d writes lost, old key active %v, previous_id %q\n%s%s", code, fv.lost, kw.keyActive(kw.oldID), d.PreviousID, out, errs)
+			}
+			if err := os.WriteFile(kw.config, cfg, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errs = kw.run("run", "--target", keyTarget)
+			t.Logf("next run: exit %d\n%s", code, out)
+			kw.checkRetired(code, out, errs)
+		})
+	}
+}
+
+// checkRetired checks a run that retired the old key: exit 0, the old key revoked, the
+// document without it; then a further run changes nothing and refuses nothing.
+func (kw *keyWorld) checkRetired(code int, out, errs string) {
+	kw.t.Helper()
+	d, v := kw.doc()
+	if code != 0 || kw.keyActive(kw.oldID) || d.Previous != "" || d.PreviousID != "" {
+		kw.t.Fatalf("exit %d, old key active %v, previous_id %q\n%s%s", code, kw.keyActive(kw.oldID), d.PreviousID, out, errs)
+	}
+	kw.checkInvariant()
+	code, out, errs = kw.run("run", "--target", keyTarget)
+	if _, v2 := kw.doc(); code != 0 || v2 != v || !strings.Contains(out, "skipped") {
+		kw.t.Errorf("a further run: exit %d, version %d→%d\n%s%s", code, v, v2, out, errs)
+	}
+}
+
+// TestAPIKeyNewKeyNotWorkingYet: DigiCert takes a moment before a new key authenticates
+// (assumption A6 played with a 2s delay): the run tries again with backoff and promotes it;
+// the old key is never left.
+func TestAPIKeyNewKeyNotWorkingYet(t *testing.T) {
+	kw := newKeyWorld(t, "{overlap: 1h}", "", true, certcentraltest.WithNewKeyDelay(2*time.Second))
+	code, out, errs := kw.run("run", "--target", keyTarget)
+	s, ok := step(kw.lastRecord(), "authenticate")
+	t.Logf("exit %d, authenticate: %s\n%s", code, s.Detail, out)
+	if code != 0 || !ok || strings.Contains(s.Detail, "attempt 1)") {
+		t.Errorf("exit %d, authenticate %+v: want success after a retry\n%s%s", code, s, out, errs)
+	}
+	kw.checkInvariant()
 }

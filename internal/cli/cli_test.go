@@ -54,6 +54,13 @@ var worldSeq int
 
 func newWorld(t *testing.T, extraYAML string) *world {
 	t.Helper()
+	return newWorldWith(t, extraYAML)
+}
+
+// newWorldWith is newWorld with a simulator that has more options (an assumption about
+// DigiCert played the other way, say).
+func newWorldWith(t *testing.T, extraYAML string, simOpts ...certcentraltest.Option) *world {
+	t.Helper()
 	worldSeq++
 	w := &world{t: t, vault: testenv.SharedVault(t), apiKey: "KEY" + strings.Repeat("x", 29) + fmt.Sprint(worldSeq)}
 	w.store = vault.NewStore(w.vault.Client(t), "secret")
@@ -72,7 +79,7 @@ func newWorld(t *testing.T, extraYAML string) *world {
 		rw.WriteHeader(http.StatusUnauthorized)
 	}))
 	t.Cleanup(lis.Close)
-	w.sim = certcentraltest.NewServer(certcentraltest.WithDeliveryClient(lis.Client()))
+	w.sim = certcentraltest.NewServer(append([]certcentraltest.Option{certcentraltest.WithDeliveryClient(lis.Client())}, simOpts...)...)
 	t.Cleanup(w.sim.Close)
 	w.acct = w.sim.AddAccount(w.apiKey)
 	initial, _ := keyset.Generate(40)
