@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -136,8 +137,15 @@ func (w *world) keyDoc(path string) (keyset.Document, int) {
 // output and -o json name the kind and key ids; a later run past the overlap revokes the
 // old key; no output holds a key.
 func TestRunRotatesTheAPIKey(t *testing.T) {
-	w, keyPath := apiKeyWorld(t, "{overlap: 1h}")
+	w, keyPath := apiKeyWorld(t, "{overlap: 1h, max_age: 30d}")
 	oldID := w.acct.KeyID()
+	evFile := filepath.Join(t.TempDir(), "evidence.jsonl")
+	f, err := os.OpenFile(w.config, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "evidence: {file: %q}\n", evFile)
+	f.Close()
 
 	code, out, errs := w.run("run", "--dry-run")
 	t.Log("\n" + out)
@@ -183,6 +191,17 @@ func TestRunRotatesTheAPIKey(t *testing.T) {
 	}
 	if d, _ := w.keyDoc(keyPath); d.Previous != "" || d.PreviousID != "" || d.CurrentID != strconv.Itoa(newID) {
 		t.Errorf("document after the retirement: previous %q id %q, current_id %s", keyset.Fingerprint(d.Previous), d.PreviousID, d.CurrentID)
+	}
+	w.checkNoLeak([]string{out, errs}, d.Current)
+
+	// The evidence report shows the API key's kind, its keys' ids and the revocation, and
+	// judges it by its own max_age.
+	code, out, errs = w.run("evidence", "report", evFile, "--config", w.config)
+	t.Log("\n" + out)
+	for _, want := range []string{"digicert-api-key (API key, max_age 30d)", fmt.Sprintf(" #%d`", oldID), fmt.Sprintf(" #%d`", newID), "PASS: every key within its cryptoperiod (max_age 30d)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("evidence report: exit %d, lacks %q\n%s%s", code, want, out, errs)
+		}
 	}
 	w.checkNoLeak([]string{out, errs}, d.Current)
 }

@@ -36,7 +36,8 @@ func evidenceReportCmd(env *Env) *cobra.Command {
 		Long: "Write a report of an evidence file for auditors. At the top, what verifying the file found:\n" +
 			"the chain, the signatures (--public-key), the RFC 3161 timestamps (--tsa-ca) and the anchor's\n" +
 			"history (--config and --vault). Then per target each key's life, every run, the scheduled runs\n" +
-			"that left no record (with --config), the maximum key age against rotation.max_age, failures\n" +
+			"that left no record (with --config), the maximum key age against rotation.max_age (an api_key\n" +
+			"target's api_key.max_age; its keys shown with their ids and revocations), failures\n" +
 			"and their time to recovery, and a verdict. A broken file exits 1, is BROKEN at the top and no\n" +
 			"target is judged.",
 		Example: "  keyroll evidence report evidence.jsonl --since 2026-01-01 --format html \\\n" +
@@ -49,7 +50,7 @@ func evidenceReportCmd(env *Env) *cobra.Command {
 	fs.StringVar(&f.since, "since", "", "start of the period (RFC 3339 or YYYY-MM-DD; default: the first record)")
 	fs.StringVar(&f.until, "until", "", "end of the period (RFC 3339 or YYYY-MM-DD; default: now)")
 	fs.StringVar(&f.format, "format", "md", "md, csv or html")
-	fs.StringVar(&f.maxAge, "max-age", "", "the cryptoperiod to judge keys by (default: rotation.max_age of --config, else 90d)")
+	fs.StringVar(&f.maxAge, "max-age", "", "the cryptoperiod to judge every target's keys by (default: rotation.max_age of --config, an api_key target's api_key.max_age, else 90d)")
 	fs.StringVar(&f.pubKey, "public-key", "", "PEM file of the Transit public key(s): verify every signature")
 	fs.Int64Var(&f.signedFrom, "signed-from", 0, "with --public-key: records before this seq may be unsigned")
 	fs.StringVar(&f.tsaCA, "tsa-ca", "", "PEM file of the Time-Stamp Authority's root(s): verify every RFC 3161 timestamp")
@@ -172,9 +173,16 @@ func (f *reportFlags) options(env *Env) (func(*evidence.Report) error, evidence.
 		if err != nil || d <= 0 {
 			return nil, o, nil, fmt.Errorf("%w: --max-age %q: want a positive duration such as 90d", ErrUsage, f.maxAge)
 		}
-		o.MaxAge = d
+		o.MaxAge = d // every target's, an api_key target's too
 	case cfg == nil:
 		o.MaxAge = config.Default().Rotation.MaxAge.D()
+	default:
+		o.TargetMaxAge = map[string]time.Duration{}
+		for _, t := range cfg.Targets {
+			if t.IsAPIKey() {
+				o.TargetMaxAge[t.Name] = cfg.MaxAgeFor(t)
+			}
+		}
 	}
 	return write, o, cfg, nil
 }

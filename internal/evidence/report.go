@@ -21,6 +21,9 @@ type ReportOptions struct {
 	// MaxAge is the cryptoperiod of a key (rotation.max_age): the longest it may stay the
 	// current key.
 	MaxAge time.Duration
+	// TargetMaxAge, when it names a target, is that target's own cryptoperiod in place of
+	// MaxAge (an api_key target's api_key.max_age).
+	TargetMaxAge map[string]time.Duration
 	// Now is when the report is made; zero: time.Now.
 	Now time.Time
 	// Trust is what verifying the file found (chain, signatures, anchor, timestamps). When
@@ -87,7 +90,11 @@ type Report struct {
 
 // TargetReport is one target's part of a Report.
 type TargetReport struct {
-	Target    string
+	Target string
+	// Kind is KindAPIKey when the target's records rotate an API key, "" for a webhook.
+	Kind string
+	// MaxAge is the cryptoperiod the target's keys are judged by.
+	MaxAge    time.Duration
 	Webhooks  []int       // the webhook ids its records name
 	Keys      []*KeyLife  // in order of promotion
 	Runs      []Run       // every attempt in the period, skips and forced cuts included
@@ -115,6 +122,11 @@ type Run struct {
 // KeyLife is the life of one key of a target, as far as the records tell it.
 type KeyLife struct {
 	Fingerprint string
+	// KeyID is an API key's id at the issuer (0: a webhook's key, or not recorded).
+	KeyID int
+	// Revoked is when a revoke step revoked this API key at the issuer (zero: not in the
+	// records); it stayed usable until then, whatever its overlap said.
+	Revoked time.Time
 	// Promoted is when it became the current key; zero when that was before the first
 	// record (then Age counts from the first record and is a lower bound).
 	Promoted time.Time
@@ -207,7 +219,10 @@ func BuildReport(recs []Record, o ReportOptions) *Report {
 	target := func(name string) *TargetReport {
 		tr := byName[name]
 		if tr == nil {
-			tr = &TargetReport{Target: name, broken: o.Trust.Broken}
+			tr = &TargetReport{Target: name, MaxAge: o.MaxAge, broken: o.Trust.Broken}
+			if d, ok := o.TargetMaxAge[name]; ok {
+				tr.MaxAge = d
+			}
 			byName[name] = tr
 			rep.Targets = append(rep.Targets, tr)
 		}
@@ -242,7 +257,7 @@ func BuildReport(recs []Record, o ReportOptions) *Report {
 		rep.Since = recs[0].StartedAt.UTC()
 	}
 	for _, tr := range rep.Targets {
-		tr.finish(rep.Since, rep.Until, o.MaxAge)
+		tr.finish(rep.Since, rep.Until)
 		if o.Next != nil {
 			tr.Missing = missingRuns(tr.Runs, o.Next, rep.Since, rep.Until)
 		}
@@ -262,7 +277,7 @@ func runOf(rec Record) Run {
 		forced := s.Outcome == "forced" || strings.Contains(s.Detail, "--force")
 		r.Forced = r.Forced || forced
 		switch {
-		case s.Name == "reconcile" && s.Outcome == "skipped", forced, s.Name == "retire":
+		case s.Name == "reconcile" && s.Outcome == "skipped", forced, s.Name == "retire", s.Name == "revoke", s.Name == "hold", s.Name == "revoke-orphan":
 			notes = append(notes, s.Name+": "+s.Detail)
 		}
 	}
@@ -326,10 +341,20 @@ func (tr *TargetReport) add(rec Record) {
 		f.Recovered = rec.FinishedAt.UTC()
 		f.Recovery = f.Recovered.Sub(f.Started)
 	}
+	if rec.Kind == KindAPIKey {
+		tr.Kind = KindAPIKey
+	}
 	if rec.OldFingerprint != "" && len(tr.Keys) == 0 {
-		tr.key(rec.OldFingerprint, rec.StartedAt.UTC())
+		tr.key(rec.OldFingerprint, rec.StartedAt.UTC()).KeyID = rec.OldKeyID
 	}
 	for _, s := range rec.Steps {
+		if s.Name == "revoke" && s.Outcome != "failed" {
+			for _, k := range tr.named(s.Detail) {
+				if k.Revoked.IsZero() {
+					k.Revoked = s.Time.UTC()
+				}
+			}
+		}
 		if s.Outcome != "ok" {
 			continue
 		}
@@ -361,6 +386,9 @@ func (tr *TargetReport) promoted(rec Record, s Step) {
 		return // "already promoted by a concurrent run"
 	}
 	nk.Promoted = s.Time.UTC()
+	if rec.NewKeyID != 0 {
+		nk.KeyID = rec.NewKeyID
+	}
 	for _, k := range tr.Keys {
 		if k != nk && k.Replaced.IsZero() {
 			k.Replaced = s.Time.UTC()
@@ -383,15 +411,10 @@ func (tr *TargetReport) promoted(rec Record, s Step) {
 // retiring returns the keys a retirement step names in its detail, or else the replaced
 // keys not yet retired.
 func (tr *TargetReport) retiring(detail string) []*KeyLife {
-	var out []*KeyLife
-	if fps := fingerprintIn.FindAllString(detail, -1); len(fps) > 0 {
-		for _, k := range tr.Keys {
-			if slices.Contains(fps, k.Fingerprint) {
-				out = append(out, k)
-			}
-		}
+	if out := tr.named(detail); len(out) > 0 || fingerprintIn.MatchString(detail) {
 		return out
 	}
+	var out []*KeyLife
 	for _, k := range tr.Keys {
 		if !k.Replaced.IsZero() && k.Retired.IsZero() {
 			out = append(out, k)
@@ -400,8 +423,37 @@ func (tr *TargetReport) retiring(detail string) []*KeyLife {
 	return out
 }
 
+// named returns the keys whose fingerprints a step's detail names.
+func (tr *TargetReport) named(detail string) []*KeyLife {
+	var out []*KeyLife
+	fps := fingerprintIn.FindAllString(detail, -1)
+	for _, k := range tr.Keys {
+		if slices.Contains(fps, k.Fingerprint) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// Label is the key as the report shows it: its fingerprint, and an API key's id.
+func (k *KeyLife) Label() string {
+	if k.KeyID == 0 {
+		return k.Fingerprint
+	}
+	return fmt.Sprintf("%s #%d", k.Fingerprint, k.KeyID)
+}
+
+// KindName is the target's kind as the report names it.
+func (tr *TargetReport) KindName() string {
+	if tr.Kind == KindAPIKey {
+		return "API key"
+	}
+	return "webhook secret"
+}
+
 // finish computes ages and the verdict, keeping the keys and failures of the period.
-func (tr *TargetReport) finish(since, until time.Time, maxAge time.Duration) {
+func (tr *TargetReport) finish(since, until time.Time) {
+	maxAge := tr.MaxAge
 	var keys []*KeyLife
 	for _, k := range tr.Keys {
 		end := k.Replaced
@@ -418,6 +470,9 @@ func (tr *TargetReport) finish(since, until time.Time, maxAge time.Duration) {
 			if !t.IsZero() && (k.AcceptedUntil.IsZero() || t.Before(k.AcceptedUntil)) && !k.Replaced.IsZero() {
 				k.AcceptedUntil = t
 			}
+		}
+		if !k.Revoked.IsZero() {
+			k.AcceptedUntil = k.Revoked // an API key works until the issuer revokes it
 		}
 		last := end
 		if k.OverlapUntil.After(last) {

@@ -259,3 +259,53 @@ func TestReportRetirementAndSchedule(t *testing.T) {
 		t.Errorf("markdown:\n%s", md.String())
 	}
 }
+
+// TestReportAPIKey: an API key's records show its kind, each key's id beside its
+// fingerprint and when the issuer revoked it (the end of its use, not the overlap's), and
+// judge it by its own max_age (TargetMaxAge) while a webhook keeps rotation.max_age.
+func TestReportAPIKey(t *testing.T) {
+	fp := func(c byte) string { return "sha256:" + strings.Repeat(string(c), 16) }
+	rot := func(at time.Duration, old, new byte, oldID, newID int) Record {
+		ts := t0.Add(at)
+		return Record{RotationID: "r", Target: "digicert-api-key", Kind: KindAPIKey, Trigger: TriggerSchedule, StartedAt: ts, FinishedAt: ts.Add(time.Minute),
+			Outcome: OutcomeRotated, OldFingerprint: fp(old), NewFingerprint: fp(new), OldKeyID: oldID, NewKeyID: newID, OverlapUntil: Time(ts.Add(day)),
+			Steps: []Step{{Name: "create", Time: ts, Outcome: "ok"}, {Name: "promote", Time: ts.Add(time.Minute), Outcome: "ok"}}}
+	}
+	revoke := Record{Target: "digicert-api-key", Kind: KindAPIKey, StartedAt: t0.Add(3 * day), FinishedAt: t0.Add(3 * day), Outcome: OutcomeSkipped, OldFingerprint: fp('2'), OldKeyID: 502,
+		Steps: []Step{
+			{Name: "revoke", Time: t0.Add(3 * day), Outcome: "revoked", Detail: "the previous key 501 " + fp('1') + ": last used 2027-01-01T00:00:00Z"},
+			{Name: "retire", Time: t0.Add(3 * day), Outcome: "ok", Detail: "retired " + fp('1') + "; destroyed versions 1"}}}
+	hook := Record{RotationID: "h", Target: "prod-us", StartedAt: t0, FinishedAt: t0, Outcome: OutcomeRotated, OldFingerprint: fp('a'), NewFingerprint: fp('b'),
+		WebhookID: 7, Steps: []Step{{Name: "promote", Time: t0, Outcome: "ok"}}}
+	recs := []Record{hook, rot(0, '1', '2', 501, 502), revoke, rot(40*day, '2', '3', 502, 503)}
+	r := BuildReport(recs, ReportOptions{MaxAge: 90 * day, TargetMaxAge: map[string]time.Duration{"digicert-api-key": 30 * day}, Until: t0.Add(50 * day)})
+	key, us := r.Targets[0], r.Targets[1]
+	if key.Kind != KindAPIKey || key.MaxAge != 30*day || us.Kind != "" || us.MaxAge != 90*day {
+		t.Fatalf("kinds and max ages: %+v / %+v", key, us)
+	}
+	if len(key.Keys) != 3 || key.Keys[0].KeyID != 501 || key.Keys[1].KeyID != 502 || key.Keys[2].KeyID != 503 {
+		t.Fatalf("key ids: %+v", key.Keys)
+	}
+	if k := key.Keys[0]; !k.Revoked.Equal(t0.Add(3*day)) || !k.AcceptedUntil.Equal(k.Revoked) || k.Retired.IsZero() {
+		t.Errorf("the revoked key: %+v", k)
+	}
+	if len(key.Over) != 1 || key.Over[0].KeyID != 502 || !strings.Contains(key.Verdict(key.MaxAge), "over max_age 30d") || !us.Pass() {
+		t.Errorf("verdicts: %q over %v; %q", key.Verdict(key.MaxAge), key.Over, us.Verdict(us.MaxAge))
+	}
+	var md, csvOut, html bytes.Buffer
+	if err := r.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	_ = r.WriteCSV(&csvOut)
+	_ = r.WriteHTML(&html)
+	for name, out := range map[string]string{"md": md.String(), "csv": csvOut.String(), "html": html.String()} {
+		for _, want := range []string{fp('1') + " #501", fp('3') + " #503", "digicert-api-key (API key, max_age 30d)"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s lacks %q", name, want)
+			}
+		}
+	}
+	if !strings.Contains(csvOut.String(), "revoked,"+fp('1')+" #501,at the issuer") || !strings.Contains(md.String(), "API key. **FAIL") {
+		t.Errorf("the revoke or the kind is not shown:\n%s\n%s", csvOut.String(), md.String())
+	}
+}

@@ -31,22 +31,25 @@ func (tr *TargetReport) events() []event {
 	var ev []event
 	for _, k := range tr.Keys {
 		if k.Promoted.IsZero() {
-			ev = append(ev, event{k.firstRecord, "current", k.Fingerprint, "promoted before the first record"})
+			ev = append(ev, event{k.firstRecord, "current", k.Label(), "promoted before the first record"})
 		} else {
-			ev = append(ev, event{k.Promoted, "promoted", k.Fingerprint, ""})
+			ev = append(ev, event{k.Promoted, "promoted", k.Label(), ""})
 		}
 		if !k.Replaced.IsZero() {
 			age := days(k.Age)
 			if k.AgeIsBound {
 				age = "≥ " + age
 			}
-			ev = append(ev, event{k.Replaced, "entered overlap", k.Fingerprint, fmt.Sprintf("accepted until %s%s; current for %s", ts(k.AcceptedUntil), plannedNote(k), age)})
+			ev = append(ev, event{k.Replaced, "entered overlap", k.Label(), fmt.Sprintf("accepted until %s%s; current for %s", ts(k.AcceptedUntil), plannedNote(k), age)})
 		}
 		if !k.Retired.IsZero() {
-			ev = append(ev, event{k.Retired, "retired", k.Fingerprint, ""})
+			ev = append(ev, event{k.Retired, "retired", k.Label(), ""})
+		}
+		if !k.Revoked.IsZero() {
+			ev = append(ev, event{k.Revoked, "revoked", k.Label(), "at the issuer"})
 		}
 		if !k.Destroyed.IsZero() {
-			ev = append(ev, event{k.Destroyed, "destroyed", k.Fingerprint, k.DestroyedVersions})
+			ev = append(ev, event{k.Destroyed, "destroyed", k.Label(), k.DestroyedVersions})
 		}
 	}
 	for _, t := range tr.Missing {
@@ -115,7 +118,10 @@ func (r *Report) facts() []fact {
 	var scope []string
 	for _, tr := range r.Targets {
 		s := tr.Target
-		if len(tr.Webhooks) > 0 {
+		switch {
+		case tr.Kind == KindAPIKey:
+			s += " (API key, max_age " + days(tr.MaxAge) + ")"
+		case len(tr.Webhooks) > 0:
 			s += " (webhook " + strings.Trim(fmt.Sprint(tr.Webhooks), "[]") + ")"
 		}
 		scope = append(scope, s)
@@ -169,7 +175,7 @@ func (r *Report) WriteCSV(w io.Writer) error {
 			row(tr.Target, ts(run.Started), "run "+string(run.Outcome), "", runDetail(run))
 		}
 		row(tr.Target, ts(r.Until), "max key age", tr.OldestKey, days(tr.MaxKeyAge))
-		row(tr.Target, ts(r.Until), "verdict", "", tr.Verdict(r.MaxAge))
+		row(tr.Target, ts(r.Until), "verdict", "", tr.Verdict(tr.MaxAge))
 	}
 	for _, rep := range r.Repairs {
 		row("", ts(rep.FinishedAt), "file repaired", "", repairDetail(rep))
@@ -229,7 +235,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 
 // writeMarkdown writes one target's section.
 func (tr *TargetReport) writeMarkdown(b *strings.Builder, r *Report) {
-	fmt.Fprintf(b, "## %s\n\n**%s**. Oldest key while current: %s (%s).\n\n", mdCell(tr.Target), mdCell(tr.Verdict(r.MaxAge)), mdCell(tr.OldestKey), days(tr.MaxKeyAge))
+	fmt.Fprintf(b, "## %s\n\n%s. **%s**. Oldest key while current: %s (%s).\n\n", mdCell(tr.Target), tr.KindName(), mdCell(tr.Verdict(tr.MaxAge)), mdCell(tr.OldestKey), days(tr.MaxKeyAge))
 	b.WriteString("| key | promoted | entered overlap | accepted until | retired | destroyed | current for |\n|---|---|---|---|---|---|---|\n")
 	for _, k := range tr.Keys {
 		promoted, age := ts(k.Promoted), days(k.Age)
@@ -243,7 +249,7 @@ func (tr *TargetReport) writeMarkdown(b *strings.Builder, r *Report) {
 		if k.DestroyedVersions != "" {
 			destroyed += " (" + k.DestroyedVersions + ")"
 		}
-		fmt.Fprintf(b, "| `%s` | %s | %s | %s%s | %s | %s | %s |\n", mdCell(k.Fingerprint), promoted, ts(k.Replaced), ts(k.AcceptedUntil), plannedNote(k), ts(k.Retired), destroyed, age)
+		fmt.Fprintf(b, "| `%s` | %s | %s | %s%s | %s | %s | %s |\n", mdCell(k.Label()), promoted, ts(k.Replaced), ts(k.AcceptedUntil), plannedNote(k), ts(k.Retired), destroyed, age)
 	}
 	if len(tr.Failures) == 0 {
 		b.WriteString("\nNo failures.\n")
@@ -306,7 +312,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		data.Targets = append(data.Targets, target{tr, tr.Verdict(r.MaxAge), tr.Pass(), svg})
+		data.Targets = append(data.Targets, target{tr, tr.Verdict(tr.MaxAge), tr.Pass(), svg})
 	}
 	return reportHTML.Execute(w, data)
 }
@@ -331,12 +337,12 @@ th{background:#f3f3f3}code{font-size:.95em}.pass{color:#116611;font-weight:bold}
 {{end}}</table>
 <p class="legend"><span style="background:#2b6cb0"></span>current key<span style="background:#90cdf4"></span>overlap (old key still accepted)<span style="background:#e53e3e"></span>failed attempt<span style="background:#38a169"></span>recovered<span style="background:#999"></span>skipped run<span style="background:#dd6b20"></span>missing scheduled run<span style="border-left:2px dashed #b00;width:0"></span>max_age reached</p>
 {{range .Targets}}
-<h2>{{.Target}}</h2>
+<h2>{{.Target}} ({{.KindName}})</h2>
 <p class="{{if .Pass}}pass{{else}}fail{{end}}">{{.Verdict}}</p>
 <p>Oldest key while current: <code>{{.OldestKey}}</code> ({{days .MaxKeyAge}}).</p>
 {{.SVG}}
 <table><tr><th>key</th><th>promoted</th><th>entered overlap</th><th>accepted until</th><th>retired</th><th>destroyed</th><th>current for</th></tr>
-{{range .Keys}}<tr><td><code>{{.Fingerprint}}</code></td><td>{{if .AgeIsBound}}before first record{{else}}{{ts .Promoted}}{{end}}</td><td>{{ts .Replaced}}</td><td>{{ts .AcceptedUntil}}{{planned .}}</td><td>{{ts .Retired}}</td><td>{{ts .Destroyed}}{{if .DestroyedVersions}} ({{.DestroyedVersions}}){{end}}</td><td{{if .OverMaxAge}} class="fail"{{end}}>{{if .AgeIsBound}}≥ {{end}}{{days .Age}}</td></tr>
+{{range .Keys}}<tr><td><code>{{.Label}}</code></td><td>{{if .AgeIsBound}}before first record{{else}}{{ts .Promoted}}{{end}}</td><td>{{ts .Replaced}}</td><td>{{ts .AcceptedUntil}}{{planned .}}</td><td>{{ts .Retired}}</td><td>{{ts .Destroyed}}{{if .DestroyedVersions}} ({{.DestroyedVersions}}){{end}}</td><td{{if .OverMaxAge}} class="fail"{{end}}>{{if .AgeIsBound}}≥ {{end}}{{days .Age}}</td></tr>
 {{end}}</table>
 {{if .Failures}}<table><tr><th>failed</th><th>attempts</th><th>error</th><th>recovered</th><th>time to recovery</th></tr>
 {{range .Failures}}<tr><td>{{ts .Started}}</td><td>{{.Attempts}}</td><td>{{.Code}}: {{.Message}}</td><td>{{if .Recovered.IsZero}}not yet{{else}}{{ts .Recovered}}{{end}}</td><td>{{if .Recovered.IsZero}}—{{else}}{{days .Recovery}}{{end}}</td></tr>
@@ -399,7 +405,7 @@ func (r *Report) timeline(tr *TargetReport) (template.HTML, error) {
 			svgShape{Kind: "text", X: x(t), Y: 14, Anchor: anchor, Text: t.UTC().Format(axisTime)})
 	}
 	for i, k := range tr.Keys {
-		sh = append(sh, r.keyShapes(k, top+row*float64(i), x, to)...)
+		sh = append(sh, r.keyShapes(k, tr.MaxAge, top+row*float64(i), x, to)...)
 	}
 	y := top + row*float64(len(tr.Keys))
 	sh = append(sh, svgShape{Kind: "text", X: 4, Y: y + 14, Text: "runs"})
@@ -430,7 +436,7 @@ func (r *Report) timeline(tr *TargetReport) (template.HTML, error) {
 }
 
 // keyShapes draws one key's row at y.
-func (r *Report) keyShapes(k *KeyLife, y float64, x func(time.Time) float64, to time.Time) []svgShape {
+func (r *Report) keyShapes(k *KeyLife, maxAge time.Duration, y float64, x func(time.Time) float64, to time.Time) []svgShape {
 	start := k.Promoted
 	if start.IsZero() {
 		start = k.firstRecord
@@ -440,7 +446,7 @@ func (r *Report) keyShapes(k *KeyLife, y float64, x func(time.Time) float64, to 
 		end = to
 	}
 	sh := []svgShape{
-		{Kind: "text", X: 4, Y: y + 14, Text: k.Fingerprint},
+		{Kind: "text", X: 4, Y: y + 14, Text: k.Label()},
 		{Kind: "rect", X: x(start), Y: y + 2, W: max(x(end)-x(start), 1), H: 16, Fill: "#2b6cb0",
 			Title: fmt.Sprintf("%s current %s to %s (%s)", k.Fingerprint, ts(start), ts(end), days(k.Age))},
 	}
@@ -448,8 +454,8 @@ func (r *Report) keyShapes(k *KeyLife, y float64, x func(time.Time) float64, to 
 		sh = append(sh, svgShape{Kind: "rect", X: x(end), Y: y + 2, W: max(x(k.AcceptedUntil)-x(end), 1), H: 16, Fill: "#90cdf4",
 			Title: fmt.Sprintf("%s accepted in overlap until %s", k.Fingerprint, ts(k.AcceptedUntil))})
 	}
-	if r.MaxAge > 0 && !k.Promoted.IsZero() {
-		if due := k.Promoted.Add(r.MaxAge); !due.After(to) && !due.After(end) { // reached while current
+	if maxAge > 0 && !k.Promoted.IsZero() {
+		if due := k.Promoted.Add(maxAge); !due.After(to) && !due.After(end) { // reached while current
 			sh = append(sh, svgShape{Kind: "line", X: x(due), Y: y, X2: x(due), Y2: y + 20, Stroke: "#b00", Dash: "3,2", Title: "max_age reached " + ts(due)})
 		}
 	}
