@@ -599,7 +599,7 @@ func (kw *keyWorld) useOldKeyAfterGrace() {
 func TestAPIKeyStillInUse(t *testing.T) {
 	t.Run("hold", func(t *testing.T) {
 		rcv := receivertest.Start(t)
-		kw := newKeyWorld(t, "{overlap: 1h, grace: 1m}", fmt.Sprintf("notify:\n  - {url: %q, format: json, on: [needs_human]}\n", rcv.URL), true)
+		kw := newKeyWorld(t, "{overlap: 1h, grace: 1m}", fmt.Sprintf("notify:\n  - {url: %q, format: json, on: [needs_human, revoked_in_use]}\n", rcv.URL), true)
 		if code, out, errs := kw.run("run", "--target", keyTarget); code != 0 {
 			t.Fatalf("rotation: exit %d\n%s%s", code, out, errs)
 		}
@@ -636,15 +636,19 @@ func TestAPIKeyStillInUse(t *testing.T) {
 		if s, ok := step(kw.lastRecord(), "revoke"); !ok || !strings.Contains(s.Detail, "still in use") || !strings.Contains(s.Detail, "last used") {
 			t.Errorf("the revoke step does not say the key was still in use: %+v", s)
 		}
+		if b := rcv.Bodies(); len(b) != 3 || !strings.Contains(b[2], `"event":"revoked_in_use"`) {
+			t.Errorf("notifications: %q, want needs_human twice then revoked_in_use", b)
+		}
 		if code, out, _ = kw.run("status", "--target", keyTarget); code != 0 || strings.Contains(out, "HELD") {
 			t.Errorf("status after the revoke: exit %d\n%s", code, out)
 		}
 		kw.checkInvariant()
 	})
 	t.Run("revoke", func(t *testing.T) {
-		rcv := receivertest.Start(t)
-		kw := newKeyWorld(t, "{overlap: 1h, grace: 1m, in_use: revoke}",
-			fmt.Sprintf("notify:\n  - {url: %q, format: json, on: [needs_human, failed, skipped]}\n", rcv.URL), true)
+		rcv, slack := receivertest.Start(t), receivertest.Start(t)
+		kw := newKeyWorld(t, "{overlap: 1h, grace: 1m, in_use: revoke}", fmt.Sprintf(
+			"notify:\n  - {url: %q, format: json, on: [needs_human, failed, revoked_in_use]}\n  - {url: %q, format: slack, on: [revoked_in_use]}\n",
+			rcv.URL, slack.URL), true)
 		if code, out, errs := kw.run("run", "--target", keyTarget); code != 0 {
 			t.Fatalf("rotation: exit %d\n%s%s", code, out, errs)
 		}
@@ -658,8 +662,13 @@ func TestAPIKeyStillInUse(t *testing.T) {
 		if !ok || !strings.Contains(s.Detail, "still in use") {
 			t.Errorf("the revoke step does not say the key was still in use: %+v", s)
 		}
-		if bodies := rcv.Bodies(); len(bodies) != 1 || !strings.Contains(bodies[0], "still in use") {
-			t.Errorf("notifications: %q, want the run's, saying the key was still in use", bodies)
+		if b := rcv.Bodies(); len(b) != 1 || !strings.Contains(b[0], `"event":"revoked_in_use"`) || !strings.Contains(b[0], "still in use") {
+			t.Errorf("notifications: %q, want one revoked_in_use saying the key was still in use", b)
+		}
+		d, _ := kw.doc()
+		want := fmt.Sprintf("revoked in use; current key %s; the previous key %d %s: still in use, last used", keyset.Fingerprint(d.Current), kw.oldID, keyset.Fingerprint(kw.apiKey))
+		if b := slack.Bodies(); len(b) != 1 || !strings.Contains(b[0], want) {
+			t.Errorf("slack: %q, want the key and its last use (%q)", b, want)
 		}
 		kw.checkInvariant()
 	})

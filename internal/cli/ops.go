@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -86,7 +88,11 @@ func (o *ops) finished(ctx context.Context, a *app, results []rotate.Result, rea
 		needsHuman := failure.Of(r.Err) == failure.NeedsHuman
 		o.rot.Observe(metrics.Run{Target: r.Target, Outcome: string(r.Outcome), Failed: r.Err != nil,
 			NeedsHuman: needsHuman, Duration: r.Duration, Finished: time.Now()})
-		events = append(events, notify.Event{Names: o.eventNames(r.Target, r.Outcome, r.Err != nil, needsHuman), Record: r.Record})
+		names := o.eventNames(r.Target, r.Outcome, r.Err != nil, needsHuman)
+		if revokedInUse(r.Record) {
+			names = append([]string{config.EventRevokedInUse}, names...)
+		}
+		events = append(events, notify.Event{Names: names, Record: r.Record})
 		if o.cfg.Evidence.Timestamp != nil {
 			o.rot.ObserveUntimestamped(r.Target, a.untimestamped)
 		}
@@ -145,6 +151,14 @@ func (o *ops) eventNames(target string, outcome evidence.Outcome, failed, needsH
 		return []string{config.EventRecovered, string(outcome)}
 	}
 	return []string{string(outcome)}
+}
+
+// revokedInUse says whether a run revoked an old API key that was still in use (its
+// revoke step says so: in_use: revoke, or --revoke-in-use).
+func revokedInUse(rec evidence.Record) bool {
+	return slices.ContainsFunc(rec.Steps, func(s evidence.Step) bool {
+		return s.Name == string(rotate.StepRevoke) && s.Outcome == "revoked" && strings.Contains(s.Detail, ": still in use")
+	})
 }
 
 func (o *ops) notify(ctx context.Context, events []notify.Event) {

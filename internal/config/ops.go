@@ -30,10 +30,13 @@ const (
 	EventFailed     = "failed"      // the run failed (retryable or not)
 	EventNeedsHuman = "needs_human" // the run failed on something only a human can fix
 	EventRecovered  = "recovered"   // the first success after a failure
+	// EventRevokedInUse: an old API key still in use after its successor's promote plus
+	// grace was revoked anyway (api_key.in_use: revoke, or run --revoke-in-use).
+	EventRevokedInUse = "revoked_in_use"
 )
 
 // Events lists every notification event.
-var Events = []string{EventRotated, EventResumed, EventSkipped, EventFailed, EventNeedsHuman, EventRecovered}
+var Events = []string{EventRotated, EventResumed, EventSkipped, EventFailed, EventNeedsHuman, EventRecovered, EventRevokedInUse}
 
 // Notify is one notification endpoint. Its URL (often a secret Slack webhook URL) is
 // never logged.

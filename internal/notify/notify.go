@@ -201,6 +201,13 @@ func Text(event string, rec evidence.Record) string {
 	} else if rec.OldFingerprint != "" {
 		fmt.Fprintf(&b, "; current key %s", rec.OldFingerprint)
 	}
+	if event == "revoked_in_use" {
+		for _, s := range rec.Steps {
+			if s.Name == "revoke" {
+				fmt.Fprintf(&b, "; %s", s.Detail) // which key, when last used: never a key
+			}
+		}
+	}
 	fmt.Fprintf(&b, "; rotation %s", rec.RotationID)
 	return b.String()
 }
