@@ -281,7 +281,7 @@ func TestCheckAPIKeyPerRole(t *testing.T) {
 		listedOK bool
 	}{
 		{0, 0, []string{"ok    digicert-api-key: key %d \"check key\" of user 10001: active, unrestricted, created ",
-			"ok    digicert-api-key: GET /key?user_id=10001: 3 keys (3 active, 0 revoked listed: A10): this key may list its user's keys, so by A1 create and revoke them",
+			"ok    digicert-api-key: GET /key?user_id=10001: 3 key(s) (3 active, 0 revoked listed: A10): this key may list its user's keys, so by A1 create and revoke them",
 			"ok    digicert-api-key: GET /webhook: 200: this key may read the webhook",
 			"ok    digicert-api-key: last_used_date 20",
 			"ok    digicert-api-key: unrestricted: by A1 this key may create and revoke its user's keys (rotate itself; it never needs to revoke itself: A4); by A3 it may read and manage the webhook"},

@@ -197,3 +197,55 @@ targets:
 		t.Errorf("listenTarget(key) = %v", err)
 	}
 }
+
+// TestCheckWarnsOfCoarseLastUsed: against an issuer that records last_used_date by the
+// day (assumption A7 wrong), check warns that the in-use check could miss a consumer.
+func TestCheckWarnsOfCoarseLastUsed(t *testing.T) {
+	ctx := context.Background()
+	srv := testenv.SharedVault(t)
+	sim := certcentraltest.NewServer(certcentraltest.WithLastUsedPrecision(certcentraltest.LastUsedDay))
+	t.Cleanup(sim.Close)
+	key := "KEY" + strings.Repeat("d", 33)
+	acct := sim.AddAccount(key)
+	path := "keyroll/cli-internal/" + keyset.Fingerprint(t.Name())[7:]
+	src := fmt.Sprintf(`
+vault: {address: %q, auth: {method: token}}
+certcentral: {url: %q}
+listener: {refresh: 0s}
+rotation: {propagation_delay: 0s}
+targets:
+  - {name: key, kind: api_key, vault_path: %q}
+`, srv.Addr, sim.URL(), path)
+	lookup := func(k string) (string, bool) {
+		if k == "VAULT_TOKEN" {
+			return srv.RootToken, true
+		}
+		return "", false
+	}
+	cfg, err := config.Read(strings.NewReader(src), lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Log: zerolog.Nop(), LookupEnv: lookup}
+	a, err := newApp(ctx, env, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.store.Write(ctx, path, keyset.Document{Current: key, CurrentID: strconv.Itoa(acct.KeyID())}, 0); err != nil {
+		t.Fatal(err)
+	}
+	rep := &CheckReport{}
+	tg, _ := cfg.Target("key")
+	if err := a.checkAPIKey(ctx, rep, tg, keyset.Document{Current: key, CurrentID: strconv.Itoa(acct.KeyID())}); err != nil {
+		t.Fatalf("checkAPIKey: %v", err)
+	}
+	var last string
+	for _, l := range rep.Checks {
+		if l.Check == "api_key_last_used" {
+			last = l.Message
+		}
+	}
+	if now := time.Now().UTC(); now.Sub(now.Truncate(24*time.Hour)) > time.Minute && !strings.Contains(last, "is a day, not a time (A7)") {
+		t.Errorf("last_used_date line: %q", last)
+	}
+}

@@ -116,7 +116,7 @@ func (a *app) checkKeyList(ctx context.Context, out *CheckReport, t config.Targe
 	for i, k := range orphans {
 		ids[i] = strconv.Itoa(k.ID)
 	}
-	msg := fmt.Sprintf("GET /key?user_id=%d: %d keys (%d active, %d revoked listed: A10): this key may list its user's keys, so by A1 create and revoke them", self.UserID, len(list), active, revoked)
+	msg := fmt.Sprintf("GET /key?user_id=%d: %d key(s) (%d active, %d revoked listed: A10): this key may list its user's keys, so by A1 create and revoke them", self.UserID, len(list), active, revoked)
 	if len(orphans) > 0 {
 		msg += fmt.Sprintf("; %d active key(s) keyroll made that the document does not hold (%s): the next run revokes them", len(orphans), strings.Join(ids, ", "))
 	}

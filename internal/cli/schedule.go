@@ -155,7 +155,11 @@ func (j *scheduledJob) wakeAtWindowEnds(ctx context.Context) {
 	now := j.clock.Now()
 	for _, t := range j.a.cfg.Targets {
 		if vv, err := j.a.store.Read(ctx, t.VaultPath); err == nil {
-			if end := rotate.When(vv.Doc, policy(j.a.cfg), now).Retire; !end.IsZero() {
+			p := policy(j.a.cfg)
+			if tp := targetPolicy(j.a.cfg, t); tp != nil {
+				p = *tp // an api_key target's own
+			}
+			if end := rotate.When(vv.Doc, p, now).Retire; !end.IsZero() {
 				j.retireAt(end) // now when the window is already over: retire at once
 			}
 		}
