@@ -168,6 +168,9 @@ promoted=$(date +%s)
 say "the account's API keys (GET /_sim/keys): the new key is current, the old one still active during the overlap"
 sim_keys
 
+say "keyroll status  (both kinds; the old API key is the previous key until its overlap ends)"
+"$kr" status || true
+
 say "an event delivered by the simulator with the new key"
 curl -s -X POST "http://127.0.0.1:$sport/_sim/deliver?api_key=$DIGICERT_API_KEY&event=certificate_issued"; echo
 
