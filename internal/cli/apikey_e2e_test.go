@@ -859,3 +859,70 @@ func TestAPIKeyNewKeyNotWorkingYet(t *testing.T) {
 	}
 	kw.checkInvariant()
 }
+
+// TestAPIKeyConcurrentRuns: four `keyroll run` processes rotate the API key at once, its
+// creates slowed down. Each takes over the intent it finds, so runs may give up retryable
+// (exit 1, "too many concurrent writers"); at least one finishes. Exactly one new key is
+// promoted, the old key is its previous, and every other key a run created is revoked: no
+// orphan.
+func TestAPIKeyConcurrentRuns(t *testing.T) {
+	kw := newKeyWorld(t, "{overlap: 1h}", "", true)
+	// Slow creates: a run's intent is in Vault while its create is in flight, and the
+	// others take the intent over and create their own keys.
+	kw.sim.Inject(certcentraltest.Fault{Method: http.MethodPost, Path: "/key/user/*", Count: -1, Latency: 300 * time.Millisecond})
+	bin := keyrollBinary(t)
+	var wg sync.WaitGroup
+	codes, outs := make([]int, 4), make([]string, 4)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(bin, "run", "--config", kw.config, "--target", keyTarget)
+			cmd.Env = append(os.Environ(), "VAULT_TOKEN="+kw.vault.RootToken)
+			var b bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &b, &b
+			err := cmd.Run()
+			outs[i] = b.String()
+			if ee, ok := err.(*exec.ExitError); ok {
+				codes[i] = ee.ExitCode()
+			} else if err != nil {
+				codes[i] = -1
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("exits %v, %d keys created\nkeys:\n%s", codes, len(kw.acct.Keys())-1, kw.keys())
+	ok := 0
+	for i, c := range codes {
+		switch {
+		case c == 0:
+			ok++
+		case c == 1 && strings.Contains(outs[i], "too many concurrent writers"):
+			// Each run takes the others' intent over: a run that keeps losing gives up,
+			// retryable, having revoked every key it created.
+		default:
+			t.Errorf("process %d: exit %d\n%s", i, c, outs[i])
+		}
+	}
+	if ok == 0 {
+		t.Error("no run finished the rotation")
+	}
+	if code, out, errs := kw.run("run", "--target", keyTarget); code != 0 || !strings.Contains(out, "skipped") {
+		t.Errorf("a later run: exit %d\n%s%s", code, out, errs)
+	}
+	d, _ := kw.doc()
+	if d.CurrentID == strconv.Itoa(kw.oldID) || d.PreviousID != strconv.Itoa(kw.oldID) || d.Pending != "" || d.Creating != "" || !kw.keyActive(kw.oldID) {
+		t.Errorf("document: current_id %s previous_id %s pending_id %q creating %q; old key active %v", d.CurrentID, d.PreviousID, d.PendingID, d.Creating, kw.keyActive(kw.oldID))
+	}
+	active := 0
+	for _, k := range kw.acct.Keys() {
+		if k.Status == certcentraltest.KeyActive {
+			active++
+		}
+	}
+	if active != 2 {
+		t.Errorf("%d active keys, want the old and the one promoted\n%s", active, kw.keys())
+	}
+	kw.checkInvariant()
+	kw.checkNoLeak(outs, d.Current)
+}
