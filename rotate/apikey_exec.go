@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"time"
@@ -18,12 +19,24 @@ import (
 const (
 	authAttempts = 4
 	authBackoff  = time.Second
+	// conflictPause bounds the random pause before observing again after a lost
+	// check-and-set, doubled after each.
+	conflictPause = 250 * time.Millisecond
 )
 
 // doKeys is do for an API-key target: observe, plan, carry out; a lost check-and-set
 // observes and plans again.
 func (r *run) doKeys(ctx context.Context) (evidence.Outcome, error) {
-	for range maxReconcile {
+	for i := range maxReconcile {
+		if i > 0 {
+			// Runs that keep taking each other's intent over would each create a key and
+			// lose it; a random pause lets the one ahead stage its key, which the next
+			// observation resumes.
+			pause := rand.N(conflictPause << (i - 1))
+			if err := r.idle(func() error { return r.e.clock().Sleep(ctx, pause) }); err != nil {
+				return "", r.fail(stepReconcile, err)
+			}
+		}
 		in, err := r.observeKeys(ctx)
 		if err != nil {
 			return "", err
