@@ -332,6 +332,7 @@ func (kw *keyWorld) checkOrphanRevoked(o certcentraltest.Key) {
 	for i, s := range rec.Steps {
 		names[i] = s.Name
 	}
+	kw.t.Logf("the next run's steps %v; revoke-orphan: %s", names, s.Detail)
 	if i, j := strings.Index(strings.Join(names, " "), "revoke-orphan"), strings.Index(strings.Join(names, " "), "create"); i < 0 || j < i {
 		kw.t.Errorf("steps %v: the orphan must be revoked before the create", names)
 	}
