@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyroll/keyroll/internal/soakbug"
 	"github.com/keyroll/keyroll/keyset"
 )
 
@@ -180,6 +181,9 @@ func (s Step) keyWrites() bool {
 // sweep revokes the orphans: those named like the document's intent when creating (after
 // this run took the intent over), the others otherwise.
 func (k *keyDecider) sweep(creating bool) {
+	if soakbug.KeepOrphans {
+		return
+	}
 	for _, o := range Orphans(k.in.Target, k.doc, k.in.Keys) {
 		if (k.doc.Creating != "" && o.Name == k.doc.Creating) == creating {
 			k.add(Step{Kind: StepRevokeOrphan, KeyID: o.ID, KeyName: o.Name, LastUsed: o.LastUsed})

@@ -115,7 +115,7 @@ func (h *harness) secondRun(rng *rand.Rand, firstRotatesKey bool) (args []string
 }
 
 // applyKeyFault arms a fault of the key endpoints, or the crash hook that kills p at a
-// point of the API key's rotation. It returns the hook's disarm.
+// point of the API key's rotation (disarmed after the run: keyTrace.setHook(nil)).
 func (h *harness) applyKeyFault(rng *rand.Rand, fault string, p *keyrollProc) {
 	switch fault {
 	case fKeyLost:

@@ -60,6 +60,7 @@ func onlyFaults(kinds []string) error {
 	}
 	runFaults, scheduleFaults, apiFaults = keep(runFaults), keep(scheduleFaults), keep(apiFaults)
 	if len(runFaults) == 0 && len(apiFaults) > 0 {
+		onlyKeyFaults = true
 		runFaults = []weighted{{f500, 1}} // the runs that do not rotate the API key
 	}
 	if len(runFaults) == 0 {
@@ -70,6 +71,10 @@ func onlyFaults(kinds []string) error {
 	}
 	return nil
 }
+
+// onlyKeyFaults: -only named faults of the API key's rotation alone; every run that
+// rotates the API key then gets one.
+var onlyKeyFaults bool
 
 type weighted struct {
 	kind   string
@@ -176,7 +181,7 @@ func (h *harness) runPhase(ctx context.Context, rng *rand.Rand, target int) {
 		fault := ""
 		if rng.Float64() < h.s.faultRate {
 			mix := runFaults
-			if api && len(apiFaults) > 0 && rng.IntN(2) == 0 {
+			if api && len(apiFaults) > 0 && (onlyKeyFaults || rng.IntN(2) == 0) {
 				mix = apiFaults // half the faults of a run that rotates the API key are on its rotation
 			}
 			fault = pick(rng, mix)

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -93,15 +96,16 @@ func (d *digicert) serveTraced(w http.ResponseWriter, r *http.Request, serve fun
 	kp := d.classify(r)
 	sw := &statusWriter{ResponseWriter: w}
 	var before int
+	var name string
 	if kp != kpNone {
 		d.keys.fire(kp, true)
 		if kp == kpCreateSent {
 			ks := d.acct.Keys()
-			before = ks[len(ks)-1].ID
+			before, name = ks[len(ks)-1].ID, createName(r)
 		}
 	}
 	defer func() { // also after a dropped answer, which aborts the handler
-		d.noteAnswer(r, sw.status, kp, before)
+		d.noteAnswer(r, sw.status, kp, before, name)
 		if kp == kpCreateSent {
 			kp = kpCreated
 		}
@@ -112,8 +116,22 @@ func (d *digicert) serveTraced(w http.ResponseWriter, r *http.Request, serve fun
 	serve(sw, r)
 }
 
-// noteAnswer records a refused key, a revocation and a create whose answer was lost.
-func (d *digicert) noteAnswer(r *http.Request, status int, kp keyPoint, lastID int) {
+// createName is the name a create request asks for; it leaves the body readable.
+func createName(r *http.Request) string {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	var req struct {
+		Name string `json:"name"`
+	}
+	if err != nil || json.Unmarshal(body, &req) != nil {
+		return ""
+	}
+	return req.Name
+}
+
+// noteAnswer records a refused key, a revocation and a create whose answer was lost: a
+// key named as asked (name) made since key lastID although the answer was not 201.
+func (d *digicert) noteAnswer(r *http.Request, status int, kp keyPoint, lastID int, name string) {
 	t := &d.keys
 	if status == http.StatusUnauthorized || status == http.StatusForbidden {
 		fp := certcentraltest.Fingerprint(r.Header.Get("X-DC-DEVKEY"))
@@ -143,7 +161,7 @@ func (d *digicert) noteAnswer(r *http.Request, status int, kp keyPoint, lastID i
 			return
 		}
 		for _, k := range d.acct.Keys() {
-			if k.ID > lastID && strings.HasPrefix(k.Name, "keyroll ") {
+			if k.ID > lastID && k.Name == name {
 				if t.lost == nil {
 					t.lost = map[int]bool{}
 				}

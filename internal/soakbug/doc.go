@@ -4,6 +4,7 @@
 //
 //	soakbug_skipwait       the executor skips the propagation wait
 //	soakbug_ignorepending  listeners do not accept the pending key
+//	soakbug_keeporphans    API-key rotations never revoke an orphan
 //
 // A shipped binary is built without these tags; the constants are then false and the
 // compiler removes the code they guard.
