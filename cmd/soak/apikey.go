@@ -319,6 +319,7 @@ func (h *harness) printKeySummary() {
 	fmt.Fprintf(h.out, "    keys keyroll created: %d; held by a document: %d; orphans (never in a document): %d, %d of them revoked, %d active\n",
 		f.created, f.held, f.orphans, f.orphansRevoked, f.orphansActive)
 	fmt.Fprintf(h.out, "    created by a request whose answer was lost: %d, %d of them revoked by a later run\n", f.lost, f.lostRevoked)
+	fmt.Fprintf(h.out, "    an old key was used up to %s after the promote that replaced it (overlap %s)\n", h.keyMon.lateUse().Round(time.Millisecond), h.s.apiOverlap)
 	fmt.Fprintf(h.out, "    orphan checks after runs: %d, at most %d orphan at once; none left after the final run: %t\n", checks, maxSeen, final)
 	fmt.Fprintf(h.out, "    key revocations checked against the document in force: %d; requests to the key endpoints: %d; answers 401/403 to any request: %d\n",
 		h.keyMon.revocationsChecked(), f.requests, f.refused)

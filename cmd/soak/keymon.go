@@ -22,8 +22,9 @@ type keyMonitor struct {
 	promotes int
 	lastProm time.Time
 	stuck    bool
-	held     map[int]bool // ids some version held as current, pending or previous
-	revDone  int          // revocations checked
+	held     map[int]bool         // ids some version held as current, pending or previous
+	replaced map[string]time.Time // fingerprint of a key → when a promote replaced it
+	revDone  int                  // revocations checked
 	reported map[string]bool
 }
 
@@ -53,6 +54,20 @@ func (m *keyMonitor) heldIDs() map[int]bool {
 		out[id] = true
 	}
 	return out
+}
+
+// lateUse is the longest time between a promote and the end of the last request made
+// with the key it replaced: how much of the overlap the soak's runs needed.
+func (m *keyMonitor) lateUse() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var late time.Duration
+	for fp, at := range m.replaced {
+		if d := m.h.dc.keys.lastUsed(fp).Sub(at); d > late {
+			late = d
+		}
+	}
+	return late
 }
 
 // once reports whether a violation about what is new.
@@ -140,6 +155,10 @@ func (m *keyMonitor) add(v docVersion) {
 	}
 	m.h.events.add("vault: API key document version %d %s", v.n, describeKey(d))
 	if prev != nil && d.Current != "" && !same(prev.doc.Current, d.Current) {
+		if m.replaced == nil {
+			m.replaced = map[string]time.Time{}
+		}
+		m.replaced[certcentraltest.Fingerprint(prev.doc.Current)] = v.created
 		m.promotes++
 		m.lastProm = time.Now()
 		m.stuck = false

@@ -38,7 +38,8 @@ type keyTrace struct {
 	revoked  []revocation
 	lost     map[int]bool // ids of keys created by a request whose answer was lost
 	hook     func(p keyPoint, before bool)
-	requests int // requests to the key endpoints
+	requests int                  // requests to the key endpoints
+	lastUse  map[string]time.Time // key fingerprint → the end of its last request
 }
 
 // revocation is a key found revoked after a status change at t.
@@ -142,6 +143,10 @@ func (d *digicert) noteAnswer(r *http.Request, status int, kp keyPoint, lastID i
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.lastUse == nil {
+		t.lastUse = map[string]time.Time{}
+	}
+	t.lastUse[certcentraltest.Fingerprint(r.Header.Get("X-DC-DEVKEY"))] = time.Now()
 	if kp != kpNone {
 		t.requests++
 	}
@@ -208,6 +213,13 @@ func (t *keyTrace) lostCreates() map[int]bool {
 		out[id] = true
 	}
 	return out
+}
+
+// lastUsed is when a request with the key of fingerprint fp last ended.
+func (t *keyTrace) lastUsed(fp string) time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lastUse[fp]
 }
 
 func (t *keyTrace) counts() (refused, requests int) {
