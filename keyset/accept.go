@@ -3,6 +3,7 @@ package keyset
 import (
 	"crypto/subtle"
 	"encoding/binary"
+	"math"
 	"time"
 )
 
@@ -46,7 +47,14 @@ func (d Document) AcceptSet(at time.Time) *AcceptSet {
 			s.keys[i] = []byte(k)
 		}
 	}
-	if d.Previous != "" && !d.PreviousUntil.IsZero() {
+	switch {
+	case d.Previous != "" && d.PreviousID != "":
+		// An API key (docs/design.md, "The API key") stays valid at the issuer until it is
+		// revoked, and keyroll leaves it in the document until then: past its overlap it
+		// is waiting to be revoked, or held because still in use, not retired.
+		s.hasWindow = true
+		s.prevFor = math.MaxInt64
+	case d.Previous != "" && !d.PreviousUntil.IsZero():
 		s.hasWindow = true
 		s.prevFor = d.PreviousUntil.Sub(at)
 	}

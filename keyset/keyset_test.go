@@ -234,3 +234,24 @@ func ExampleDocument_AcceptSet() {
 	// true
 	// none
 }
+
+// TestAPIKeyPreviousStaysUntilRevoked: an API key's previous key (it has an id) is in the
+// set past its overlap, held or waiting for its revoke, so no version holding it counts as
+// retired while the document still holds it; the webhook's previous expires with its window.
+func TestAPIKeyPreviousStaysUntilRevoked(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	doc := keyset.Document{Current: "c", Previous: "p", PreviousUntil: now.Add(-time.Hour)}
+	if out := doc.KeysOutside(doc, now); len(out) != 1 {
+		t.Fatalf("webhook: %d keys outside, want the expired previous", len(out))
+	}
+	api := doc
+	api.CurrentID, api.PreviousID = "2", "1"
+	if out := api.KeysOutside(api, now); len(out) != 0 {
+		t.Fatalf("api key: %d keys outside, want none while the document holds the previous key", len(out))
+	}
+	gone := api
+	gone.Previous, gone.PreviousID, gone.PreviousUntil = "", "", time.Time{}
+	if out := api.KeysOutside(gone, now); len(out) != 1 {
+		t.Fatalf("api key after the retire write: %d keys outside, want the revoked previous", len(out))
+	}
+}
