@@ -701,13 +701,7 @@ func TestAPIKeyAndWebhookConcurrently(t *testing.T) {
 			}
 			kw.checkInvariant()
 		}
-		if r := refused401(kw.sim); len(r) != 0 {
-			t.Errorf("requests refused for authentication: %q", r)
-		}
-		if kw.rejected != 0 {
-			t.Errorf("the listener rejected %d deliveries", kw.rejected)
-		}
-		t.Logf("keys:\n%s", kw.keys())
+		kw.checkNothingRefused(t)
 	})
 	t.Run("two runs", func(t *testing.T) {
 		kw := newKeyWorld(t, "{overlap: 1h}", "", true)
@@ -765,13 +759,7 @@ func TestAPIKeyAndWebhookConcurrently(t *testing.T) {
 			}
 			kw.checkInvariant()
 		}
-		if r := refused401(kw.sim); len(r) != 0 {
-			t.Errorf("requests refused for authentication: %q", r)
-		}
-		if kw.rejected != 0 {
-			t.Errorf("the listener rejected %d deliveries", kw.rejected)
-		}
-		t.Logf("keys:\n%s", kw.keys())
+		kw.checkNothingRefused(t)
 	})
 }
 
@@ -926,4 +914,17 @@ func TestAPIKeyConcurrentRuns(t *testing.T) {
 	}
 	kw.checkInvariant()
 	kw.checkNoLeak(outs, d.Current)
+}
+
+// checkNothingRefused fails t if DigiCert refused a request for its API key or the listener
+// rejected a delivery, and logs the account's keys.
+func (kw *keyWorld) checkNothingRefused(t *testing.T) {
+	t.Helper()
+	if r := refused401(kw.sim); len(r) != 0 {
+		t.Errorf("requests refused for authentication: %q", r)
+	}
+	if kw.rejected != 0 {
+		t.Errorf("the listener rejected %d deliveries", kw.rejected)
+	}
+	t.Logf("keys:\n%s", kw.keys())
 }

@@ -82,20 +82,7 @@ targets:
   - {name: hook, vault_path: %q}
   - {name: key, kind: api_key, vault_path: %q}
 `, srv.Addr, sim.URL(), path+"/key", path+"/hook", path+"/key")
-	lookup := func(k string) (string, bool) {
-		if k == "VAULT_TOKEN" {
-			return srv.RootToken, true
-		}
-		return "", false
-	}
-	cfg, err := config.Read(strings.NewReader(src), lookup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := newApp(ctx, &Env{Stdout: io.Discard, Stderr: io.Discard, Log: zerolog.Nop(), LookupEnv: lookup}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, cfg, _ := testApp(ctx, t, srv.RootToken, src)
 	doc := keyset.Document{Current: oldKey, CurrentID: strconv.Itoa(acct.KeyID())}
 	if _, err := a.store.Write(ctx, path+"/key", doc, 0); err != nil {
 		t.Fatal(err)
@@ -136,21 +123,7 @@ targets:
   - {name: hook, vault_path: %q}
   - {name: key, kind: api_key, vault_path: %q, api_key: {max_age: 30d}}
 `, srv.Addr, path+"/hook", path+"/key")
-	lookup := func(k string) (string, bool) {
-		if k == "VAULT_TOKEN" {
-			return srv.RootToken, true
-		}
-		return "", false
-	}
-	cfg, err := config.Read(strings.NewReader(src), lookup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Log: zerolog.Nop(), LookupEnv: lookup}
-	a, err := newApp(ctx, env, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, cfg, env := testApp(ctx, t, srv.RootToken, src)
 	now := time.Now()
 	for p, d := range map[string]keyset.Document{
 		path + "/hook": {Current: strings.Repeat("h", 48), CurrentSince: now},
@@ -163,7 +136,7 @@ targets:
 	}
 	o := newOps(env, cfg)
 	o.readDocuments(ctx, a, cfg.Targets, false)
-	err = testutil.GatherAndCompare(o.reg, strings.NewReader(`
+	err := testutil.GatherAndCompare(o.reg, strings.NewReader(`
 # HELP keyroll_api_key_held api_key targets: 1 while the previous API key is held, active past its overlap because it is still in use (in_use: hold), else 0.
 # TYPE keyroll_api_key_held gauge
 keyroll_api_key_held{target="key"} 1
@@ -216,21 +189,7 @@ rotation: {propagation_delay: 0s}
 targets:
   - {name: key, kind: api_key, vault_path: %q}
 `, srv.Addr, sim.URL(), path)
-	lookup := func(k string) (string, bool) {
-		if k == "VAULT_TOKEN" {
-			return srv.RootToken, true
-		}
-		return "", false
-	}
-	cfg, err := config.Read(strings.NewReader(src), lookup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Log: zerolog.Nop(), LookupEnv: lookup}
-	a, err := newApp(ctx, env, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, cfg, _ := testApp(ctx, t, srv.RootToken, src)
 	if _, err := a.store.Write(ctx, path, keyset.Document{Current: key, CurrentID: strconv.Itoa(acct.KeyID())}, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -248,4 +207,25 @@ targets:
 	if now := time.Now().UTC(); now.Sub(now.Truncate(24*time.Hour)) > time.Minute && !strings.Contains(last, "is a day, not a time (A7)") {
 		t.Errorf("last_used_date line: %q", last)
 	}
+}
+
+// testApp builds the app of the configuration src, logged in to Vault with token.
+func testApp(ctx context.Context, t *testing.T, token, src string) (*app, *config.Config, *Env) {
+	t.Helper()
+	lookup := func(k string) (string, bool) {
+		if k == "VAULT_TOKEN" {
+			return token, true
+		}
+		return "", false
+	}
+	cfg, err := config.Read(strings.NewReader(src), lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Log: zerolog.Nop(), LookupEnv: lookup}
+	a, err := newApp(ctx, env, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, cfg, env
 }
