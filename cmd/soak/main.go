@@ -104,8 +104,8 @@ func defaultSettings() settings {
 		apiKeys:       true,
 		apiTarget:     "soak-api-key",
 		apiDocPath:    "keyroll/digicert/soak-api-key",
-		apiOverlap:    6 * time.Second,
-		apiGrace:      5 * time.Second,
+		apiOverlap:    10 * time.Second,
+		apiGrace:      9 * time.Second,
 	}
 }
 
