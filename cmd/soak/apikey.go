@@ -140,13 +140,23 @@ func (h *harness) applyKeyFault(rng *rand.Rand, fault string, p *keyrollProc) {
 			sig = syscall.SIGTERM
 		}
 		point := keyPoints[rng.IntN(len(keyPoints))]
-		delay := uniform(rng, 0, 4*time.Millisecond) // a step of the API key takes a few ms
+		// A step of the API key takes a few ms: half the crashes come at once, in the hook
+		// (before DigiCert creates the key, or before its answer reaches keyroll).
+		delay := time.Duration(0)
+		if rng.IntN(2) == 0 {
+			delay = uniform(rng, 0, 4*time.Millisecond)
+		}
 		var once sync.Once
 		h.dc.keys.setHook(func(kp keyPoint, before bool) {
 			if kp != point || before != (point == kpCreateSent) {
 				return
 			}
 			once.Do(func() {
+				if delay == 0 {
+					h.events.add("fault: %s %s at the API key's %s", sig, p.Name, point)
+					p.Signal(sig)
+					return
+				}
 				go func() {
 					if sleepUntil(p.Done(), delay) {
 						h.events.add("fault: %s %s %s after the API key's %s", sig, p.Name, delay.Round(time.Millisecond), point)
