@@ -272,6 +272,9 @@ func TestAPIKeyEndToEnd(t *testing.T) {
 	if code != 0 || kw.keyActive(kw.oldID) {
 		t.Fatalf("run after the overlap: exit %d, old key active %v\n%s%s", code, kw.keyActive(kw.oldID), out, errs)
 	}
+	if want := fmt.Sprintf("%s: revoke: the previous key %d ", keyTarget, kw.oldID); !strings.Contains(out, want) {
+		t.Errorf("the run's summary does not say the old key was revoked (want %q):\n%s", want, out)
+	}
 	if d, _ := kw.doc(); d.Previous != "" || d.PreviousID != "" || d.CurrentID != strconv.Itoa(newID) {
 		t.Errorf("the document after the retirement: previous %s id %q, current_id %s", keyset.Fingerprint(d.Previous), d.PreviousID, d.CurrentID)
 	}

@@ -268,8 +268,12 @@ func printResults(w io.Writer, results []rotate.Result, dryRun bool) {
 	tw.Flush()
 	for _, r := range results {
 		for _, s := range r.Record.Steps {
-			if s.Name == string(rotate.StepBind) {
+			switch {
+			case s.Name == string(rotate.StepBind):
 				fmt.Fprintf(w, "%s: %s\n", r.Target, s.Detail) // both bindings, from and to
+			case (s.Name == string(rotate.StepRevoke) || s.Name == string(rotate.StepRevokeOrphan)) && s.Outcome == "revoked":
+				// an API key revoked at DigiCert, also by a run that rotated nothing
+				fmt.Fprintf(w, "%s: %s: %s\n", r.Target, s.Name, s.Detail)
 			}
 		}
 	}
