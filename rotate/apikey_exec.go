@@ -126,7 +126,7 @@ func (r *run) carryOutKeys(ctx context.Context) (evidence.Outcome, error) {
 	if r.o.DryRun {
 		return evidence.OutcomeSkipped, nil
 	}
-	if err := r.executeKeys(ctx); err != nil {
+	if err := r.execute(ctx, keyExecutors, keyHooked); err != nil {
 		return "", err
 	}
 	if fails {
@@ -172,32 +172,9 @@ var keyExecutors = map[StepKind]func(*run, context.Context, Step) error{
 	StepDestroy:      (*run).destroy,
 }
 
-// executeKeys carries out the plan's steps, and nothing else, calling the AfterStep hook
-// after each (a stage's after the metadata write that follows it).
-func (r *run) executeKeys(ctx context.Context) error {
-	for i, s := range r.d.Steps {
-		exec, ok := keyExecutors[s.Kind]
-		if !ok {
-			return r.fail(s.Kind, fmt.Errorf("no executor for step %q", s.Kind))
-		}
-		if err := exec(r, ctx, s); err != nil {
-			return err
-		}
-		hook := s.Kind
-		switch {
-		case s.Kind == StepStage && i+1 < len(r.d.Steps) && r.d.Steps[i+1].Kind == StepMeta:
-			continue // hooked after its metadata write
-		case s.Kind == StepMeta && i > 0 && r.d.Steps[i-1].Kind == StepStage:
-			hook = StepStage
-		case s.Kind == StepMeta || s.Kind == StepDestroy:
-			continue
-		}
-		if err := r.after(ctx, hook); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+// keyHooked says after which of the API key's steps the AfterStep hook runs: every step but
+// the metadata writes and the destroy.
+func keyHooked(k StepKind) bool { return k != StepMeta && k != StepDestroy }
 
 // revokeKey revokes an orphan, or the previous key.
 func (r *run) revokeKey(ctx context.Context, s Step) error {

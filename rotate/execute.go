@@ -102,7 +102,7 @@ func (r *run) do(ctx context.Context) (evidence.Outcome, error) {
 		if r.o.DryRun {
 			return evidence.OutcomeSkipped, nil
 		}
-		err := r.execute(ctx)
+		err := r.execute(ctx, executors, webhookHooked)
 		if errors.Is(err, ErrConflict) {
 			continue // another run wrote first: read again, likely resuming its key
 		}
@@ -208,14 +208,20 @@ var executors = map[StepKind]func(*run, context.Context, Step) error{
 	StepDestroy: (*run).destroy,
 }
 
-// hooked are the steps after which the AfterStep hook runs; a stage's runs after the
-// metadata write that follows it.
-var hooked = map[StepKind]bool{StepStage: true, StepWait: true, StepTest: true, StepPush: true, StepVerify: true, StepPromote: true}
+// webhookHooked says after which of the webhook's steps the AfterStep hook runs.
+func webhookHooked(k StepKind) bool {
+	switch k {
+	case StepStage, StepWait, StepTest, StepPush, StepVerify, StepPromote:
+		return true
+	}
+	return false
+}
 
-// execute carries out the plan's steps, and nothing else.
-func (r *run) execute(ctx context.Context) error {
-	var last StepKind
-	for _, s := range r.d.Steps {
+// execute carries out the plan's steps with the kind's executors, and nothing else,
+// calling the AfterStep hook after each step hooked accepts; a stage's hook runs after the
+// metadata write that follows it, once the document and its metadata are both written.
+func (r *run) execute(ctx context.Context, executors map[StepKind]func(*run, context.Context, Step) error, hooked func(StepKind) bool) error {
+	for i, s := range r.d.Steps {
 		exec, ok := executors[s.Kind]
 		if !ok {
 			return r.fail(s.Kind, fmt.Errorf("no executor for step %q", s.Kind))
@@ -224,11 +230,13 @@ func (r *run) execute(ctx context.Context) error {
 			return err
 		}
 		hook := s.Kind
-		if s.Kind == StepMeta && last == StepStage {
+		switch {
+		case s.Kind == StepStage && i+1 < len(r.d.Steps) && r.d.Steps[i+1].Kind == StepMeta:
+			continue // hooked after its metadata write
+		case s.Kind == StepMeta && i > 0 && r.d.Steps[i-1].Kind == StepStage:
 			hook = StepStage
 		}
-		last = s.Kind
-		if s.Kind == StepStage || !hooked[hook] {
+		if !hooked(hook) {
 			continue
 		}
 		if err := r.after(ctx, hook); err != nil {
