@@ -161,6 +161,18 @@ func (a *Account) keyByID(id int) *keyState {
 	return nil
 }
 
+// editKey changes the account's key with this id under the server's lock.
+func (a *Account) editKey(id int, edit func(*keyState)) error {
+	a.s.mu.Lock()
+	defer a.s.mu.Unlock()
+	k := a.keyByID(id)
+	if k == nil {
+		return fmt.Errorf("%w: %d", ErrNoKey, id)
+	}
+	edit(k)
+	return nil
+}
+
 // UserID returns the id of the account's first user, who holds the key AddAccount made.
 func (a *Account) UserID() int {
 	a.s.mu.Lock()
@@ -240,27 +252,13 @@ func (a *Account) SetKeyStatus(id int, status string) error {
 	if status != KeyActive && status != KeyRevoked {
 		return fmt.Errorf("certcentraltest: SetKeyStatus: status %q is neither %s nor %s", status, KeyActive, KeyRevoked)
 	}
-	a.s.mu.Lock()
-	defer a.s.mu.Unlock()
-	k := a.keyByID(id)
-	if k == nil {
-		return fmt.Errorf("%w: %d", ErrNoKey, id)
-	}
-	k.Status = status
-	return nil
+	return a.editKey(id, func(k *keyState) { k.Status = status })
 }
 
 // SetKeyRole changes the key's restriction out of band (0: unrestricted), as an
 // administrator editing the key in the CertCentral UI would.
 func (a *Account) SetKeyRole(id, roleID int) error {
-	a.s.mu.Lock()
-	defer a.s.mu.Unlock()
-	k := a.keyByID(id)
-	if k == nil {
-		return fmt.Errorf("%w: %d", ErrNoKey, id)
-	}
-	k.RoleID = roleID
-	return nil
+	return a.editKey(id, func(k *keyState) { k.RoleID = roleID })
 }
 
 // RevokeKey revokes the key out of band.
@@ -269,14 +267,7 @@ func (a *Account) RevokeKey(id int) error { return a.SetKeyStatus(id, KeyRevoked
 // SetKeyLastUsed sets the key's last_used_date out of band (truncated to the configured
 // precision; zero: never used), as if a consumer had used it then.
 func (a *Account) SetKeyLastUsed(id int, t time.Time) error {
-	a.s.mu.Lock()
-	defer a.s.mu.Unlock()
-	k := a.keyByID(id)
-	if k == nil {
-		return fmt.Errorf("%w: %d", ErrNoKey, id)
-	}
-	k.LastUsed = a.s.usedTime(t)
-	return nil
+	return a.editKey(id, func(k *keyState) { k.LastUsed = a.s.usedTime(t) })
 }
 
 // ActiveKeys returns the account's active keys.
