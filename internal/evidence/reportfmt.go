@@ -207,7 +207,7 @@ func repairDetail(rec Record) string {
 // that renders HTML in Markdown shows it as text.
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Webhook key rotation evidence: %s to %s\n\n", ts(r.Since), ts(r.Until))
+	fmt.Fprintf(&b, "# Key rotation evidence: %s to %s\n\n", ts(r.Since), ts(r.Until))
 	if r.Trust.Broken {
 		fmt.Fprintf(&b, "> **BROKEN**: %s. No target is judged.\n\n", mdCell(r.Trust.Finding))
 	}
@@ -328,7 +328,7 @@ th{background:#f3f3f3}code{font-size:.95em}.pass{color:#116611;font-weight:bold}
 .broken{background:#c00;color:#fff}.verified{background:#e6f4ea;color:#116611;border:1px solid #116611}.partial{background:#fff4e5;color:#8a4b00;border:1px solid #8a4b00}
 .legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}
 </style></head><body>
-<h1>Webhook key rotation evidence</h1>
+<h1>Key rotation evidence</h1>
 <div class="banner {{if .Broken}}broken{{else if .Verified}}verified{{else}}partial{{end}}">{{.Status}}</div>
 <table>{{range .Facts}}<tr><th>{{.Label}}</th><td>{{.Value}}</td></tr>
 {{end}}</table>
